@@ -1,0 +1,4 @@
+import { runMain } from '../platform/runtime.ts';
+import { start } from './app.ts';
+
+await runMain('ingester', start);

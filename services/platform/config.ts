@@ -1,0 +1,349 @@
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+import { Secret } from './secret.ts';
+
+export type ServiceName = 'admin' | 'storage-element' | 'ingester' | 'query' | 'audit-writer' | 'maintenance';
+export type Environment = 'development' | 'test' | 'staging' | 'production';
+export type Env = Readonly<Record<string, string | undefined>>;
+
+export const DEFAULT_PORTS: Readonly<Record<ServiceName, number>> = {
+  admin: 8000,
+  'storage-element': 8010,
+  ingester: 8020,
+  query: 8030,
+  'audit-writer': 9100,
+  maintenance: 9101,
+};
+
+/** Every secret a process may read; each may come as NAME or NAME_FILE (Docker secrets). */
+export type SecretName =
+  | 'DATABASE_URL'
+  | 'POSTGRES_PASSWORD'
+  | 'REDIS_URL'
+  | 'REDIS_PASSWORD'
+  | 'AUDIT_LOG_SECRET_KEY'
+  | 'JWT_KEY_ENCRYPTION_KEY'
+  | 'ADMIN_BOOTSTRAP_CLIENT_SECRET';
+
+/** Which processes cannot do their work without which key. */
+const REQUIRED_KEYS: Readonly<Record<ServiceName, readonly SecretName[]>> = {
+  admin: ['JWT_KEY_ENCRYPTION_KEY', 'AUDIT_LOG_SECRET_KEY'],
+  'storage-element': [],
+  ingester: [],
+  query: [],
+  'audit-writer': ['AUDIT_LOG_SECRET_KEY'],
+  maintenance: ['JWT_KEY_ENCRYPTION_KEY', 'AUDIT_LOG_SECRET_KEY'],
+};
+
+const PLACEHOLDER_MARKERS = ['REPLACE_WITH', 'CHANGE_THIS', 'changeme'];
+export const MIN_SECRET_LENGTH = 32;
+
+export class ConfigError extends Error {
+  readonly variable: string;
+  constructor(variable: string, message: string) {
+    super(`${variable}: ${message}`);
+    this.name = 'ConfigError';
+    this.variable = variable;
+  }
+}
+
+export interface CorsConfig {
+  /** Exact origins; `*` only outside production and never with credentials. @defaultValue ['http://localhost:4200'] */
+  allowedOrigins: string[];
+  /** Matched against the whole Origin header (anchored). @defaultValue undefined */
+  allowedOriginsRegex?: RegExp;
+  /** @defaultValue true */
+  allowCredentials: boolean;
+  /** @defaultValue ['GET','POST','PUT','DELETE','PATCH','OPTIONS'] */
+  allowedMethods: string[];
+  /** `['*']` reflects the requested headers. @defaultValue ['Authorization','Content-Type','X-Request-Id'] */
+  allowedHeaders: string[];
+  /** @defaultValue ['X-Request-Id'] */
+  exposeHeaders: string[];
+  /** Seconds a browser may cache a preflight. @defaultValue 600 */
+  maxAge: number;
+}
+
+export interface AuditKey {
+  id: string;
+  key: Secret;
+}
+
+/** The validated configuration of one process, read once at start-up. */
+export interface Config {
+  service: ServiceName;
+  /** @defaultValue 'development' */
+  environment: Environment;
+  /** @defaultValue 'info' */
+  logLevel: string;
+  http: {
+    /** @defaultValue '0.0.0.0' */
+    host: string;
+    /** 0 picks a free port (tests). @defaultValue DEFAULT_PORTS[service] */
+    port: number;
+    /** @defaultValue '1mb' */
+    bodyLimit: string;
+    /** Express `trust proxy` value: false, true, a hop count or a list of subnets. @defaultValue false */
+    trustProxy: boolean | number | string;
+  };
+  databaseUrl: Secret;
+  redisUrl: Secret;
+  /** Prefix of every BullMQ key in Redis. @defaultValue 'artstore' */
+  bullmqPrefix: string;
+  cors: CorsConfig;
+  /** HMAC key ring: the first key signs, all verify. Required by admin, audit-writer, maintenance. */
+  auditKeys: AuditKey[];
+  /** 32-byte AES-256-GCM key encrypting JWT private keys at rest. Required by admin, maintenance. */
+  jwtKeyEncryptionKey?: Secret;
+  adminBootstrap: { clientId?: string; clientSecret?: Secret };
+  audit: {
+    /** @defaultValue 2555 (about seven years) */
+    retentionDays: number;
+  };
+}
+
+/** Reads a secret given as NAME or NAME_FILE; both set, or an unreadable file, is an error. */
+export function readSecret(env: Env, name: SecretName): Secret | undefined {
+  const direct = env[name];
+  const file = env[`${name}_FILE`];
+  if (direct !== undefined && direct !== '' && file !== undefined && file !== '') {
+    throw new ConfigError(name, `both ${name} and ${name}_FILE are set; give only one`);
+  }
+  if (file !== undefined && file !== '') {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (err) {
+      const reason = (err as NodeJS.ErrnoException).code ?? 'unreadable';
+      throw new ConfigError(`${name}_FILE`, `cannot read secret file ${file} (${reason})`);
+    }
+    const value = text.replace(/\r?\n+$/, '');
+    if (value === '') throw new ConfigError(`${name}_FILE`, `secret file ${file} is empty`);
+    return new Secret(value);
+  }
+  if (direct === undefined || direct === '') return undefined;
+  return new Secret(direct);
+}
+
+function buildUrl(scheme: string, user: string, password: Secret | undefined, host: string, port: string, path: string) {
+  const auth = password ? `${encodeURIComponent(user)}:${encodeURIComponent(password.reveal())}@` : user ? `${encodeURIComponent(user)}@` : '';
+  return new Secret(`${scheme}://${auth}${host}:${port}/${path}`);
+}
+
+/** DATABASE_URL(_FILE), else one built from POSTGRES_HOST/PORT/USER/DB and POSTGRES_PASSWORD(_FILE). */
+export function loadDatabaseUrl(env: Env): Secret {
+  const url = readSecret(env, 'DATABASE_URL');
+  const password = readSecret(env, 'POSTGRES_PASSWORD');
+  if (url) return checkUrl('DATABASE_URL', url, ['postgresql:', 'postgres:']);
+  if (!env.POSTGRES_HOST) {
+    throw new ConfigError('DATABASE_URL', 'not set (set DATABASE_URL, DATABASE_URL_FILE or POSTGRES_HOST with POSTGRES_PASSWORD_FILE)');
+  }
+  return buildUrl('postgresql', env.POSTGRES_USER ?? 'artstore', password, env.POSTGRES_HOST, env.POSTGRES_PORT ?? '5432', env.POSTGRES_DB ?? 'artstore');
+}
+
+/** REDIS_URL(_FILE), else one built from REDIS_HOST/PORT/DB and REDIS_PASSWORD(_FILE). */
+export function loadRedisUrl(env: Env): Secret {
+  const url = readSecret(env, 'REDIS_URL');
+  const password = readSecret(env, 'REDIS_PASSWORD');
+  if (url) return checkUrl('REDIS_URL', url, ['redis:', 'rediss:']);
+  if (!env.REDIS_HOST) {
+    throw new ConfigError('REDIS_URL', 'not set (set REDIS_URL, REDIS_URL_FILE or REDIS_HOST with REDIS_PASSWORD_FILE)');
+  }
+  return buildUrl('redis', '', password, env.REDIS_HOST, env.REDIS_PORT ?? '6379', env.REDIS_DB ?? '0');
+}
+
+function checkUrl(name: string, url: Secret, schemes: string[]): Secret {
+  let parsed: URL;
+  try {
+    parsed = new URL(url.reveal());
+  } catch {
+    throw new ConfigError(name, 'is not a valid URL');
+  }
+  if (!schemes.includes(parsed.protocol)) {
+    throw new ConfigError(name, `must start with ${schemes.map((s) => `${s}//`).join(' or ')}`);
+  }
+  return url;
+}
+
+const AUDIT_KEY_ID = /^[A-Za-z0-9_-]{1,32}$/;
+
+/** `id:key[,id:key…]`; a value without a colon is one key with id `k1`. */
+export function parseAuditKeyRing(secret: Secret): AuditKey[] {
+  const text = secret.reveal();
+  const entries = text.includes(':') ? text.split(',') : [`k1:${text}`];
+  const keys = entries.map((entry) => {
+    const at = entry.indexOf(':');
+    const id = entry.slice(0, at).trim();
+    const key = entry.slice(at + 1).trim();
+    if (at < 0 || !AUDIT_KEY_ID.test(id) || key === '') {
+      throw new ConfigError('AUDIT_LOG_SECRET_KEY', 'must be id:key[,id:key…] with ids of letters, digits, _ or -');
+    }
+    return { id, key: new Secret(key) };
+  });
+  const ids = new Set(keys.map((k) => k.id));
+  if (ids.size !== keys.length) throw new ConfigError('AUDIT_LOG_SECRET_KEY', 'key ids must be unique');
+  return keys;
+}
+
+function parseList(name: string, raw: string | undefined, fallback: string[]): string[] {
+  if (raw === undefined || raw.trim() === '') return fallback;
+  const text = raw.trim();
+  if (text.startsWith('[')) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      throw new ConfigError(name, 'is not a valid JSON array');
+    }
+    if (!Array.isArray(parsed) || !parsed.every((v) => typeof v === 'string')) {
+      throw new ConfigError(name, 'must be a JSON array of strings');
+    }
+    return parsed.map((v) => v.trim()).filter(Boolean);
+  }
+  return text.split(',').map((v) => v.trim()).filter(Boolean);
+}
+
+function parseCors(env: Env, environment: Environment): CorsConfig {
+  const allowedOrigins = parseList('CORS_ALLOWED_ORIGINS', env.CORS_ALLOWED_ORIGINS, ['http://localhost:4200']);
+  for (const origin of allowedOrigins) {
+    if (origin === '*') continue;
+    let parsed: URL | undefined;
+    try {
+      parsed = new URL(origin);
+    } catch {
+      parsed = undefined;
+    }
+    if (!parsed || parsed.origin !== origin) {
+      throw new ConfigError('CORS_ALLOWED_ORIGINS', `"${origin}" is not an origin (scheme://host[:port], no path or trailing slash)`);
+    }
+  }
+  const allowCredentials = parseBoolean('CORS_ALLOW_CREDENTIALS', env.CORS_ALLOW_CREDENTIALS, true);
+  if (allowedOrigins.includes('*')) {
+    if (environment === 'production') {
+      throw new ConfigError('CORS_ALLOWED_ORIGINS', 'wildcard "*" CORS origin is not allowed in production; list the allowed origins');
+    }
+    if (allowCredentials) {
+      throw new ConfigError('CORS_ALLOWED_ORIGINS', 'wildcard "*" CORS origin cannot be combined with CORS_ALLOW_CREDENTIALS=true');
+    }
+  }
+  let allowedOriginsRegex: RegExp | undefined;
+  const regex = env.CORS_ALLOWED_ORIGINS_REGEX?.trim();
+  if (regex) {
+    try {
+      allowedOriginsRegex = new RegExp(`^(?:${regex})$`);
+    } catch (err) {
+      throw new ConfigError('CORS_ALLOWED_ORIGINS_REGEX', `is not a valid regular expression (${(err as Error).message})`);
+    }
+  }
+  return {
+    allowedOrigins,
+    allowedOriginsRegex,
+    allowCredentials,
+    allowedMethods: parseList('CORS_ALLOWED_METHODS', env.CORS_ALLOWED_METHODS, ['GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS']).map((m) => m.toUpperCase()),
+    allowedHeaders: parseList('CORS_ALLOWED_HEADERS', env.CORS_ALLOWED_HEADERS, ['Authorization', 'Content-Type', 'X-Request-Id']),
+    exposeHeaders: parseList('CORS_EXPOSE_HEADERS', env.CORS_EXPOSE_HEADERS, ['X-Request-Id']),
+    maxAge: parseInteger('CORS_MAX_AGE', env.CORS_MAX_AGE, 600, 0, 86_400),
+  };
+}
+
+function parseBoolean(name: string, raw: string | undefined, fallback: boolean): boolean {
+  if (raw === undefined || raw === '') return fallback;
+  const value = raw.trim().toLowerCase();
+  if (['true', '1', 'yes'].includes(value)) return true;
+  if (['false', '0', 'no'].includes(value)) return false;
+  throw new ConfigError(name, `must be true or false, got "${raw}"`);
+}
+
+function parseInteger(name: string, raw: string | undefined, fallback: number, min: number, max: number): number {
+  if (raw === undefined || raw === '') return fallback;
+  const result = z.coerce.number().int().min(min).max(max).safeParse(raw.trim());
+  if (!result.success) throw new ConfigError(name, `must be a whole number from ${min} to ${max}, got "${raw}"`);
+  return result.data;
+}
+
+function parseTrustProxy(raw: string | undefined): boolean | number | string {
+  if (raw === undefined || raw === '') return false;
+  if (/^\d+$/.test(raw)) return Number(raw);
+  const lower = raw.toLowerCase();
+  if (lower === 'true' || lower === 'false') return lower === 'true';
+  return raw;
+}
+
+const environmentSchema = z.enum(['development', 'test', 'staging', 'production']);
+const logLevelSchema = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
+
+function refuseWeakSecret(name: string, value: string) {
+  const marker = PLACEHOLDER_MARKERS.find((m) => value.toLowerCase().includes(m.toLowerCase()));
+  if (marker) throw new ConfigError(name, `still holds a placeholder (contains "${marker}"); generate one with scripts/generate_secrets.sh`);
+  if (value.length < MIN_SECRET_LENGTH) {
+    throw new ConfigError(name, `is shorter than ${MIN_SECRET_LENGTH} characters; production refuses weak secrets`);
+  }
+}
+
+function checkProductionSecrets(config: Config, env: Env) {
+  for (const name of ['POSTGRES_PASSWORD', 'REDIS_PASSWORD'] as const) {
+    const secret = readSecret(env, name);
+    if (secret) refuseWeakSecret(name, secret.reveal());
+  }
+  for (const [name, url] of [['DATABASE_URL', config.databaseUrl], ['REDIS_URL', config.redisUrl]] as const) {
+    const password = decodeURIComponent(new URL(url.reveal()).password);
+    if (password) refuseWeakSecret(name, password);
+  }
+  for (const { id, key } of config.auditKeys) refuseWeakSecret(`AUDIT_LOG_SECRET_KEY (key ${id})`, key.reveal());
+  if (config.adminBootstrap.clientSecret) refuseWeakSecret('ADMIN_BOOTSTRAP_CLIENT_SECRET', config.adminBootstrap.clientSecret.reveal());
+}
+
+/**
+ * Reads and validates the configuration of one process from its environment. The only place that
+ * reads environment variables; a missing or bad value throws a ConfigError naming the variable.
+ */
+export function loadConfig(service: ServiceName, env: Env): Config {
+  const envName = environmentSchema.safeParse(env.ENVIRONMENT ?? 'development');
+  if (!envName.success) throw new ConfigError('ENVIRONMENT', `must be one of ${environmentSchema.options.join(', ')}`);
+  const environment = envName.data;
+  const logLevel = logLevelSchema.safeParse((env.LOG_LEVEL ?? 'info').toLowerCase());
+  if (!logLevel.success) throw new ConfigError('LOG_LEVEL', `must be one of ${logLevelSchema.options.join(', ')}`);
+
+  const auditSecret = readSecret(env, 'AUDIT_LOG_SECRET_KEY');
+  const jwtKeyEncryptionKey = readSecret(env, 'JWT_KEY_ENCRYPTION_KEY');
+  if (jwtKeyEncryptionKey && !/^[0-9a-fA-F]{64}$/.test(jwtKeyEncryptionKey.reveal())) {
+    refuseWeakSecret('JWT_KEY_ENCRYPTION_KEY', jwtKeyEncryptionKey.reveal());
+    throw new ConfigError('JWT_KEY_ENCRYPTION_KEY', 'must be 64 hexadecimal characters (32 bytes)');
+  }
+  const present: Partial<Record<SecretName, unknown>> = { AUDIT_LOG_SECRET_KEY: auditSecret, JWT_KEY_ENCRYPTION_KEY: jwtKeyEncryptionKey };
+  for (const name of REQUIRED_KEYS[service]) {
+    if (!present[name]) throw new ConfigError(name, `is required by ${service} (set ${name} or ${name}_FILE)`);
+  }
+
+  const prefix = env.BULLMQ_PREFIX ?? 'artstore';
+  if (!/^[A-Za-z0-9_.-]{1,64}$/.test(prefix)) throw new ConfigError('BULLMQ_PREFIX', 'must be 1-64 letters, digits, _ . or -');
+  const bodyLimit = env.BODY_LIMIT ?? '1mb';
+  if (!/^\d+(?:b|kb|mb)?$/i.test(bodyLimit)) throw new ConfigError('BODY_LIMIT', 'must look like 100kb or 1mb');
+
+  const config: Config = {
+    service,
+    environment,
+    logLevel: logLevel.data,
+    http: {
+      host: env.HOST ?? '0.0.0.0',
+      port: parseInteger('PORT', env.PORT, DEFAULT_PORTS[service], 0, 65_535),
+      bodyLimit,
+      trustProxy: parseTrustProxy(env.TRUST_PROXY),
+    },
+    databaseUrl: loadDatabaseUrl(env),
+    redisUrl: loadRedisUrl(env),
+    bullmqPrefix: prefix,
+    cors: parseCors(env, environment),
+    auditKeys: auditSecret ? parseAuditKeyRing(auditSecret) : [],
+    jwtKeyEncryptionKey,
+    adminBootstrap: {
+      clientId: env.ADMIN_BOOTSTRAP_CLIENT_ID,
+      clientSecret: readSecret(env, 'ADMIN_BOOTSTRAP_CLIENT_SECRET'),
+    },
+    audit: {
+      retentionDays: parseInteger('AUDIT_LOG_RETENTION_DAYS', env.AUDIT_LOG_RETENTION_DAYS, 2555, 1, 36_500),
+    },
+  };
+  if (environment === 'production') checkProductionSecrets(config, env);
+  return config;
+}

@@ -1,0 +1,102 @@
+import { randomUUID } from 'node:crypto';
+import express, { type Express, type RequestHandler } from 'express';
+import type { Config } from '../config.ts';
+import type { Logger } from '../logger.ts';
+import type { ServiceMetrics } from '../metrics.ts';
+import { corsWhitelist } from './cors.ts';
+import { errorHandler, notFoundHandler } from './error-handler.ts';
+
+declare module 'express-serve-static-core' {
+  interface Request {
+    /** X-Request-Id: the client's when well-formed, otherwise a new UUID. */
+    id: string;
+    /** Logger bound to this request's id. */
+    log: Logger;
+  }
+}
+
+export interface ReadinessCheck {
+  name: string;
+  check(): Promise<void>;
+}
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+const READINESS_TIMEOUT_MS = 2000;
+
+function requestContext(logger: Logger, metrics: ServiceMetrics): RequestHandler {
+  return (req, res, next) => {
+    const incoming = req.get('x-request-id');
+    req.id = incoming && REQUEST_ID.test(incoming) ? incoming : randomUUID();
+    req.log = logger.child({ requestId: req.id });
+    res.setHeader('X-Request-Id', req.id);
+    const started = process.hrtime.bigint();
+    res.on('finish', () => {
+      // The route template, not the raw path, keeps label cardinality bounded.
+      const route = req.route ? `${req.baseUrl}${String(req.route.path)}` : 'unmatched';
+      const labels = { method: req.method, route, status: String(res.statusCode) };
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      metrics.httpRequests.inc(labels);
+      metrics.httpDuration.observe(labels, seconds);
+      req.log.info({ method: req.method, path: req.path, status: res.statusCode, ms: Math.round(seconds * 1e4) / 10 }, 'request');
+    });
+    next();
+  };
+}
+
+async function runCheck(check: ReadinessCheck): Promise<string> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error('timed out')), READINESS_TIMEOUT_MS);
+  });
+  try {
+    await Promise.race([check.check(), timeout]);
+    return 'ok';
+  } catch (err) {
+    return `unreachable: ${(err as Error).message}`;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * The Express app every process serves: request id, access log and metrics, CORS whitelist,
+ * JSON body limit, /health, /ready, /metrics, then the module's routes and one error handler.
+ */
+export function createHttpApp(options: {
+  config: Config;
+  logger: Logger;
+  metrics: ServiceMetrics;
+  readiness: ReadinessCheck[];
+  routes?: (app: Express) => void;
+}): Express {
+  const { config, logger, metrics, readiness } = options;
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('trust proxy', config.http.trustProxy);
+  app.use(requestContext(logger, metrics));
+  app.use(corsWhitelist(config.cors, () => metrics.corsRejections.inc()));
+  app.use(express.json({ limit: config.http.bodyLimit }));
+  app.use(express.urlencoded({ limit: config.http.bodyLimit, extended: false }));
+
+  app.get('/health', (_req, res) => {
+    res.json({ status: 'ok', service: config.service });
+  });
+  app.get('/ready', async (_req, res) => {
+    const results = await Promise.all(readiness.map(async (c) => [c.name, await runCheck(c)] as const));
+    const checks = Object.fromEntries(results);
+    const failed = results.filter(([, state]) => state !== 'ok').map(([name]) => name);
+    if (failed.length === 0) {
+      res.json({ status: 'ready', checks });
+      return;
+    }
+    res.status(503).json({ error: { code: 'not_ready', message: `Unreachable: ${failed.join(', ')}` }, checks });
+  });
+  app.get('/metrics', async (_req, res) => {
+    res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
+  });
+
+  options.routes?.(app);
+  app.use(notFoundHandler);
+  app.use(errorHandler);
+  return app;
+}

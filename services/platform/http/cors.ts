@@ -1,0 +1,38 @@
+import cors from 'cors';
+import type { RequestHandler } from 'express';
+import type { CorsConfig } from '../config.ts';
+import { AppError } from '../errors.ts';
+
+export function isOriginAllowed(config: CorsConfig, origin: string): boolean {
+  if (config.allowedOrigins.includes('*') || config.allowedOrigins.includes(origin)) return true;
+  return config.allowedOriginsRegex?.test(origin) ?? false;
+}
+
+/**
+ * The CORS whitelist every module uses (seed 1.1). An allowed origin is echoed back exactly
+ * (never `*` with credentials); a disallowed one gets no Access-Control-* header, is counted,
+ * and its preflight is refused with a JSON 403 instead of falling through to the router.
+ */
+export function corsWhitelist(config: CorsConfig, onRejected: (origin: string) => void): RequestHandler {
+  const wildcard = config.allowedOrigins.includes('*');
+  const handler = cors({
+    origin: (origin, callback) => callback(null, wildcard ? '*' : origin),
+    credentials: config.allowCredentials,
+    methods: config.allowedMethods,
+    allowedHeaders: config.allowedHeaders.includes('*') ? undefined : config.allowedHeaders,
+    exposedHeaders: config.exposeHeaders,
+    maxAge: config.maxAge,
+    optionsSuccessStatus: 204,
+  });
+  return (req, res, next) => {
+    const origin = req.headers.origin;
+    if (origin === undefined) return next();
+    res.vary('Origin');
+    if (isOriginAllowed(config, origin)) return handler(req, res, next);
+    onRejected(origin);
+    if (req.method === 'OPTIONS' && req.headers['access-control-request-method'] !== undefined) {
+      return next(new AppError(403, 'cors_origin_denied', 'Origin is not allowed by the CORS policy'));
+    }
+    next();
+  };
+}

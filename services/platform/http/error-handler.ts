@@ -1,0 +1,42 @@
+import type { ErrorRequestHandler, RequestHandler } from 'express';
+import { AppError } from '../errors.ts';
+
+/** body-parser's error types → our stable codes. */
+const BODY_ERRORS: Record<string, { code: string; message: string }> = {
+  'entity.parse.failed': { code: 'invalid_json', message: 'Request body is not valid JSON' },
+  'entity.too.large': { code: 'payload_too_large', message: 'Request body exceeds the size limit' },
+  'encoding.unsupported': { code: 'unsupported_encoding', message: 'Content-Encoding is not supported' },
+  'charset.unsupported': { code: 'unsupported_charset', message: 'Charset is not supported' },
+  'request.aborted': { code: 'request_aborted', message: 'Request was aborted by the client' },
+  'request.size.invalid': { code: 'invalid_content_length', message: 'Request body length does not match Content-Length' },
+  'parameters.too.many': { code: 'too_many_parameters', message: 'Too many form parameters' },
+};
+
+function toAppError(err: unknown): AppError {
+  if (err instanceof AppError) return err;
+  const candidate = err as { type?: unknown; status?: unknown; statusCode?: unknown };
+  const status = Number(candidate?.status ?? candidate?.statusCode);
+  if (typeof candidate?.type === 'string' && status >= 400 && status < 500) {
+    const known = BODY_ERRORS[candidate.type] ?? { code: 'bad_request', message: 'Request could not be read' };
+    return new AppError(status, known.code, known.message, { cause: err });
+  }
+  if (status >= 400 && status < 500) return new AppError(status, 'bad_request', 'Request could not be processed', { cause: err });
+  return new AppError(500, 'internal_error', 'Internal server error', { isOperational: false, cause: err });
+}
+
+export const notFoundHandler: RequestHandler = (req, _res, next) => {
+  next(new AppError(404, 'not_found', `No route for ${req.method} ${req.path}`));
+};
+
+/** Every failure answers {"error":{"code","message"}}; unknown errors are logged and answered generically. */
+export const errorHandler: ErrorRequestHandler = (err, req, res, _next) => {
+  const error = toAppError(err);
+  if (!error.isOperational) req.log.error({ err: error.cause ?? err }, 'unhandled error');
+  else if (error.status >= 500) req.log.warn({ code: error.code }, error.message);
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  res.set(error.headers);
+  res.status(error.status).json({ error: { code: error.code, message: error.message } });
+};

@@ -1,0 +1,28 @@
+/**
+ * Queue contracts: the one place that names BullMQ queues, their job names and payload types.
+ * Producers and workers import from here; nothing else spells a queue or job name.
+ */
+import type { DefaultJobOptions } from 'bullmq';
+
+export const QueueName = {
+  AuditEvents: 'audit-events',
+  Maintenance: 'maintenance',
+} as const;
+export type QueueName = (typeof QueueName)[keyof typeof QueueName];
+
+/** Job names each queue carries; a worker must register exactly one processor for each. */
+export const JOBS_BY_QUEUE = {
+  [QueueName.AuditEvents]: [] as string[],
+  [QueueName.Maintenance]: [] as string[],
+} satisfies Record<QueueName, string[]>;
+
+/**
+ * Set once for every queue: retried with exponential backoff, completed jobs trimmed,
+ * failed ones kept for inspection in Bull Board.
+ */
+export const DEFAULT_JOB_OPTIONS: DefaultJobOptions = {
+  attempts: 8,
+  backoff: { type: 'exponential', delay: 500 },
+  removeOnComplete: { age: 3600, count: 10_000 },
+  removeOnFail: { age: 30 * 24 * 3600 },
+};

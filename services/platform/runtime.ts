@@ -1,0 +1,142 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Express } from 'express';
+import type { Redis } from 'ioredis';
+import { ConfigError, loadConfig, type Config, type ServiceName } from './config.ts';
+import { createPrismaClient, type PrismaClient } from './db/client.ts';
+import { createHttpApp, type ReadinessCheck } from './http/app.ts';
+import { createLogger, type Logger } from './logger.ts';
+import { createServiceMetrics, type ServiceMetrics } from './metrics.ts';
+import { createRedis, waitForRedis } from './redis.ts';
+
+/** What every process holds: its config, logger, metrics, database client and producer Redis connection. */
+export interface ServiceDeps {
+  config: Config;
+  logger: Logger;
+  metrics: ServiceMetrics;
+  prisma: PrismaClient;
+  redis: Redis;
+}
+
+export interface RunningService {
+  /** Base URL of the process's HTTP server (module API, or a worker's /health and /metrics). */
+  url: string;
+  port: number;
+  deps: ServiceDeps;
+  stop(): Promise<void>;
+}
+
+export interface ServiceOptions {
+  logger?: Logger;
+  routes?: (app: Express, deps: ServiceDeps) => void;
+  readiness?: ReadinessCheck[];
+  /** Runs before the connections close, e.g. to close a BullMQ worker. */
+  beforeStop?: () => Promise<void>;
+}
+
+const SHUTDOWN_GRACE_MS = 5000;
+
+function listen(server: Server, config: Config): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.http.port, config.http.host, () => {
+      server.off('error', reject);
+      resolve((server.address() as AddressInfo).port);
+    });
+  });
+}
+
+function closeServer(server: Server): Promise<void> {
+  return new Promise((resolve) => {
+    const force = setTimeout(() => server.closeAllConnections(), SHUTDOWN_GRACE_MS);
+    server.close(() => {
+      clearTimeout(force);
+      resolve();
+    });
+    server.closeIdleConnections();
+  });
+}
+
+/** Starts one process's HTTP server with its connections; `stop()` closes all of them. */
+export async function startService(config: Config, options: ServiceOptions = {}): Promise<RunningService> {
+  const logger = options.logger ?? createLogger({ service: config.service, level: config.logLevel });
+  const metrics = createServiceMetrics(config.service);
+  const prisma = createPrismaClient(config.databaseUrl.reveal());
+  const redis = createRedis(config.redisUrl, 'producer', logger, `${config.service}:producer`);
+  const deps: ServiceDeps = { config, logger, metrics, prisma, redis };
+  const readiness: ReadinessCheck[] = [
+    {
+      name: 'redis',
+      check: async () => {
+        await waitForRedis(redis, 1500);
+        await redis.ping();
+      },
+    },
+    { name: 'database', check: async () => void (await prisma.$queryRaw`SELECT 1`) },
+    ...(options.readiness ?? []),
+  ];
+  // A healthy start is ready at once; Redis being down only delays readiness, never the start.
+  await waitForRedis(redis, 5000).catch((err: Error) => logger.warn({ err: err.message }, 'redis not ready at start-up'));
+  const app = createHttpApp({ config, logger, metrics, readiness, routes: (a) => options.routes?.(a, deps) });
+  const server = createServer(app);
+  let port: number;
+  try {
+    port = await listen(server, config);
+  } catch (err) {
+    redis.disconnect();
+    await prisma.$disconnect();
+    throw err;
+  }
+  const host = config.http.host === '0.0.0.0' || config.http.host === '::' ? '127.0.0.1' : config.http.host;
+  const url = `http://${host}:${port}`;
+  logger.info({ url }, `${config.service} listening`);
+
+  let stopping: Promise<void> | undefined;
+  const stop = () =>
+    (stopping ??= (async () => {
+      await options.beforeStop?.();
+      await closeServer(server);
+      await Promise.allSettled([redis.quit(), prisma.$disconnect()]);
+      logger.info(`${config.service} stopped`);
+    })());
+  return { url, port, deps, stop };
+}
+
+/**
+ * Process entry: reads the config once (a bad value exits 1 naming the variable), starts the
+ * service, and stops it cleanly on SIGTERM or SIGINT.
+ */
+export async function runMain(service: ServiceName, start: (config: Config, options: { logger: Logger }) => Promise<{ stop(): Promise<void> }>) {
+  let config: Config;
+  try {
+    config = loadConfig(service, process.env);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    process.stderr.write(`${service}: configuration error: ${err.message}\n`);
+    process.exit(1);
+  }
+  const logger = createLogger({ service, level: config.logLevel });
+  let running: { stop(): Promise<void> };
+  try {
+    running = await start(config, { logger });
+  } catch (err) {
+    logger.fatal({ err }, `${service} failed to start`);
+    process.exit(1);
+  }
+  const shutdown = (signal: string) => {
+    logger.info({ signal }, `${service} stopping`);
+    setTimeout(() => {
+      logger.error(`${service} did not stop within 10 s; exiting`);
+      process.exit(1);
+    }, 10_000).unref();
+    running.stop().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        logger.error({ err }, `${service} stop failed`);
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGTERM', shutdown);
+  process.once('SIGINT', shutdown);
+}

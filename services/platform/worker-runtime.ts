@@ -1,0 +1,52 @@
+import { UnrecoverableError, Worker, type Job } from 'bullmq';
+import type { Config } from './config.ts';
+import type { Logger } from './logger.ts';
+import { JOBS_BY_QUEUE, type QueueName } from './queues.ts';
+import { createRedis } from './redis.ts';
+import { startService, type RunningService, type ServiceDeps } from './runtime.ts';
+
+export type JobProcessor = (job: Job, deps: ServiceDeps) => Promise<unknown>;
+
+/** A worker refuses to start unless every job name of its queue has exactly one processor. */
+export function checkProcessors(queue: QueueName, processors: Record<string, JobProcessor>) {
+  const expected = new Set(JOBS_BY_QUEUE[queue]);
+  const missing = [...expected].filter((name) => !(name in processors));
+  const unknown = Object.keys(processors).filter((name) => !expected.has(name));
+  if (missing.length || unknown.length) {
+    throw new Error(`queue ${queue}: processors missing for [${missing.join(', ')}], unknown [${unknown.join(', ')}]`);
+  }
+}
+
+/**
+ * Starts a BullMQ worker on one queue plus the HTTP server every process has (/health, /ready,
+ * /metrics), so Prometheus can scrape workers like modules.
+ */
+export async function startWorkerService(
+  config: Config,
+  options: { queue: QueueName; processors: Record<string, JobProcessor>; concurrency?: number; logger?: Logger },
+): Promise<RunningService & { worker: Worker }> {
+  checkProcessors(options.queue, options.processors);
+  let worker: Worker | undefined;
+  const service = await startService(config, {
+    logger: options.logger,
+    readiness: [{ name: 'worker', check: async () => void (worker?.isRunning() || Promise.reject(new Error('not running'))) }],
+    beforeStop: async () => {
+      await worker?.close();
+      await connection.quit().catch(() => undefined);
+    },
+  });
+  const { logger } = service.deps;
+  const connection = createRedis(config.redisUrl, 'worker', logger, `${config.service}:worker`);
+  worker = new Worker(
+    options.queue,
+    async (job) => {
+      const processor = options.processors[job.name];
+      if (!processor) throw new UnrecoverableError(`no processor for job "${job.name}" on queue ${options.queue}`);
+      return processor(job, service.deps);
+    },
+    { connection, prefix: config.bullmqPrefix, concurrency: options.concurrency ?? 1 },
+  );
+  worker.on('failed', (job, err) => logger.warn({ queue: options.queue, jobId: job?.id, job: job?.name, err: err.message }, 'job failed'));
+  worker.on('error', (err) => logger.warn({ queue: options.queue, err: err.message }, 'worker error'));
+  return { ...service, worker };
+}

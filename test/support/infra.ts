@@ -1,0 +1,78 @@
+import { randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { loadConfig, type Config, type Env, type ServiceName } from '../../services/platform/config.ts';
+import { createTestDatabase } from '../../services/platform/db/test-databases.ts';
+
+/**
+ * Real PostgreSQL and Redis for the whole test run: DATABASE_URL / REDIS_URL when set (CI points them
+ * at the machine's servers), else the machine's default local servers. Each run gets its own
+ * database and BullMQ prefix and removes both afterwards.
+ */
+export interface TestInfra {
+  databaseUrl: string;
+  redisUrl: string;
+  bullmqPrefix: string;
+}
+
+let infra: TestInfra | undefined;
+let dropDatabase: (() => Promise<void>) | undefined;
+
+export const TEST_SECRETS = {
+  AUDIT_LOG_SECRET_KEY: `t1:${randomBytes(24).toString('hex')}`,
+  JWT_KEY_ENCRYPTION_KEY: randomBytes(32).toString('hex'),
+};
+
+export async function setUpInfra(env: Env): Promise<TestInfra> {
+  const adminUrl = env.DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
+  const redisUrl = env.REDIS_URL ?? 'redis://127.0.0.1:6379/0';
+  const database = await createTestDatabase(adminUrl);
+  dropDatabase = database.drop;
+  infra = { databaseUrl: database.url, redisUrl, bullmqPrefix: `test-${process.pid}-${randomBytes(4).toString('hex')}` };
+  return infra;
+}
+
+export async function tearDownInfra(): Promise<void> {
+  if (!infra) return;
+  const redis = new Redis(infra.redisUrl);
+  try {
+    await deleteKeys(redis, `${infra.bullmqPrefix}*`);
+  } finally {
+    redis.disconnect();
+  }
+  await dropDatabase?.();
+  infra = undefined;
+}
+
+export async function deleteKeys(redis: Redis, pattern: string): Promise<void> {
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+    cursor = next;
+    if (keys.length) await redis.unlink(...keys);
+  } while (cursor !== '0');
+}
+
+export function testInfra(): TestInfra {
+  if (!infra) throw new Error('test infrastructure is not set up (root hooks in test/setup.ts)');
+  return infra;
+}
+
+/** The environment a process gets in tests: this run's database and prefix, port 0, silent logs. */
+export function testEnv(overrides: Env = {}): Env {
+  const { databaseUrl, redisUrl, bullmqPrefix } = testInfra();
+  return {
+    ENVIRONMENT: 'test',
+    LOG_LEVEL: 'silent',
+    HOST: '127.0.0.1',
+    PORT: '0',
+    DATABASE_URL: databaseUrl,
+    REDIS_URL: redisUrl,
+    BULLMQ_PREFIX: bullmqPrefix,
+    ...TEST_SECRETS,
+    ...overrides,
+  };
+}
+
+export function testConfig(service: ServiceName, overrides: Env = {}): Config {
+  return loadConfig(service, testEnv(overrides));
+}

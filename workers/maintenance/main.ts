@@ -1,0 +1,4 @@
+import { runMain } from '../../services/platform/runtime.ts';
+import { start } from './worker.ts';
+
+await runMain('maintenance', start);
