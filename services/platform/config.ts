@@ -64,6 +64,41 @@ export interface CorsConfig {
   maxAge: number;
 }
 
+export type JwtAlgorithm = 'RS256' | 'ES256' | 'EdDSA';
+export const JWT_ALGORITHMS: readonly JwtAlgorithm[] = ['RS256', 'ES256', 'EdDSA'];
+
+/** When a BullMQ job scheduler fires: a cron pattern in a timezone, or a fixed interval (tests, drills). */
+export type Schedule = { pattern: string; tz: string } | { every: number };
+
+export interface JwtConfig {
+  /** Algorithm of newly generated signing keys. @defaultValue 'RS256' */
+  algorithm: JwtAlgorithm;
+  /** `iss` of issued tokens, checked by every verifier. @defaultValue 'artstore-admin' */
+  issuer: string;
+  /** `aud` of issued tokens, checked by every verifier. @defaultValue 'artstore' */
+  audience: string;
+  /** Token lifetime. @defaultValue 1800 */
+  accessTokenTtlSeconds: number;
+  /** How long a replaced key keeps verifying; at least the token lifetime plus clock tolerance. @defaultValue 3600 */
+  gracePeriodSeconds: number;
+  /** Accepted clock skew for exp/nbf/iat. @defaultValue 30 */
+  clockToleranceSeconds: number;
+  /** Daily rotation. @defaultValue { pattern: '0 2 * * *', tz: 'UTC' } */
+  rotationSchedule: Schedule;
+  /** Weekly cleanup. @defaultValue { pattern: '0 3 * * 0', tz: 'UTC' } */
+  cleanupSchedule: Schedule;
+  /** Retired and revoked keys are deleted this long after leaving the JWKS. @defaultValue 30 */
+  keyRetentionDays: number;
+  /** Base URL of the admin module; verifiers fetch `${adminUrl}/.well-known/jwks.json`. @defaultValue 'http://127.0.0.1:8000' */
+  adminUrl: string;
+  /** How long a verifier trusts its cached JWKS; also the bound on revocation. @defaultValue 300 */
+  jwksCacheMaxAgeSeconds: number;
+  /** After a fetch, an unknown kid waits this long before the JWKS is fetched again. @defaultValue 30 */
+  jwksCooldownSeconds: number;
+  /** How long the previous client secret stays valid after a secret rotation. @defaultValue 3600 */
+  secretRotationOverlapSeconds: number;
+}
+
 export interface AuditKey {
   id: string;
   key: Secret;
@@ -96,6 +131,7 @@ export interface Config {
   /** 32-byte AES-256-GCM key encrypting JWT private keys at rest. Required by admin, maintenance. */
   jwtKeyEncryptionKey?: Secret;
   adminBootstrap: { clientId?: string; clientSecret?: Secret };
+  jwt: JwtConfig;
   audit: {
     /** @defaultValue 2555 (about seven years) */
     retentionDays: number;
@@ -269,6 +305,60 @@ function parseTrustProxy(raw: string | undefined): boolean | number | string {
   return raw;
 }
 
+function parseSchedule(prefix: string, env: Env, fallbackPattern: string): Schedule {
+  const every = env[`${prefix}_EVERY_MS`];
+  if (every !== undefined && every !== '') {
+    return { every: parseInteger(`${prefix}_EVERY_MS`, every, 0, 100, 366 * 86_400_000) };
+  }
+  const pattern = (env[`${prefix}_CRON`] ?? fallbackPattern).trim();
+  const fields = pattern.split(/\s+/);
+  if (fields.length < 5 || fields.length > 6 || !fields.every((f) => /^[0-9*,/?LW#A-Za-z-]+$/.test(f))) {
+    throw new ConfigError(`${prefix}_CRON`, `"${pattern}" is not a cron pattern (minute hour day month weekday)`);
+  }
+  const tz = env[`${prefix}_TZ`] ?? 'UTC';
+  try {
+    new Intl.DateTimeFormat('en', { timeZone: tz });
+  } catch {
+    throw new ConfigError(`${prefix}_TZ`, `"${tz}" is not a known time zone`);
+  }
+  return { pattern, tz };
+}
+
+function parseJwt(env: Env): JwtConfig {
+  const algorithm = (env.JWT_ALGORITHM ?? 'RS256') as JwtAlgorithm;
+  if (!JWT_ALGORITHMS.includes(algorithm)) throw new ConfigError('JWT_ALGORITHM', `must be one of ${JWT_ALGORITHMS.join(', ')}`);
+  const accessTokenTtlSeconds = parseInteger('JWT_ACCESS_TOKEN_TTL_SECONDS', env.JWT_ACCESS_TOKEN_TTL_SECONDS, 1800, 10, 86_400);
+  const clockToleranceSeconds = parseInteger('JWT_CLOCK_TOLERANCE_SECONDS', env.JWT_CLOCK_TOLERANCE_SECONDS, 30, 0, 300);
+  const gracePeriodSeconds = parseInteger('JWT_KEY_GRACE_PERIOD_SECONDS', env.JWT_KEY_GRACE_PERIOD_SECONDS, 3600, 1, 7 * 86_400);
+  if (gracePeriodSeconds < accessTokenTtlSeconds + clockToleranceSeconds) {
+    throw new ConfigError(
+      'JWT_KEY_GRACE_PERIOD_SECONDS',
+      `must be at least the token lifetime plus clock tolerance (${accessTokenTtlSeconds + clockToleranceSeconds} s) so no live token outlives its key`,
+    );
+  }
+  const adminUrl = (env.ADMIN_URL ?? 'http://127.0.0.1:8000').replace(/\/+$/, '');
+  try {
+    if (!/^https?:$/.test(new URL(adminUrl).protocol)) throw new Error();
+  } catch {
+    throw new ConfigError('ADMIN_URL', 'must be an http(s) URL');
+  }
+  return {
+    algorithm,
+    issuer: env.JWT_ISSUER ?? 'artstore-admin',
+    audience: env.JWT_AUDIENCE ?? 'artstore',
+    accessTokenTtlSeconds,
+    gracePeriodSeconds,
+    clockToleranceSeconds,
+    rotationSchedule: parseSchedule('JWT_KEY_ROTATION', env, '0 2 * * *'),
+    cleanupSchedule: parseSchedule('CLEANUP', env, '0 3 * * 0'),
+    keyRetentionDays: parseInteger('JWT_KEY_RETENTION_DAYS', env.JWT_KEY_RETENTION_DAYS, 30, 1, 3650),
+    adminUrl,
+    jwksCacheMaxAgeSeconds: parseInteger('JWKS_CACHE_MAX_AGE_SECONDS', env.JWKS_CACHE_MAX_AGE_SECONDS, 300, 1, 86_400),
+    jwksCooldownSeconds: parseInteger('JWKS_COOLDOWN_SECONDS', env.JWKS_COOLDOWN_SECONDS, 30, 0, 3600),
+    secretRotationOverlapSeconds: parseInteger('SECRET_ROTATION_OVERLAP_SECONDS', env.SECRET_ROTATION_OVERLAP_SECONDS, 3600, 0, 30 * 86_400),
+  };
+}
+
 const environmentSchema = z.enum(['development', 'test', 'staging', 'production']);
 const logLevelSchema = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
 
@@ -340,6 +430,7 @@ export function loadConfig(service: ServiceName, env: Env): Config {
       clientId: env.ADMIN_BOOTSTRAP_CLIENT_ID,
       clientSecret: readSecret(env, 'ADMIN_BOOTSTRAP_CLIENT_SECRET'),
     },
+    jwt: parseJwt(env),
     audit: {
       retentionDays: parseInteger('AUDIT_LOG_RETENTION_DAYS', env.AUDIT_LOG_RETENTION_DAYS, 2555, 1, 36_500),
     },

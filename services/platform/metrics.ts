@@ -6,6 +6,7 @@ export interface ServiceMetrics {
   httpRequests: Counter<'method' | 'route' | 'status'>;
   httpDuration: Histogram<'method' | 'route' | 'status'>;
   corsRejections: Counter;
+  tokensVerified: Counter<'result'>;
 }
 
 export function createServiceMetrics(service: string): ServiceMetrics {
@@ -30,6 +31,12 @@ export function createServiceMetrics(service: string): ServiceMetrics {
     corsRejections: new Counter({
       name: 'cors_rejections_total',
       help: 'Requests whose Origin is not on the CORS whitelist',
+      registers: [registry],
+    }),
+    tokensVerified: new Counter({
+      name: 'jwt_tokens_verified_total',
+      help: 'Bearer tokens checked, by result (valid, expired, invalid, unknown_kid, unavailable, forbidden)',
+      labelNames: ['result'],
       registers: [registry],
     }),
   };

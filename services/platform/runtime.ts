@@ -2,8 +2,11 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Express } from 'express';
 import type { Redis } from 'ioredis';
+import type { JWTVerifyGetKey } from 'jose';
 import { ConfigError, loadConfig, type Config, type ServiceName } from './config.ts';
 import { createPrismaClient, type PrismaClient } from './db/client.ts';
+import { createTokenVerifier } from './auth/token-verifier.ts';
+import { createAuth, type Auth } from './http/auth.ts';
 import { createHttpApp, type ReadinessCheck } from './http/app.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { createServiceMetrics, type ServiceMetrics } from './metrics.ts';
@@ -16,6 +19,10 @@ export interface ServiceDeps {
   metrics: ServiceMetrics;
   prisma: PrismaClient;
   redis: Redis;
+  /** Bearer-token checks against the admin module's JWKS. */
+  auth: Auth;
+  /** This process's own base URL, known once it listens. */
+  selfUrl(): string;
 }
 
 export interface RunningService {
@@ -28,7 +35,11 @@ export interface RunningService {
 
 export interface ServiceOptions {
   logger?: Logger;
+  /** Runs once the connections exist and before the server listens (bootstrap data, caches). */
+  prepare?: (deps: ServiceDeps) => Promise<void>;
   routes?: (app: Express, deps: ServiceDeps) => void;
+  /** In-process verification keys (admin only): its own tokens never wait for its own JWKS cache. */
+  verificationKeys?: () => JWTVerifyGetKey | undefined;
   readiness?: ReadinessCheck[];
   /** Runs before the connections close, e.g. to close a BullMQ worker. */
   beforeStop?: () => Promise<void>;
@@ -63,7 +74,15 @@ export async function startService(config: Config, options: ServiceOptions = {})
   const metrics = createServiceMetrics(config.service);
   const prisma = createPrismaClient(config.databaseUrl.reveal());
   const redis = createRedis(config.redisUrl, 'producer', logger, `${config.service}:producer`);
-  const deps: ServiceDeps = { config, logger, metrics, prisma, redis };
+  let url = '';
+  const verifier = createTokenVerifier(config.jwt, {
+    // The admin module verifies against its own JWKS; the others against the admin module's.
+    jwksUrl: () => `${config.service === 'admin' ? url : config.jwt.adminUrl}/.well-known/jwks.json`,
+    localKeys: options.verificationKeys,
+    onResult: (result) => metrics.tokensVerified.inc({ result }),
+  });
+  const auth = createAuth(verifier, () => metrics.tokensVerified.inc({ result: 'forbidden' }));
+  const deps: ServiceDeps = { config, logger, metrics, prisma, redis, auth, selfUrl: () => url };
   const readiness: ReadinessCheck[] = [
     {
       name: 'redis',
@@ -77,10 +96,17 @@ export async function startService(config: Config, options: ServiceOptions = {})
   ];
   // A healthy start is ready at once; Redis being down only delays readiness, never the start.
   await waitForRedis(redis, 5000).catch((err: Error) => logger.warn({ err: err.message }, 'redis not ready at start-up'));
-  const app = createHttpApp({ config, logger, metrics, readiness, routes: (a) => options.routes?.(a, deps) });
-  const server = createServer(app);
+  const server = createServer();
   let port: number;
   try {
+    await options.prepare?.(deps);
+    const routes = (app: Express) => {
+      app.get('/api/v1/auth/whoami', auth.authenticated(), (req, res) => {
+        res.json({ service: config.service, principal: req.principal });
+      });
+      options.routes?.(app, deps);
+    };
+    server.on('request', createHttpApp({ config, logger, metrics, readiness, routes }));
     port = await listen(server, config);
   } catch (err) {
     redis.disconnect();
@@ -88,7 +114,7 @@ export async function startService(config: Config, options: ServiceOptions = {})
     throw err;
   }
   const host = config.http.host === '0.0.0.0' || config.http.host === '::' ? '127.0.0.1' : config.http.host;
-  const url = `http://${host}:${port}`;
+  url = `http://${host}:${port}`;
   logger.info({ url }, `${config.service} listening`);
 
   let stopping: Promise<void> | undefined;

@@ -20,6 +20,8 @@ let dropDatabase: (() => Promise<void>) | undefined;
 export const TEST_SECRETS = {
   AUDIT_LOG_SECRET_KEY: `t1:${randomBytes(24).toString('hex')}`,
   JWT_KEY_ENCRYPTION_KEY: randomBytes(32).toString('hex'),
+  ADMIN_BOOTSTRAP_CLIENT_ID: 'test-admin',
+  ADMIN_BOOTSTRAP_CLIENT_SECRET: randomBytes(32).toString('base64url'),
 };
 
 export async function setUpInfra(env: Env): Promise<TestInfra> {

@@ -1,0 +1,87 @@
+import { createRemoteJWKSet, errors, jwtVerify, type JWTVerifyGetKey } from 'jose';
+import { JWT_ALGORITHMS, type JwtConfig } from '../config.ts';
+import { AppError } from '../errors.ts';
+import { isRole, type Principal } from './roles.ts';
+
+export type VerificationResult = 'valid' | 'expired' | 'invalid' | 'unknown_kid' | 'unavailable';
+
+export interface TokenVerifier {
+  /** Resolves the token's principal or throws an AppError (401 invalid, 503 JWKS unreachable). */
+  verify(token: string): Promise<Principal>;
+}
+
+function classify(err: unknown): Exclude<VerificationResult, 'valid'> {
+  if (err instanceof errors.JWTExpired) return 'expired';
+  if (err instanceof errors.JWKSNoMatchingKey) return 'unknown_kid';
+  if (err instanceof errors.JWKSTimeout || err instanceof errors.JWKSInvalid) return 'unavailable';
+  if (err instanceof errors.JOSEError) return 'invalid';
+  if (err instanceof TypeError || (err as { name?: string })?.name === 'AbortError') return 'unavailable';
+  return 'invalid';
+}
+
+const MESSAGES: Record<Exclude<VerificationResult, 'valid'>, string> = {
+  expired: 'Access token has expired',
+  invalid: 'Access token is invalid',
+  unknown_kid: 'Access token is signed by an unknown key',
+  unavailable: 'Token keys are unavailable; try again shortly',
+};
+
+/**
+ * Verifies bearer tokens locally against the admin module's JWKS: cached for
+ * `jwksCacheMaxAgeSeconds`, refetched on an unknown kid at most once per `jwksCooldownSeconds`,
+ * asymmetric algorithms only (so `none` and HS256-with-the-public-key never verify), iss, aud,
+ * exp and nbf checked with a small clock tolerance.
+ */
+export function createTokenVerifier(
+  jwt: JwtConfig,
+  options: {
+    jwksUrl: () => string;
+    /** Keys held in-process (the admin module's own), used instead of the remote JWKS when present. */
+    localKeys?: () => JWTVerifyGetKey | undefined;
+    onResult?: (result: VerificationResult) => void;
+  },
+): TokenVerifier {
+  let jwks: JWTVerifyGetKey | undefined;
+  const keySet = () =>
+    (jwks ??= createRemoteJWKSet(new URL(options.jwksUrl()), {
+      cacheMaxAge: jwt.jwksCacheMaxAgeSeconds * 1000,
+      cooldownDuration: jwt.jwksCooldownSeconds * 1000,
+      timeoutDuration: 5000,
+    }));
+  return {
+    async verify(token) {
+      try {
+        const { payload, protectedHeader } = await jwtVerify(token, options.localKeys?.() ?? keySet(), {
+          issuer: jwt.issuer,
+          audience: jwt.audience,
+          algorithms: [...JWT_ALGORITHMS],
+          clockTolerance: jwt.clockToleranceSeconds,
+          requiredClaims: ['sub', 'exp', 'iat', 'nbf', 'jti'],
+        });
+        if (!isRole(payload.role) || typeof payload.jti !== 'string' || typeof protectedHeader.kid !== 'string') {
+          throw new errors.JWTClaimValidationFailed('missing or unknown role claim', payload, 'role', 'check_failed');
+        }
+        // An iat in the future beyond the tolerance means a forged or broken clock: refuse it.
+        if (typeof payload.iat === 'number' && payload.iat > Date.now() / 1000 + jwt.clockToleranceSeconds) {
+          throw new errors.JWTClaimValidationFailed('"iat" claim is in the future', payload, 'iat', 'check_failed');
+        }
+        options.onResult?.('valid');
+        return {
+          serviceAccountId: payload.sub!,
+          clientId: typeof payload.client_id === 'string' ? payload.client_id : undefined,
+          role: payload.role,
+          tokenId: payload.jti,
+          keyId: protectedHeader.kid,
+        };
+      } catch (err) {
+        const result = classify(err);
+        options.onResult?.(result);
+        if (result === 'unavailable') throw new AppError(503, 'auth_unavailable', MESSAGES.unavailable, { cause: err });
+        throw new AppError(401, 'invalid_token', MESSAGES[result], {
+          cause: err,
+          headers: { 'WWW-Authenticate': `Bearer realm="artstore", error="invalid_token"` },
+        });
+      }
+    },
+  };
+}
