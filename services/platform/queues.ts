@@ -10,10 +10,26 @@ export const QueueName = {
 } as const;
 export type QueueName = (typeof QueueName)[keyof typeof QueueName];
 
+/** Jobs of the maintenance queue; each is created by a BullMQ job scheduler whose id is the job name. */
+export const MaintenanceJob = {
+  RotateJwtKeys: 'rotate-jwt-keys',
+  WeeklyCleanup: 'weekly-cleanup',
+} as const;
+export type MaintenanceJob = (typeof MaintenanceJob)[keyof typeof MaintenanceJob];
+
+/** Payload of `rotate-jwt-keys`. */
+export interface RotateJwtKeysPayload {
+  /** Rotate even when the next key's planned time is still ahead. The scheduler sends false, so a duplicate job is a no-op. @defaultValue false */
+  force: boolean;
+}
+
+/** Payload of `weekly-cleanup`: nothing; retention periods come from the worker's config. */
+export type WeeklyCleanupPayload = Record<string, never>;
+
 /** Job names each queue carries; a worker must register exactly one processor for each. */
 export const JOBS_BY_QUEUE = {
   [QueueName.AuditEvents]: [] as string[],
-  [QueueName.Maintenance]: [] as string[],
+  [QueueName.Maintenance]: [MaintenanceJob.RotateJwtKeys, MaintenanceJob.WeeklyCleanup] as string[],
 } satisfies Record<QueueName, string[]>;
 
 /**

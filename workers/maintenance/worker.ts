@@ -1,9 +1,83 @@
-import type { Config } from '../../services/platform/config.ts';
+import { Queue, type Job } from 'bullmq';
+import { createKeyService, type KeyService } from '../../services/admin/keys/key-service.ts';
+import { schedulerRepeatOptions } from '../../services/admin/keys/schedule-ticks.ts';
+import type { Config, JwtConfig } from '../../services/platform/config.ts';
 import type { Logger } from '../../services/platform/logger.ts';
-import { QueueName } from '../../services/platform/queues.ts';
+import { DEFAULT_JOB_OPTIONS, MaintenanceJob, QueueName, type RotateJwtKeysPayload, type WeeklyCleanupPayload } from '../../services/platform/queues.ts';
+import type { ServiceDeps } from '../../services/platform/runtime.ts';
 import { startWorkerService } from '../../services/platform/worker-runtime.ts';
 
+/** The tick a scheduler job was made for: BullMQ names those jobs `repeat:<scheduler id>:<millis>`. */
+function scheduledTickOf(job: Job): Date | undefined {
+  const millis = job.repeatJobKey ? /^repeat:.+:(\d+)$/.exec(job.id ?? '')?.[1] : undefined;
+  return millis ? new Date(Number(millis)) : undefined;
+}
+
+async function rotateJwtKeys(job: Job<Partial<RotateJwtKeysPayload>>, keys: KeyService, logger: Logger) {
+  await keys.ensure();
+  const result = await keys.rotate({ force: job.data?.force === true, scheduledAt: scheduledTickOf(job) });
+  logger.info({ jobId: job.id, ...result }, result.rotated ? 'rotate-jwt-keys: rotated' : `rotate-jwt-keys: skipped (${result.skippedReason})`);
+  return result;
+}
+
+async function weeklyCleanup(job: Job<WeeklyCleanupPayload>, keys: KeyService, logger: Logger) {
+  const result = await keys.cleanup();
+  logger.info({ jobId: job.id, retiredKids: result.retiredKids, deletedKeys: result.deletedCount }, 'weekly-cleanup: done');
+  return result;
+}
+
+/** Fixed scheduler ids (the job names), so every start replaces the same two schedulers. */
+async function upsertSchedulers(queue: Queue, jwt: JwtConfig, now = new Date()) {
+  const rotate: RotateJwtKeysPayload = { force: false };
+  await queue.upsertJobScheduler(MaintenanceJob.RotateJwtKeys, schedulerRepeatOptions(jwt.rotationSchedule, now), {
+    name: MaintenanceJob.RotateJwtKeys,
+    data: rotate,
+    opts: DEFAULT_JOB_OPTIONS,
+  });
+  const cleanup: WeeklyCleanupPayload = {};
+  await queue.upsertJobScheduler(MaintenanceJob.WeeklyCleanup, schedulerRepeatOptions(jwt.cleanupSchedule, now), {
+    name: MaintenanceJob.WeeklyCleanup,
+    data: cleanup,
+    opts: DEFAULT_JOB_OPTIONS,
+  });
+}
+
+/**
+ * Signing keys exist, a rotation missed while every worker was down happens now, and the planned
+ * rotation follows the configured schedule.
+ */
+async function prepareSigningKeys(keys: KeyService, logger: Logger) {
+  await keys.ensure();
+  const catchUp = await keys.rotate({ force: false });
+  if (catchUp.rotated) logger.info({ ...catchUp }, 'rotated signing keys missed while no worker ran');
+  const replanned = await keys.replan();
+  if (replanned) logger.info({ activatesAt: replanned.toISOString() }, 'next key rotation moved onto the configured schedule');
+}
+
 /** The maintenance worker: runs the scheduled key rotation and weekly cleanup. */
-export function start(config: Config, options: { logger?: Logger } = {}) {
-  return startWorkerService(config, { queue: QueueName.Maintenance, processors: {}, logger: options.logger });
+export async function start(config: Config, options: { logger?: Logger } = {}) {
+  let keys: KeyService | undefined;
+  // Processors may run before start() finishes; whoever comes first creates the one key service.
+  const keyService = (deps: ServiceDeps) => (keys ??= createKeyService(deps));
+  const service = await startWorkerService(config, {
+    queue: QueueName.Maintenance,
+    processors: {
+      [MaintenanceJob.RotateJwtKeys]: (job, deps) => rotateJwtKeys(job, keyService(deps), deps.logger),
+      [MaintenanceJob.WeeklyCleanup]: (job, deps) => weeklyCleanup(job, keyService(deps), deps.logger),
+    },
+    logger: options.logger,
+  });
+  const schedulers = new Queue(QueueName.Maintenance, { connection: { url: config.redisUrl.reveal() }, prefix: config.bullmqPrefix });
+  const stop = async () => {
+    await service.stop();
+    await schedulers.close();
+  };
+  try {
+    await prepareSigningKeys(keyService(service.deps), service.deps.logger);
+    await upsertSchedulers(schedulers, config.jwt);
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return { ...service, stop };
 }

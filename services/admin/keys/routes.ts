@@ -1,0 +1,37 @@
+import type { Express, RequestHandler } from 'express';
+import { badRequest } from '../../platform/errors.ts';
+import type { ServiceDeps } from '../../platform/runtime.ts';
+import type { KeyService } from './key-service.ts';
+
+const KID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const MAX_HTTP_CACHE_SECONDS = 60;
+
+const requireUuidKid: RequestHandler = (req, _res, next) => {
+  next(KID.test(String(req.params.kid)) ? undefined : badRequest('invalid_kid', 'kid must be a UUID'));
+};
+
+/**
+ * The JWKS (public) and the admin API for signing keys. The JWKS's HTTP max-age is a small part of
+ * the verifiers' own cache age, so a cache in between adds little to how long a revoked key verifies.
+ */
+export function mountKeyRoutes(app: Express, deps: ServiceDeps, keys: KeyService): void {
+  const adminOnly = deps.auth.require('admin');
+  const jwksMaxAge = Math.min(MAX_HTTP_CACHE_SECONDS, Math.floor(deps.config.jwt.jwksCacheMaxAgeSeconds / 5));
+
+  app.get('/.well-known/jwks.json', async (_req, res) => {
+    res.set('Cache-Control', `public, max-age=${jwksMaxAge}`).json(await keys.jwks());
+  });
+  app.get('/api/v1/keys', adminOnly, async (_req, res) => {
+    res.json({ keys: await keys.list() });
+  });
+  app.post('/api/v1/keys/rotate', adminOnly, async (req, res) => {
+    const result = await keys.rotate({ force: true });
+    req.log.info({ activeKid: result.activeKid, nextKid: result.nextKid, by: req.principal?.clientId }, 'signing keys rotated by request');
+    res.json({ rotated: result.rotated, active_kid: result.activeKid, next_kid: result.nextKid, retired_kids: result.retiredKids });
+  });
+  app.post('/api/v1/keys/:kid/revoke', adminOnly, requireUuidKid, async (req, res) => {
+    const result = await keys.revoke(String(req.params.kid).toLowerCase());
+    req.log.warn({ revokedKid: result.revokedKid, activeKid: result.activeKid, by: req.principal?.clientId }, 'signing key revoked');
+    res.json({ revoked_kid: result.revokedKid, active_kid: result.activeKid, next_kid: result.nextKid });
+  });
+}

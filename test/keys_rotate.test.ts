@@ -1,0 +1,35 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { createKeyStore } from '../services/admin/keys/key-store.ts';
+import { createPrismaClient } from '../services/platform/db/client.ts';
+import { testEnv, testInfra } from './support/infra.ts';
+
+const run = promisify(execFile);
+
+describe('npm run keys:rotate', () => {
+  it('when run against the configured database, then it rotates at once and prints the result as JSON', async function () {
+    this.timeout(60_000);
+    const prisma = createPrismaClient(testInfra().databaseUrl);
+    try {
+      const activeKid = async () => (await createKeyStore(prisma).live()).find((k) => k.state === 'active')?.kid;
+      const before = await activeKid();
+      const { stdout } = await run('npx', ['tsx', 'scripts/keys_rotate.ts'], { env: { ...process.env, ...testEnv() } });
+      const result = JSON.parse(stdout) as { rotated: boolean; activeKid: string };
+      assert.equal(result.rotated, true);
+      assert.notEqual(result.activeKid, before);
+      assert.equal(await activeKid(), result.activeKid);
+    } finally {
+      await prisma.$disconnect();
+    }
+  });
+
+  it('when the configuration is invalid, then it exits non-zero naming the variable', async function () {
+    this.timeout(60_000);
+    await assert.rejects(run('npx', ['tsx', 'scripts/keys_rotate.ts'], { env: { ...process.env, ...testEnv({ JWT_KEY_ENCRYPTION_KEY: 'short' }) } }), (err: { code: number; stderr: string }) => {
+      assert.equal(err.code, 1);
+      assert.match(err.stderr, /JWT_KEY_ENCRYPTION_KEY/);
+      return true;
+    });
+  });
+});
