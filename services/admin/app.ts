@@ -1,8 +1,40 @@
 import type { Config } from '../platform/config.ts';
 import type { Logger } from '../platform/logger.ts';
 import { startService, type RunningService } from '../platform/runtime.ts';
+import { createIdentity } from './identity/routes.ts';
+import type { SigningKey } from './identity/token-issuer.ts';
+import { subscribeKeysChanged } from './keys/key-events.ts';
+import { createKeyService, type KeyService } from './keys/key-service.ts';
+import { mountKeyRoutes } from './keys/routes.ts';
 
 /** The admin module: identity (service accounts, tokens, JWKS), signing keys, the audit read side and Bull Board. */
 export function start(config: Config, options: { logger?: Logger } = {}): Promise<RunningService> {
-  return startService(config, { logger: options.logger });
+  let identity: ReturnType<typeof createIdentity> | undefined;
+  // Signing keys (services/admin/keys) provide the active key for the token endpoint.
+  let signingKey: () => Promise<SigningKey> = () => Promise.reject(new Error('signing keys are not wired yet'));
+  let keys: KeyService | undefined;
+  let stopKeyEvents: (() => Promise<void>) | undefined;
+  return startService(config, {
+    logger: options.logger,
+    verificationKeys: () => keys?.verificationKeys().getKey,
+    prepare: async (deps) => {
+      identity = createIdentity(deps, () => signingKey());
+      await identity.bootstrap();
+
+      // Signing keys: both exist before the first token; a rotation or revocation anywhere drops the cached key at once.
+      const keyService = createKeyService(deps);
+      keys = keyService;
+      await keyService.ensure();
+      const provider = keyService.signingKeys();
+      signingKey = () => provider.current();
+      stopKeyEvents = await subscribeKeysChanged(config.redisUrl, config.bullmqPrefix, () => keyService.dropCachedKeys(), deps.logger);
+    },
+    routes: (app, deps) => {
+      identity!.mount(app);
+      mountKeyRoutes(app, deps, keys!);
+    },
+    beforeStop: async () => {
+      await stopKeyEvents?.();
+    },
+  });
 }

@@ -1,0 +1,92 @@
+import { Counter } from 'prom-client';
+import { z } from 'zod';
+import type { Express } from 'express';
+import { AppError } from '../../platform/errors.ts';
+import type { ServiceDeps } from '../../platform/runtime.ts';
+import { createServiceAccountStore } from './service-account-store.ts';
+import { createServiceAccounts, newAccountSchema, toView } from './service-accounts.ts';
+import { tokenEndpoint } from './token-endpoint.ts';
+import type { SigningKey } from './token-issuer.ts';
+import { ensureBootstrapAdmin } from './bootstrap.ts';
+
+const listQuery = z.strictObject({
+  limit: z.coerce.number().int().min(1).max(500).default(100),
+  cursor: z.string().max(200).optional(),
+});
+
+function parse<T>(schema: z.ZodType<T>, value: unknown): T {
+  const result = schema.safeParse(value ?? {});
+  if (!result.success) {
+    const issue = result.error.issues[0];
+    const where = issue?.path.length ? `${issue.path.join('.')}: ` : '';
+    throw new AppError(400, 'invalid_request', `${where}${issue?.message ?? 'invalid input'}`);
+  }
+  return result.data;
+}
+
+/** Service identity: the token endpoint, discovery, and the admin API for service accounts. */
+export function createIdentity(deps: ServiceDeps, signingKey: () => Promise<SigningKey>) {
+  const store = createServiceAccountStore(deps.prisma);
+  const accounts = createServiceAccounts(store, { secretOverlapSeconds: deps.config.jwt.secretRotationOverlapSeconds });
+  const tokensIssued = new Counter({
+    name: 'jwt_tokens_issued_total',
+    help: 'Token requests answered by the admin module, by result (issued, invalid_client, invalid_request, unsupported_grant_type)',
+    labelNames: ['result'],
+    registers: [deps.metrics.registry],
+  });
+
+  function mount(app: Express) {
+    const { jwt } = deps.config;
+    const adminOnly = deps.auth.require('admin');
+
+    app.post('/api/v1/auth/token', tokenEndpoint({ config: deps.config, tokensIssued, accounts, signingKey }));
+    app.get('/.well-known/openid-configuration', (_req, res) => {
+      const base = deps.selfUrl();
+      res.json({
+        issuer: jwt.issuer,
+        jwks_uri: `${base}/.well-known/jwks.json`,
+        token_endpoint: `${base}/api/v1/auth/token`,
+        grant_types_supported: ['client_credentials'],
+        token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
+        id_token_signing_alg_values_supported: ['RS256', 'ES256', 'EdDSA'],
+      });
+    });
+
+    app.post('/api/v1/service-accounts', adminOnly, async (req, res) => {
+      const { account, clientSecret } = await accounts.create(parse(newAccountSchema, req.body));
+      res.status(201).json({ service_account: toView(account), client_secret: clientSecret });
+    });
+    app.get('/api/v1/service-accounts', adminOnly, async (req, res) => {
+      const { limit, cursor } = parse(listQuery, req.query);
+      const page = await accounts.list(limit, cursor);
+      res.json({ items: page.items.map(toView), next_cursor: page.nextCursor });
+    });
+    app.get('/api/v1/service-accounts/:id', adminOnly, async (req, res) => {
+      res.json(toView(await accounts.get(req.params.id as string)));
+    });
+    app.post('/api/v1/service-accounts/:id/suspend', adminOnly, async (req, res) => {
+      res.json(toView(await accounts.setStatus(req.params.id as string, 'suspended')));
+    });
+    app.post('/api/v1/service-accounts/:id/activate', adminOnly, async (req, res) => {
+      res.json(toView(await accounts.setStatus(req.params.id as string, 'active')));
+    });
+    app.delete('/api/v1/service-accounts/:id', adminOnly, async (req, res) => {
+      await accounts.remove(req.params.id as string);
+      res.status(204).end();
+    });
+    app.post('/api/v1/service-accounts/:id/rotate-secret', adminOnly, async (req, res) => {
+      const rotated = await accounts.rotateSecret(req.params.id as string);
+      res.json({
+        service_account: toView(rotated.account),
+        client_secret: rotated.clientSecret,
+        previous_secret_expires_at: rotated.previousSecretExpiresAt.toISOString(),
+      });
+    });
+  }
+
+  return {
+    accounts,
+    mount,
+    bootstrap: () => ensureBootstrapAdmin(deps.config, accounts, store, deps.logger),
+  };
+}

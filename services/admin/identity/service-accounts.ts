@@ -1,0 +1,128 @@
+import { randomBytes } from 'node:crypto';
+import { z } from 'zod';
+import { ROLES, type Role } from '../../platform/auth/roles.ts';
+import { AppError } from '../../platform/errors.ts';
+import { generateClientSecret, hashClientSecret, secretMatchesHash } from './client-secrets.ts';
+import { isUniqueViolation, type ServiceAccount, type ServiceAccountStore } from './service-account-store.ts';
+
+/** What the API shows of an account: never a secret or its hash. */
+export interface ServiceAccountView {
+  id: string;
+  client_id: string;
+  name: string;
+  role: Role;
+  status: 'active' | 'suspended';
+  created_at: string;
+  updated_at: string;
+  last_used_at: string | null;
+}
+
+export function toView(account: ServiceAccount): ServiceAccountView {
+  return {
+    id: account.id,
+    client_id: account.clientId,
+    name: account.name,
+    role: account.role,
+    status: account.status,
+    created_at: account.createdAt.toISOString(),
+    updated_at: account.updatedAt.toISOString(),
+    last_used_at: account.lastUsedAt?.toISOString() ?? null,
+  };
+}
+
+export const CLIENT_ID_PATTERN = /^[a-z0-9][a-z0-9._-]{2,63}$/;
+
+export const newAccountSchema = z.strictObject({
+  name: z.string().trim().min(1).max(100),
+  role: z.enum(ROLES),
+  client_id: z.string().regex(CLIENT_ID_PATTERN, 'client_id must be 3-64 of a-z 0-9 . _ - starting with a letter or digit').optional(),
+});
+
+/** How often last_used_at is written at most: a busy client must not turn every token into a write. */
+const LAST_USED_RESOLUTION_MS = 60_000;
+
+export function createServiceAccounts(store: ServiceAccountStore, options: { secretOverlapSeconds: number; now?: () => Date }) {
+  const now = options.now ?? (() => new Date());
+
+  async function mustFind(id: string): Promise<ServiceAccount> {
+    const account = z.uuid().safeParse(id).success ? await store.findById(id) : null;
+    if (!account) throw new AppError(404, 'service_account_not_found', 'No service account with that id');
+    return account;
+  }
+
+  return {
+    async create(input: z.infer<typeof newAccountSchema>, clientSecret = generateClientSecret()) {
+      const clientId = input.client_id ?? `${input.role}-${randomBytes(6).toString('hex')}`;
+      try {
+        const account = await store.create({ clientId, name: input.name, role: input.role, secretHash: hashClientSecret(clientSecret) });
+        return { account, clientSecret };
+      } catch (err) {
+        if (isUniqueViolation(err)) throw new AppError(409, 'client_id_taken', `client_id "${clientId}" is already in use`);
+        throw err;
+      }
+    },
+
+    get: mustFind,
+
+    async list(limit: number, cursor?: string) {
+      let after: { createdAt: Date; id: string } | undefined;
+      if (cursor) {
+        const [time, id] = Buffer.from(cursor, 'base64url').toString().split('|');
+        const createdAt = new Date(time ?? '');
+        if (!id || Number.isNaN(createdAt.getTime())) throw new AppError(400, 'invalid_cursor', 'cursor is not one this API returned');
+        after = { createdAt, id };
+      }
+      const items = await store.list(limit + 1, after);
+      const page = items.slice(0, limit);
+      const last = page.at(-1);
+      const nextCursor = items.length > limit && last ? Buffer.from(`${last.createdAt.toISOString()}|${last.id}`).toString('base64url') : null;
+      return { items: page, nextCursor };
+    },
+
+    async setStatus(id: string, status: 'active' | 'suspended') {
+      const account = await mustFind(id);
+      if (status === 'suspended' && account.role === 'admin' && account.status === 'active' && (await store.countActiveAdmins()) <= 1) {
+        throw new AppError(409, 'last_admin', 'Refusing to suspend the last active admin account');
+      }
+      return store.setStatus(account.id, status);
+    },
+
+    async remove(id: string) {
+      const account = await mustFind(id);
+      if (account.role === 'admin' && account.status === 'active' && (await store.countActiveAdmins()) <= 1) {
+        throw new AppError(409, 'last_admin', 'Refusing to delete the last active admin account');
+      }
+      if (!(await store.delete(account.id))) throw new AppError(404, 'service_account_not_found', 'No service account with that id');
+      return account;
+    },
+
+    /** A new secret; the old one keeps working for the configured overlap so clients can roll over. */
+    async rotateSecret(id: string) {
+      const account = await mustFind(id);
+      const clientSecret = generateClientSecret();
+      const expiresAt = new Date(now().getTime() + options.secretOverlapSeconds * 1000);
+      const updated = await store.replaceSecret(account.id, hashClientSecret(clientSecret), { hash: account.secretHash, expiresAt });
+      return { account: updated, clientSecret, previousSecretExpiresAt: expiresAt };
+    },
+
+    /** The active account these credentials belong to, or null; never says which part was wrong. */
+    async authenticate(clientId: string, clientSecret: string): Promise<ServiceAccount | null> {
+      const account = clientId.length <= 128 ? await store.findByClientId(clientId) : null;
+      const at = now();
+      const current = secretMatchesHash(clientSecret, account?.secretHash);
+      const previous =
+        !current &&
+        account?.previousSecretExpiresAt !== null &&
+        account?.previousSecretExpiresAt !== undefined &&
+        account.previousSecretExpiresAt > at &&
+        secretMatchesHash(clientSecret, account.previousSecretHash);
+      if (!account || !(current || previous) || account.status !== 'active') return null;
+      if (!account.lastUsedAt || at.getTime() - account.lastUsedAt.getTime() > LAST_USED_RESOLUTION_MS) {
+        await store.touchLastUsed(account.id, at);
+      }
+      return account;
+    },
+  };
+}
+
+export type ServiceAccounts = ReturnType<typeof createServiceAccounts>;

@@ -1,0 +1,105 @@
+import type { Request, RequestHandler, Response } from 'express';
+import type { Config } from '../../platform/config.ts';
+import type { Counter } from 'prom-client';
+import { issueAccessToken, type SigningKey } from './token-issuer.ts';
+import type { ServiceAccounts } from './service-accounts.ts';
+import type { ServiceAccount } from './service-account-store.ts';
+
+/** RFC 6749 §5.2 error answer; the token endpoint speaks OAuth2 so standard clients understand it. */
+class OAuthError extends Error {
+  constructor(
+    readonly status: number,
+    readonly error: 'invalid_request' | 'invalid_client' | 'unsupported_grant_type',
+    readonly description: string,
+  ) {
+    super(description);
+  }
+}
+
+interface Credentials {
+  clientId: string;
+  clientSecret: string;
+  viaBasic: boolean;
+}
+
+function basicCredentials(req: Request): Credentials | undefined {
+  const header = req.get('authorization');
+  if (!header || !/^basic /i.test(header)) return undefined;
+  const decoded = Buffer.from(header.slice(6).trim(), 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  if (colon < 0) throw new OAuthError(400, 'invalid_request', 'Malformed HTTP Basic credentials');
+  try {
+    // RFC 6749 §2.3.1: both parts are form-urlencoded before base64.
+    return {
+      clientId: decodeURIComponent(decoded.slice(0, colon).replace(/\+/g, ' ')),
+      clientSecret: decodeURIComponent(decoded.slice(colon + 1).replace(/\+/g, ' ')),
+      viaBasic: true,
+    };
+  } catch {
+    throw new OAuthError(400, 'invalid_request', 'Malformed HTTP Basic credentials');
+  }
+}
+
+function readCredentials(req: Request): Credentials {
+  const body: unknown = req.body;
+  if (body !== undefined && (typeof body !== 'object' || body === null || Array.isArray(body))) {
+    throw new OAuthError(400, 'invalid_request', 'Body must be a JSON object or a form');
+  }
+  const fields = (body ?? {}) as Record<string, unknown>;
+  for (const name of ['grant_type', 'client_id', 'client_secret'] as const) {
+    if (fields[name] !== undefined && typeof fields[name] !== 'string') throw new OAuthError(400, 'invalid_request', `${name} must be a string`);
+  }
+  const grantType = fields.grant_type as string | undefined;
+  const isForm = Boolean(req.is('application/x-www-form-urlencoded'));
+  if (grantType !== undefined && grantType !== 'client_credentials') {
+    throw new OAuthError(400, 'unsupported_grant_type', 'Only grant_type=client_credentials is supported');
+  }
+  if (isForm && grantType === undefined) throw new OAuthError(400, 'invalid_request', 'grant_type is required');
+  const basic = basicCredentials(req);
+  const inBody = fields.client_id !== undefined || fields.client_secret !== undefined;
+  if (basic && inBody) throw new OAuthError(400, 'invalid_request', 'Use one client authentication method, not both');
+  if (basic) return basic;
+  if (typeof fields.client_id !== 'string' || typeof fields.client_secret !== 'string' || !fields.client_id || !fields.client_secret) {
+    throw new OAuthError(400, 'invalid_request', 'client_id and client_secret are required');
+  }
+  return { clientId: fields.client_id, clientSecret: fields.client_secret, viaBasic: false };
+}
+
+function sendOAuthError(res: Response, err: OAuthError, viaBasic: boolean) {
+  if (err.status === 401) res.set('WWW-Authenticate', viaBasic ? 'Basic realm="artstore"' : 'Bearer realm="artstore"');
+  res.status(err.status).json({ error: err.error, error_description: err.description });
+}
+
+/**
+ * POST /api/v1/auth/token: the seed's JSON `{client_id, client_secret}` and the OAuth2
+ * client-credentials grant (form body or HTTP Basic). Wrong, unknown or suspended credentials all
+ * answer the same 401 invalid_client.
+ */
+export function tokenEndpoint(deps: {
+  config: Config;
+  /** jwt_tokens_issued_total{result} */
+  tokensIssued: Counter<'result'>;
+  accounts: ServiceAccounts;
+  signingKey: () => Promise<SigningKey>;
+  onIssued?: (req: Request, account: ServiceAccount) => void;
+  onRejected?: (req: Request, clientId: string | undefined, reason: string) => void;
+}): RequestHandler {
+  return async (req, res, next) => {
+    res.set({ 'Cache-Control': 'no-store', Pragma: 'no-cache' });
+    let credentials: Credentials | undefined;
+    try {
+      credentials = readCredentials(req);
+      const account = await deps.accounts.authenticate(credentials.clientId, credentials.clientSecret);
+      if (!account) throw new OAuthError(401, 'invalid_client', 'Client authentication failed');
+      const token = await issueAccessToken(account, await deps.signingKey(), deps.config.jwt);
+      deps.tokensIssued.inc({ result: 'issued' });
+      deps.onIssued?.(req, account);
+      res.json(token);
+    } catch (err) {
+      if (!(err instanceof OAuthError)) return next(err);
+      deps.tokensIssued.inc({ result: err.error });
+      deps.onRejected?.(req, credentials?.clientId, err.error);
+      sendOAuthError(res, err, credentials?.viaBasic ?? /^basic /i.test(req.get('authorization') ?? ''));
+    }
+  };
+}
