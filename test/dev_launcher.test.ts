@@ -1,0 +1,143 @@
+import assert from 'node:assert/strict';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+const repoRoot = path.resolve(import.meta.dirname, '..');
+const MODULE_PORT_OFFSETS = { admin: 0, 'storage-element': 10, ingester: 20, query: 30 };
+const ALL_PORT_OFFSETS = [...Object.values(MODULE_PORT_OFFSETS), 100, 101];
+
+/** Variables that would make the launcher use outside servers or secrets instead of its own. */
+const OUTSIDE_SETTINGS = [
+  'DATABASE_URL', 'REDIS_URL', 'POSTGRES_HOST', 'REDIS_HOST', 'AUDIT_LOG_SECRET_KEY', 'JWT_KEY_ENCRYPTION_KEY',
+  'ADMIN_BOOTSTRAP_CLIENT_SECRET', 'ADMIN_BOOTSTRAP_CLIENT_ID', 'PORT', 'HOST', 'ENVIRONMENT',
+];
+
+function portIsFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
+}
+
+async function freePortBase(): Promise<number> {
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const base = 20_000 + 200 * Math.floor(Math.random() * 100);
+    const free = await Promise.all(ALL_PORT_OFFSETS.map((offset) => portIsFree(base + offset)));
+    if (free.every(Boolean)) return base;
+  }
+  throw new Error('no free block of ports for the launcher');
+}
+
+function processTable(): Promise<{ pid: number; ppid: number; zombie: boolean }[]> {
+  return new Promise((resolve, reject) =>
+    execFile('ps', ['-eo', 'pid=,ppid=,stat='], (err, stdout) => {
+      if (err) return reject(err);
+      resolve(
+        stdout
+          .trim()
+          .split('\n')
+          .map((line) => line.trim().split(/\s+/))
+          .map(([pid, ppid, stat]) => ({ pid: Number(pid), ppid: Number(ppid), zombie: (stat ?? '').startsWith('Z') })),
+      );
+    }),
+  );
+}
+
+async function descendantsOf(root: number): Promise<number[]> {
+  const table = await processTable();
+  const found: number[] = [];
+  const queue = [root];
+  while (queue.length) {
+    const parent = queue.shift()!;
+    for (const entry of table) {
+      if (entry.ppid === parent && !entry.zombie) {
+        found.push(entry.pid);
+        queue.push(entry.pid);
+      }
+    }
+  }
+  return found;
+}
+
+async function stillRunning(pids: number[]): Promise<number[]> {
+  const running = new Set((await processTable()).filter((entry) => !entry.zombie).map((entry) => entry.pid));
+  return pids.filter((pid) => running.has(pid));
+}
+
+async function healthStatus(port: number): Promise<number | undefined> {
+  try {
+    const response = await fetch(`http://127.0.0.1:${port}/health`, { signal: AbortSignal.timeout(1000) });
+    return response.status;
+  } catch {
+    return undefined;
+  }
+}
+
+describe('development launcher (npm start)', function () {
+  this.timeout(100_000);
+
+  let dataDir: string;
+  let portBase: number;
+  let launcher: ChildProcess;
+  let output = '';
+  const startedPids = new Set<number>();
+
+  before(async () => {
+    dataDir = await mkdtemp(path.join(os.tmpdir(), 'artstore-dev-launcher-'));
+    portBase = await freePortBase();
+    const env: NodeJS.ProcessEnv = { ...process.env, ARTSTORE_DATA_DIR: dataDir, ARTSTORE_PORT_BASE: String(portBase), LOG_LEVEL: 'warn' };
+    for (const name of OUTSIDE_SETTINGS) {
+      delete env[name];
+      delete env[`${name}_FILE`];
+    }
+    launcher = spawn(process.execPath, ['--import', 'tsx', 'scripts/dev.ts'], { cwd: repoRoot, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    launcher.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
+    launcher.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
+  });
+
+  after(async function () {
+    this.timeout(30_000);
+    if (launcher.exitCode === null && launcher.signalCode === null) {
+      launcher.kill('SIGINT');
+      await Promise.race([new Promise((resolve) => launcher.once('exit', resolve)), sleep(15_000)]);
+    }
+    // Only if a test failed: never leave this run's servers behind.
+    for (const pid of await stillRunning([...startedPids])) process.kill(pid, 'SIGKILL');
+    await rm(dataDir, { recursive: true, force: true });
+  });
+
+  it('when started with an empty data directory, then all four modules answer /health within 60 s', async () => {
+    const deadline = Date.now() + 60_000;
+    let statuses: (number | undefined)[] = [];
+    while (Date.now() < deadline) {
+      assert.equal(launcher.exitCode, null, `the launcher exited early:\n${output}`);
+      statuses = await Promise.all(Object.values(MODULE_PORT_OFFSETS).map((offset) => healthStatus(portBase + offset)));
+      if (statuses.every((status) => status === 200)) break;
+      await sleep(500);
+    }
+    assert.deepEqual(statuses, [200, 200, 200, 200], `modules not healthy after 60 s; launcher output:\n${output}`);
+
+    for (const pid of await descendantsOf(launcher.pid!)) startedPids.add(pid);
+    for (const match of output.matchAll(/^\[dev\] started .*\(pid (\d+)\)/gm)) startedPids.add(Number(match[1]));
+    // Six processes, PostgreSQL and Redis at least (PostgreSQL adds its own helpers).
+    assert.ok(startedPids.size >= 8, `expected at least 8 processes, found ${startedPids.size}`);
+  });
+
+  it('when the launcher receives SIGINT, then it exits 0 within 10 s and no process it started is left running', async () => {
+    assert.ok(startedPids.size > 0, 'the start-up test did not run');
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+      launcher.once('exit', (code, signal) => resolve({ code, signal })),
+    );
+    launcher.kill('SIGINT');
+    const result = await Promise.race([exited, sleep(10_000).then(() => undefined)]);
+
+    assert.ok(result, `the launcher did not exit within 10 s; output:\n${output}`);
+    assert.deepEqual(result, { code: 0, signal: null }, `launcher output:\n${output}`);
+    assert.deepEqual(await stillRunning([...startedPids]), [], 'processes left running after the launcher exited');
+  });
+});
