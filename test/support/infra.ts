@@ -1,12 +1,15 @@
 import { randomBytes } from 'node:crypto';
+import path from 'node:path';
 import { Redis } from 'ioredis';
+import { startEmbeddedPostgres } from '../../scripts/embedded/postgres.ts';
+import { startEmbeddedRedis } from '../../scripts/embedded/redis.ts';
 import { loadConfig, type Config, type Env, type ServiceName } from '../../services/platform/config.ts';
 import { createTestDatabase } from '../../services/platform/db/test-databases.ts';
 
 /**
  * Real PostgreSQL and Redis for the whole test run: DATABASE_URL / REDIS_URL when set (CI points them
- * at the machine's servers), else the machine's default local servers. Each run gets its own
- * database and BullMQ prefix and removes both afterwards.
+ * at the machine's servers), else the same embedded servers `npm start` uses, with their data under
+ * `.data/test/`. Each run gets its own database and BullMQ prefix and removes both afterwards.
  */
 export interface TestInfra {
   databaseUrl: string;
@@ -16,6 +19,9 @@ export interface TestInfra {
 
 let infra: TestInfra | undefined;
 let dropDatabase: (() => Promise<void>) | undefined;
+/** Embedded servers this run started, stopped last. */
+const embedded: { stop(): Promise<void> }[] = [];
+const EMBEDDED_DATA_DIR = path.resolve(import.meta.dirname, '../../.data/test');
 
 export const TEST_SECRETS = {
   AUDIT_LOG_SECRET_KEY: `t1:${randomBytes(24).toString('hex')}`,
@@ -25,8 +31,10 @@ export const TEST_SECRETS = {
 };
 
 export async function setUpInfra(env: Env): Promise<TestInfra> {
-  const adminUrl = env.DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
-  const redisUrl = env.REDIS_URL ?? 'redis://127.0.0.1:6379/0';
+  const [adminUrl, redisUrl] = await Promise.all([
+    env.DATABASE_URL || startEmbedded(startEmbeddedPostgres({ dataDir: path.join(EMBEDDED_DATA_DIR, 'postgres') })),
+    env.REDIS_URL || startEmbedded(startEmbeddedRedis({ dataDir: path.join(EMBEDDED_DATA_DIR, 'redis') })),
+  ]);
   const database = await createTestDatabase(adminUrl);
   dropDatabase = database.drop;
   infra = { databaseUrl: database.url, redisUrl, bullmqPrefix: `test-${process.pid}-${randomBytes(4).toString('hex')}` };
@@ -43,6 +51,13 @@ export async function tearDownInfra(): Promise<void> {
   }
   await dropDatabase?.();
   infra = undefined;
+  await Promise.all(embedded.splice(0).map((server) => server.stop()));
+}
+
+async function startEmbedded(starting: Promise<{ url: string; stop(): Promise<void> }>): Promise<string> {
+  const server = await starting;
+  embedded.push(server);
+  return server.url;
 }
 
 export async function deleteKeys(redis: Redis, pattern: string): Promise<void> {
