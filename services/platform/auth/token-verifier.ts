@@ -1,4 +1,4 @@
-import { createRemoteJWKSet, errors, jwtVerify, type JWTVerifyGetKey } from 'jose';
+import { createRemoteJWKSet, errors, jwksCache, jwtVerify, type JSONWebKeySet, type JWKSCacheInput, type JWTVerifyGetKey, type RemoteJWKSet } from 'jose';
 import { JWT_ALGORITHMS, type JwtConfig } from '../config.ts';
 import { AppError } from '../errors.ts';
 import { isRole, type Principal } from './roles.ts';
@@ -41,17 +41,27 @@ export function createTokenVerifier(
     onResult?: (result: VerificationResult) => void;
   },
 ): TokenVerifier {
-  let jwks: JWTVerifyGetKey | undefined;
+  let jwks: RemoteJWKSet | undefined;
+  // jose writes every fetched key set and its time here, so cached verdicts can be re-checked cheaply.
+  const fetched: { uat?: number; jwks?: JSONWebKeySet } = {};
   const keySet = () =>
     (jwks ??= createRemoteJWKSet(new URL(options.jwksUrl()), {
       cacheMaxAge: jwt.jwksCacheMaxAgeSeconds * 1000,
       cooldownDuration: jwt.jwksCooldownSeconds * 1000,
       timeoutDuration: 5000,
+      [jwksCache]: fetched as JWKSCacheInput,
     }));
+  const verdicts = createVerdictCache(fetched, () => jwks?.fresh === true);
   return {
     async verify(token) {
+      const local = options.localKeys?.();
+      const cached = local ? undefined : verdicts.get(token);
+      if (cached) {
+        options.onResult?.('valid');
+        return cached;
+      }
       try {
-        const { payload, protectedHeader } = await jwtVerify(token, options.localKeys?.() ?? keySet(), {
+        const { payload, protectedHeader } = await jwtVerify(token, local ?? keySet(), {
           issuer: jwt.issuer,
           audience: jwt.audience,
           algorithms: [...JWT_ALGORITHMS],
@@ -66,13 +76,15 @@ export function createTokenVerifier(
           throw new errors.JWTClaimValidationFailed('"iat" claim is in the future', payload, 'iat', 'check_failed');
         }
         options.onResult?.('valid');
-        return {
+        const principal: Principal = {
           serviceAccountId: payload.sub!,
           clientId: typeof payload.client_id === 'string' ? payload.client_id : undefined,
           role: payload.role,
           tokenId: payload.jti,
           keyId: protectedHeader.kid,
         };
+        if (!local) verdicts.set(token, principal, payload.exp!);
+        return principal;
       } catch (err) {
         const result = classify(err);
         options.onResult?.(result);
@@ -82,6 +94,41 @@ export function createTokenVerifier(
           headers: { 'WWW-Authenticate': `Bearer realm="artstore", error="invalid_token"` },
         });
       }
+    },
+  };
+}
+
+const VERDICT_CACHE_SIZE = 10_000;
+
+/**
+ * Verdicts for tokens already verified, keyed by the whole token string (signature included, so
+ * only the very same bytes hit). A client presents one token for its whole lifetime, and this
+ * spares the signature check on every request. A verdict is used only while the JWKS is fresh,
+ * the token unexpired and its kid still published in the latest fetched key set — so a retired or
+ * revoked key stops its tokens within the same JWKS cache age as without this cache.
+ */
+function createVerdictCache(fetched: { uat?: number; jwks?: JSONWebKeySet }, jwksFresh: () => boolean) {
+  const entries = new Map<string, { principal: Principal; exp: number; checkedAt: number | undefined }>();
+  return {
+    get(token: string): Principal | undefined {
+      const entry = entries.get(token);
+      if (!entry) return undefined;
+      if (!jwksFresh() || Date.now() / 1000 >= entry.exp) {
+        entries.delete(token);
+        return undefined;
+      }
+      if (entry.checkedAt !== fetched.uat) {
+        if (!fetched.jwks?.keys.some((key) => key.kid === entry.principal.keyId)) {
+          entries.delete(token);
+          return undefined;
+        }
+        entry.checkedAt = fetched.uat;
+      }
+      return entry.principal;
+    },
+    set(token: string, principal: Principal, exp: number) {
+      if (entries.size >= VERDICT_CACHE_SIZE) entries.delete(entries.keys().next().value!);
+      entries.set(token, { principal, exp, checkedAt: fetched.uat });
     },
   };
 }
