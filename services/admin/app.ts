@@ -14,12 +14,14 @@ export function start(config: Config, options: { logger?: Logger } = {}): Promis
   let signingKey: () => Promise<SigningKey> = () => Promise.reject(new Error('signing keys are not wired yet'));
   let keys: KeyService | undefined;
   let stopKeyEvents: (() => Promise<void>) | undefined;
+  let stopAccountEvents: (() => Promise<void>) | undefined;
   return startService(config, {
     logger: options.logger,
     verificationKeys: () => keys?.verificationKeys().getKey,
     prepare: async (deps) => {
       identity = createIdentity(deps, () => signingKey());
       await identity.bootstrap();
+      stopAccountEvents = await identity.followChanges();
 
       // Signing keys: both exist before the first token; a rotation or revocation anywhere drops the cached key at once.
       const keyService = createKeyService(deps);
@@ -35,6 +37,7 @@ export function start(config: Config, options: { logger?: Logger } = {}): Promis
     },
     beforeStop: async () => {
       await stopKeyEvents?.();
+      await stopAccountEvents?.();
     },
   });
 }

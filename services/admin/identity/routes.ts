@@ -8,6 +8,9 @@ import { createServiceAccounts, newAccountSchema, toView } from './service-accou
 import { tokenEndpoint } from './token-endpoint.ts';
 import type { SigningKey } from './token-issuer.ts';
 import { ensureBootstrapAdmin } from './bootstrap.ts';
+import { publishChangeNotice, subscribeChangeNotices } from '../../platform/change-notices.ts';
+
+const ACCOUNTS_CHANGED = 'service-accounts-changed';
 
 const listQuery = z.strictObject({
   limit: z.coerce.number().int().min(1).max(500).default(100),
@@ -27,7 +30,10 @@ function parse<T>(schema: z.ZodType<T>, value: unknown): T {
 /** Service identity: the token endpoint, discovery, and the admin API for service accounts. */
 export function createIdentity(deps: ServiceDeps, signingKey: () => Promise<SigningKey>) {
   const store = createServiceAccountStore(deps.prisma);
-  const accounts = createServiceAccounts(store, { secretOverlapSeconds: deps.config.jwt.secretRotationOverlapSeconds });
+  const accounts = createServiceAccounts(store, {
+    secretOverlapSeconds: deps.config.jwt.secretRotationOverlapSeconds,
+    onChanged: (clientId) => void publishChangeNotice(deps.redis, deps.config.bullmqPrefix, ACCOUNTS_CHANGED, { clientId }, deps.logger),
+  });
   const tokensIssued = new Counter({
     name: 'jwt_tokens_issued_total',
     help: 'Token requests answered by the admin module, by result (issued, invalid_client, invalid_request, unsupported_grant_type)',
@@ -88,5 +94,14 @@ export function createIdentity(deps: ServiceDeps, signingKey: () => Promise<Sign
     accounts,
     mount,
     bootstrap: () => ensureBootstrapAdmin(deps.config, accounts, store, deps.logger),
+    /** Drops cached accounts when another replica changes one; returns `close`. */
+    followChanges: () =>
+      subscribeChangeNotices<{ clientId?: string }>(
+        deps.config.redisUrl,
+        deps.config.bullmqPrefix,
+        ACCOUNTS_CHANGED,
+        (notice) => accounts.forgetCached(notice?.clientId),
+        deps.logger,
+      ),
   };
 }

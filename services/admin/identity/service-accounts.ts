@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { ROLES, type Role } from '../../platform/auth/roles.ts';
 import { AppError } from '../../platform/errors.ts';
+import { createAccountCache } from './account-cache.ts';
 import { generateClientSecret, hashClientSecret, secretMatchesHash } from './client-secrets.ts';
 import { isUniqueViolation, type ServiceAccount, type ServiceAccountStore } from './service-account-store.ts';
 
@@ -40,9 +41,34 @@ export const newAccountSchema = z.strictObject({
 
 /** How often last_used_at is written at most: a busy client must not turn every token into a write. */
 const LAST_USED_RESOLUTION_MS = 60_000;
+/** How long another replica may still act on an account changed elsewhere when its change notice was lost. */
+export const ACCOUNT_CACHE_TTL_MS = 5000;
 
-export function createServiceAccounts(store: ServiceAccountStore, options: { secretOverlapSeconds: number; now?: () => Date }) {
+export function createServiceAccounts(
+  store: ServiceAccountStore,
+  options: {
+    secretOverlapSeconds: number;
+    now?: () => Date;
+    /** Called after a change commits, to tell the other replicas (see change-notices). */
+    onChanged?: (clientId: string) => void;
+  },
+) {
   const now = options.now ?? (() => new Date());
+  const cache = createAccountCache({ ttlMs: ACCOUNT_CACHE_TTL_MS, maxEntries: 10_000, clock: () => now().getTime() });
+  const changed = <T extends { clientId: string }>(account: T): T => {
+    cache.forget(account.clientId);
+    options.onChanged?.(account.clientId);
+    return account;
+  };
+
+  async function findByClientId(clientId: string): Promise<ServiceAccount | null> {
+    const cached = cache.get(clientId);
+    if (cached !== undefined) return cached;
+    const loadedAt = now().getTime();
+    const account = await store.findByClientId(clientId);
+    cache.set(clientId, account, loadedAt);
+    return account;
+  }
 
   async function mustFind(id: string): Promise<ServiceAccount> {
     const account = z.uuid().safeParse(id).success ? await store.findById(id) : null;
@@ -54,7 +80,7 @@ export function createServiceAccounts(store: ServiceAccountStore, options: { sec
     async create(input: z.infer<typeof newAccountSchema>, clientSecret = generateClientSecret()) {
       const clientId = input.client_id ?? `${input.role}-${randomBytes(6).toString('hex')}`;
       try {
-        const account = await store.create({ clientId, name: input.name, role: input.role, secretHash: hashClientSecret(clientSecret) });
+        const account = changed(await store.create({ clientId, name: input.name, role: input.role, secretHash: hashClientSecret(clientSecret) }));
         return { account, clientSecret };
       } catch (err) {
         if (isUniqueViolation(err)) throw new AppError(409, 'client_id_taken', `client_id "${clientId}" is already in use`);
@@ -84,7 +110,7 @@ export function createServiceAccounts(store: ServiceAccountStore, options: { sec
       if (status === 'suspended' && account.role === 'admin' && account.status === 'active' && (await store.countActiveAdmins()) <= 1) {
         throw new AppError(409, 'last_admin', 'Refusing to suspend the last active admin account');
       }
-      return store.setStatus(account.id, status);
+      return changed(await store.setStatus(account.id, status));
     },
 
     async remove(id: string) {
@@ -93,7 +119,7 @@ export function createServiceAccounts(store: ServiceAccountStore, options: { sec
         throw new AppError(409, 'last_admin', 'Refusing to delete the last active admin account');
       }
       if (!(await store.delete(account.id))) throw new AppError(404, 'service_account_not_found', 'No service account with that id');
-      return account;
+      return changed(account);
     },
 
     /** A new secret; the old one keeps working for the configured overlap so clients can roll over. */
@@ -101,13 +127,13 @@ export function createServiceAccounts(store: ServiceAccountStore, options: { sec
       const account = await mustFind(id);
       const clientSecret = generateClientSecret();
       const expiresAt = new Date(now().getTime() + options.secretOverlapSeconds * 1000);
-      const updated = await store.replaceSecret(account.id, hashClientSecret(clientSecret), { hash: account.secretHash, expiresAt });
+      const updated = changed(await store.replaceSecret(account.id, hashClientSecret(clientSecret), { hash: account.secretHash, expiresAt }));
       return { account: updated, clientSecret, previousSecretExpiresAt: expiresAt };
     },
 
     /** The active account these credentials belong to, or null; never says which part was wrong. */
     async authenticate(clientId: string, clientSecret: string): Promise<ServiceAccount | null> {
-      const account = clientId.length <= 128 ? await store.findByClientId(clientId) : null;
+      const account = clientId.length <= 128 ? await findByClientId(clientId) : null;
       const at = now();
       const current = secretMatchesHash(clientSecret, account?.secretHash);
       const previous =
@@ -118,10 +144,14 @@ export function createServiceAccounts(store: ServiceAccountStore, options: { sec
         secretMatchesHash(clientSecret, account.previousSecretHash);
       if (!account || !(current || previous) || account.status !== 'active') return null;
       if (!account.lastUsedAt || at.getTime() - account.lastUsedAt.getTime() > LAST_USED_RESOLUTION_MS) {
+        account.lastUsedAt = at;
         await store.touchLastUsed(account.id, at);
       }
       return account;
     },
+
+    /** Drops cached accounts after a change notice from another replica (all of them when `clientId` is absent). */
+    forgetCached: (clientId?: string) => cache.forget(clientId),
   };
 }
 

@@ -1,6 +1,7 @@
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
+import { publishChangeNotice, subscribeChangeNotices } from '../../platform/change-notices.ts';
 import type { Logger } from '../../platform/logger.ts';
-import { Secret } from '../../platform/secret.ts';
+import type { Secret } from '../../platform/secret.ts';
 
 /**
  * Published on `${bullmqPrefix}:jwt-keys-changed` after a key change commits, so the admin module
@@ -13,61 +14,21 @@ export interface KeysChangedEvent {
   at: string;
 }
 
-export const keysChangedChannel = (bullmqPrefix: string) => `${bullmqPrefix}:jwt-keys-changed`;
-
-const SUBSCRIBE_WAIT_MS = 2000;
+const TOPIC = 'jwt-keys-changed';
 
 /** Best effort: the change is committed already, and caches expire on their own within their TTL. */
-export async function publishKeysChanged(redis: Redis, bullmqPrefix: string, event: Omit<KeysChangedEvent, 'at'>, logger?: Logger): Promise<void> {
-  try {
-    await redis.publish(keysChangedChannel(bullmqPrefix), JSON.stringify({ ...event, at: new Date().toISOString() }));
-  } catch (err) {
-    logger?.warn({ err: (err as Error).message, reason: event.reason }, 'could not publish jwt-keys-changed');
-  }
+export function publishKeysChanged(redis: Redis, bullmqPrefix: string, event: Omit<KeysChangedEvent, 'at'>, logger?: Logger): Promise<void> {
+  return publishChangeNotice(redis, bullmqPrefix, TOPIC, event, logger);
 }
 
-/**
- * Calls `onChange` for every key change, on a subscriber connection of its own. Messages sent while
- * the connection was down are lost, so a reconnect counts as a change too. Resolves once subscribed
- * (or after a short wait if Redis is away: ioredis subscribes when it connects); returns `close`.
- */
-export async function subscribeKeysChanged(
+/** Calls `onChange` for every key change; a reconnect counts as one (notices sent meanwhile are lost). */
+export function subscribeKeysChanged(
   redisUrl: Secret | string,
   bullmqPrefix: string,
   onChange: (event: KeysChangedEvent) => void,
   logger?: Logger,
 ): Promise<() => Promise<void>> {
-  const url = redisUrl instanceof Secret ? redisUrl.reveal() : redisUrl;
-  const subscriber = new Redis(url, { connectionName: 'jwt-keys-changed:subscriber', retryStrategy: (attempt) => Math.min(attempt * 200, 2000) });
-  const channel = keysChangedChannel(bullmqPrefix);
-  const notify = (event: KeysChangedEvent) => {
-    try {
-      onChange(event);
-    } catch (err) {
-      logger?.warn({ err: (err as Error).message }, 'jwt-keys-changed handler failed');
-    }
-  };
-  let connectedBefore = false;
-  subscriber.on('ready', () => {
-    if (connectedBefore) notify({ reason: 'reconnected', at: new Date().toISOString() });
-    connectedBefore = true;
-  });
-  subscriber.on('error', (err: Error) => logger?.debug({ err: err.message }, 'jwt-keys-changed subscriber error'));
-  subscriber.on('message', (from: string, text: string) => {
-    if (from !== channel) return;
-    try {
-      notify(JSON.parse(text) as KeysChangedEvent);
-    } catch {
-      notify({ reason: 'rotated', at: new Date().toISOString() });
-    }
-  });
-  let timer: NodeJS.Timeout | undefined;
-  await Promise.race([
-    subscriber.subscribe(channel).catch((err: Error) => logger?.warn({ err: err.message }, 'jwt-keys-changed subscription failed')),
-    new Promise<void>((resolve) => (timer = setTimeout(resolve, SUBSCRIBE_WAIT_MS))),
-  ]);
-  clearTimeout(timer);
-  return async () => {
-    await subscriber.quit().catch(() => subscriber.disconnect());
-  };
+  return subscribeChangeNotices<KeysChangedEvent>(redisUrl, bullmqPrefix, TOPIC, (event) =>
+    onChange(event ?? { reason: 'reconnected', at: new Date().toISOString() }),
+  logger);
 }
