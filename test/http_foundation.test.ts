@@ -1,6 +1,24 @@
 import assert from 'node:assert/strict';
+import { connect } from 'node:net';
 import type { RunningService } from '../services/platform/runtime.ts';
 import { metricValue, MODULES, startModules, stopAll, type ModuleName } from './support/modules.ts';
+
+/** Writes bytes no HTTP client would send and returns everything the server answered. */
+function sendRaw(port: number, bytes: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let answer = '';
+    const socket = connect(port, '127.0.0.1', () => socket.end(bytes));
+    socket.on('data', (chunk) => (answer += chunk));
+    socket.on('close', () => resolve(answer));
+    socket.on('error', reject);
+  });
+}
+
+function parseRaw(answer: string): { status: number; json: { error: { code: string; message: string } } } {
+  const [head = '', body = ''] = answer.split('\r\n\r\n');
+  assert.match(head, /content-type: application\/json/i);
+  return { status: Number(head.split(' ')[1]), json: JSON.parse(body) };
+}
 
 describe('every module over HTTP', () => {
   let modules: Record<ModuleName, RunningService>;
@@ -87,6 +105,15 @@ describe('every module over HTTP', () => {
         });
         assert.equal(res.status, 413);
         assert.equal(((await res.json()) as { error: { code: string } }).error.code, 'payload_too_large');
+      });
+
+      it('when the headers are too large or the request is not HTTP, then a JSON 431 or 400 answers', async () => {
+        const huge = parseRaw(await sendRaw(modules[name].port, `GET /health HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`));
+        assert.equal(huge.status, 431);
+        assert.equal(huge.json.error.code, 'headers_too_large');
+        const garbage = parseRaw(await sendRaw(modules[name].port, 'NOT HTTP AT ALL\r\n\r\n'));
+        assert.equal(garbage.status, 400);
+        assert.equal(garbage.json.error.code, 'malformed_request');
       });
 
       it('when a request id is sent, then it is returned; a malformed one is replaced', async () => {
