@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
-import { createPublicKey, randomUUID } from 'node:crypto';
-import { SignJWT, type JWK } from 'jose';
+import type { JWK } from 'jose';
 import { createKeyService } from '../services/admin/keys/key-service.ts';
 import { cleanupKeys } from '../services/admin/keys/key-lifecycle.ts';
 import type { RunningService } from '../services/platform/runtime.ts';
 import { TEST_SECRETS, testConfig } from './support/infra.ts';
 import { metricValue, MODULES, startModules, stopAll, type ModuleName } from './support/modules.ts';
+import { forgedTokens } from './support/forged-tokens.ts';
 import { accountWithToken, adminToken, bearer, claimsOf, kidOf, requestToken, tokenFor } from './support/tokens.ts';
 
 const moduleNames = Object.keys(MODULES) as ModuleName[];
@@ -152,37 +152,7 @@ describe('service tokens across the modules', () => {
       publicJwk = jwks.keys.find((k) => k.kid === signingKey.kid)!;
     });
 
-    const claims = (overrides: Record<string, unknown> = {}) => {
-      const now = Math.floor(Date.now() / 1000);
-      return { iss: 'artstore-admin', aud: 'artstore', sub: randomUUID(), role: 'admin', jti: randomUUID(), iat: now, nbf: now, exp: now + 600, ...overrides };
-    };
-    const signed = (payload: Record<string, unknown>, kid = signingKey.kid) =>
-      new SignJWT(payload).setProtectedHeader({ alg: signingKey.alg, kid }).sign(signingKey.privateKey);
-    const b64 = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
-
-    const cases: Record<string, () => Promise<string>> = {
-      'a tampered signature': async () => {
-        const [h, p, s] = genuine.split('.');
-        const flipped = s!.slice(0, 10) + (s![10] === 'A' ? 'B' : 'A') + s!.slice(11);
-        return `${h}.${p}.${flipped}`;
-      },
-      'a tampered payload': async () => {
-        const [h, , s] = genuine.split('.');
-        return `${h}.${b64({ ...claimsOf(genuine), role: 'admin', sub: randomUUID() })}.${s}`;
-      },
-      'alg none': async () => `${b64({ alg: 'none', kid: signingKey.kid, typ: 'JWT' })}.${b64(claims())}.`,
-      'HS256 keyed with the public key': async () => {
-        const pem = createPublicKey({ key: publicJwk as never, format: 'jwk' }).export({ type: 'spki', format: 'pem' }) as string;
-        return new SignJWT(claims()).setProtectedHeader({ alg: 'HS256', kid: signingKey.kid }).sign(new TextEncoder().encode(pem));
-      },
-      'an expired token': () => signed(claims({ iat: Math.floor(Date.now() / 1000) - 3600, nbf: Math.floor(Date.now() / 1000) - 3600, exp: Math.floor(Date.now() / 1000) - 120 })),
-      'a not-yet-valid token': () => signed(claims({ nbf: Math.floor(Date.now() / 1000) + 600 })),
-      'a far-future iat': () => signed(claims({ iat: Math.floor(Date.now() / 1000) + 86_400, exp: Math.floor(Date.now() / 1000) + 90_000 })),
-      'a wrong audience': () => signed(claims({ aud: 'someone-else' })),
-      'a wrong issuer': () => signed(claims({ iss: 'https://evil.example.com' })),
-      'an unknown kid': () => signed(claims(), randomUUID()),
-      'an unknown role': () => signed(claims({ role: 'superuser' })),
-    };
+    const cases = forgedTokens(() => ({ genuine, signingKey, publicJwk }));
     for (const [name, make] of Object.entries(cases)) {
       it(`when ${name} is presented, then every module answers 401`, async () => {
         const token = await make();
@@ -210,7 +180,7 @@ describe('service tokens across the modules', () => {
         const fetches = async () =>
           metricValue(await (await fetch(`${adminUrl}/metrics`)).text(), 'http_requests_total', { route: '/.well-known/jwks.json', status: '200' }) ?? 0;
         const before = await fetches();
-        const answers = await Promise.all(Array.from({ length: 200 }, async () => (await whoami(flooded, await signed(claims(), randomUUID()))).status));
+        const answers = await Promise.all(Array.from({ length: 200 }, async () => (await whoami(flooded, await cases['an unknown kid']!())).status));
         assert.ok(answers.every((s) => s === 401));
         const refetches = (await fetches()) - before;
         assert.ok(refetches <= 1, `JWKS fetched ${refetches} times for 200 unknown kids`);
