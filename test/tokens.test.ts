@@ -109,6 +109,20 @@ describe('service tokens across the modules', () => {
       }
     });
 
+    it('when a client_id or account name holds NUL or control characters, then it is refused cleanly, never a 500', async () => {
+      const token = await requestToken(adminUrl, { headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ client_id: 'a\u0000b', client_secret: 'x' }) });
+      assert.equal(token.status, 401);
+      for (const name of ['nul\u0000name', 'escape\u001b[31m', 'line\nbreak']) {
+        const created = await fetch(`${adminUrl}/api/v1/service-accounts`, {
+          method: 'POST',
+          headers: { Authorization: `Bearer ${admin}`, 'Content-Type': 'application/json' },
+          body: JSON.stringify({ name, role: 'reader' }),
+        });
+        assert.equal(created.status, 400, JSON.stringify(name));
+        assert.match(((await created.json()) as { error: { message: string } }).error.message, /control characters/);
+      }
+    });
+
     it('when the request is malformed, then it is a 400 invalid_request or unsupported_grant_type', async () => {
       const json = (body: unknown) => requestToken(adminUrl, { headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
       assert.equal((await json({})).body.error, 'invalid_request');

@@ -33,8 +33,11 @@ export function toView(account: ServiceAccount): ServiceAccountView {
 
 export const CLIENT_ID_PATTERN = /^[a-z0-9][a-z0-9._-]{2,63}$/;
 
+/** PostgreSQL text cannot hold NUL, and no name needs control characters. */
+const NO_CONTROL_CHARACTERS = /^[^\p{Cc}]*$/u;
+
 export const newAccountSchema = z.strictObject({
-  name: z.string().trim().min(1).max(100),
+  name: z.string().trim().min(1).max(100).regex(NO_CONTROL_CHARACTERS, 'name must not contain control characters'),
   role: z.enum(ROLES),
   client_id: z.string().regex(CLIENT_ID_PATTERN, 'client_id must be 3-64 of a-z 0-9 . _ - starting with a letter or digit').optional(),
 });
@@ -133,7 +136,7 @@ export function createServiceAccounts(
 
     /** The active account these credentials belong to, or null; never says which part was wrong. */
     async authenticate(clientId: string, clientSecret: string): Promise<ServiceAccount | null> {
-      const account = clientId.length <= 128 ? await findByClientId(clientId) : null;
+      const account = clientId.length <= 128 && NO_CONTROL_CHARACTERS.test(clientId) ? await findByClientId(clientId) : null;
       const at = now();
       const current = secretMatchesHash(clientSecret, account?.secretHash);
       const previous =
