@@ -7,7 +7,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import { SignJWT } from 'jose';
 import { testEnv, TEST_SECRETS } from '../test/support/infra.ts';
 import { accountWithToken, adminToken } from '../test/support/tokens.ts';
-import { startChildService, type ChildService } from './support/child-service.ts';
+import { startChildService, type ChildService } from '../test/support/child-service.ts';
 import { describeStatuses, runLoad, type LoadResult } from './support/http-load.ts';
 import type { Benchmark, Figure } from './report.ts';
 
