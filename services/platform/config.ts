@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { z } from 'zod';
 import { Secret } from './secret.ts';
 
@@ -23,7 +24,8 @@ export type SecretName =
   | 'REDIS_PASSWORD'
   | 'AUDIT_LOG_SECRET_KEY'
   | 'JWT_KEY_ENCRYPTION_KEY'
-  | 'ADMIN_BOOTSTRAP_CLIENT_SECRET';
+  | 'ADMIN_BOOTSTRAP_CLIENT_SECRET'
+  | 'STORAGE_CLIENT_SECRET';
 
 /** Which processes cannot do their work without which key. */
 const REQUIRED_KEYS: Readonly<Record<ServiceName, readonly SecretName[]>> = {
@@ -135,6 +137,75 @@ export interface Config {
   audit: {
     /** @defaultValue 2555 (about seven years) */
     retentionDays: number;
+    /**
+     * What a publish does when Redis is unreachable: `fail-closed` answers 503, `spool` appends the event
+     * to the local spool and replays it later. @defaultValue 'spool' in development, else 'fail-closed'
+     */
+    delivery: AuditDelivery;
+    /** Directory of the local durable spool (absolute). @defaultValue `.data/audit-spool/<service>` under the working directory */
+    spoolDir: string;
+    /** How often the audit writer records a checkpoint of each chain head (AUDIT_CHECKPOINT_EVERY_MS). @defaultValue 60000 */
+    checkpointEveryMs: number;
+  };
+  storage: StorageConfig;
+}
+
+/** The file archive: storage elements, uploads and the module-to-module `storage` account. */
+export interface StorageConfig {
+  /** Id of this storage element (STORAGE_ELEMENT_ID). @defaultValue 'hot' */
+  elementId: string;
+  /** Directory of this storage element's content (STORAGE_ROOT, absolute). @defaultValue `.data/storage/<elementId>` under the working directory */
+  root: string;
+  /** Base URL registered for this storage element (STORAGE_ELEMENT_PUBLIC_URL). @defaultValue its own listening URL */
+  publicUrl?: string;
+  /** Storage element that receives uploads (UPLOAD_STORAGE_ELEMENT). @defaultValue 'hot' */
+  uploadElement: string;
+  /** Largest file an upload may carry, in bytes (UPLOAD_MAX_BYTES). @defaultValue 10737418240 (10 GiB) */
+  uploadMaxBytes: number;
+  /**
+   * The `storage` service account the modules call each other with (STORAGE_CLIENT_ID,
+   * STORAGE_CLIENT_SECRET or _FILE); admin creates it at start when it does not exist. Without
+   * it ingester and query start, warn, and answer file operations with 503. @defaultValue unset
+   */
+  client: { clientId?: string; clientSecret?: Secret };
+}
+
+const STORAGE_ELEMENT_ID = /^[a-z0-9][a-z0-9_-]{0,49}$/;
+const STORAGE_CLIENT_ID = /^[a-z0-9][a-z0-9._-]{2,63}$/;
+
+function parseElementId(name: string, raw: string | undefined): string {
+  const value = (raw ?? '').trim() || 'hot';
+  if (!STORAGE_ELEMENT_ID.test(value)) throw new ConfigError(name, 'must be 1-50 of a-z 0-9 _ - starting with a letter or digit');
+  return value;
+}
+
+function parseStorage(env: Env): StorageConfig {
+  const elementId = parseElementId('STORAGE_ELEMENT_ID', env.STORAGE_ELEMENT_ID);
+  const publicUrl = env.STORAGE_ELEMENT_PUBLIC_URL?.trim().replace(/\/+$/, '') || undefined;
+  if (publicUrl !== undefined) {
+    let protocol = '';
+    try {
+      protocol = new URL(publicUrl).protocol;
+    } catch {
+      // reported below
+    }
+    if (!/^https?:$/.test(protocol)) throw new ConfigError('STORAGE_ELEMENT_PUBLIC_URL', 'must be an http(s) URL');
+  }
+  const clientId = env.STORAGE_CLIENT_ID?.trim() || undefined;
+  const clientSecret = readSecret(env, 'STORAGE_CLIENT_SECRET');
+  if (clientId !== undefined && !STORAGE_CLIENT_ID.test(clientId)) {
+    throw new ConfigError('STORAGE_CLIENT_ID', 'must be 3-64 of a-z 0-9 . _ - starting with a letter or digit');
+  }
+  if (Boolean(clientId) !== Boolean(clientSecret)) {
+    throw new ConfigError(clientId ? 'STORAGE_CLIENT_SECRET' : 'STORAGE_CLIENT_ID', 'STORAGE_CLIENT_ID and STORAGE_CLIENT_SECRET (or _FILE) must be given together');
+  }
+  return {
+    elementId,
+    root: path.resolve(env.STORAGE_ROOT?.trim() || path.join('.data', 'storage', elementId)),
+    publicUrl,
+    uploadElement: parseElementId('UPLOAD_STORAGE_ELEMENT', env.UPLOAD_STORAGE_ELEMENT),
+    uploadMaxBytes: parseInteger('UPLOAD_MAX_BYTES', env.UPLOAD_MAX_BYTES, 10 * 2 ** 30, 1, Number.MAX_SAFE_INTEGER),
+    client: { clientId, clientSecret },
   };
 }
 
@@ -359,6 +430,16 @@ function parseJwt(env: Env): JwtConfig {
   };
 }
 
+export type AuditDelivery = 'fail-closed' | 'spool';
+
+/** Production, staging and test refuse what they cannot audit; only development spools by default. */
+function parseAuditDelivery(raw: string | undefined, environment: Environment): AuditDelivery {
+  if (raw === undefined || raw.trim() === '') return environment === 'development' ? 'spool' : 'fail-closed';
+  const value = raw.trim().toLowerCase();
+  if (value === 'fail-closed' || value === 'spool') return value;
+  throw new ConfigError('AUDIT_DELIVERY', `must be fail-closed or spool, got "${raw}"`);
+}
+
 const environmentSchema = z.enum(['development', 'test', 'staging', 'production']);
 const logLevelSchema = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
 
@@ -381,6 +462,7 @@ function checkProductionSecrets(config: Config, env: Env) {
   }
   for (const { id, key } of config.auditKeys) refuseWeakSecret(`AUDIT_LOG_SECRET_KEY (key ${id})`, key.reveal());
   if (config.adminBootstrap.clientSecret) refuseWeakSecret('ADMIN_BOOTSTRAP_CLIENT_SECRET', config.adminBootstrap.clientSecret.reveal());
+  if (config.storage.client.clientSecret) refuseWeakSecret('STORAGE_CLIENT_SECRET', config.storage.client.clientSecret.reveal());
 }
 
 /**
@@ -433,7 +515,11 @@ export function loadConfig(service: ServiceName, env: Env): Config {
     jwt: parseJwt(env),
     audit: {
       retentionDays: parseInteger('AUDIT_LOG_RETENTION_DAYS', env.AUDIT_LOG_RETENTION_DAYS, 2555, 1, 36_500),
+      delivery: parseAuditDelivery(env.AUDIT_DELIVERY, environment),
+      spoolDir: path.resolve(env.AUDIT_SPOOL_DIR?.trim() || path.join('.data', 'audit-spool', service)),
+      checkpointEveryMs: parseInteger('AUDIT_CHECKPOINT_EVERY_MS', env.AUDIT_CHECKPOINT_EVERY_MS, 60_000, 100, 86_400_000),
     },
+    storage: parseStorage(env),
   };
   if (environment === 'production') checkProductionSecrets(config, env);
   return config;

@@ -10,6 +10,17 @@ export const QueueName = {
 } as const;
 export type QueueName = (typeof QueueName)[keyof typeof QueueName];
 
+/**
+ * Jobs of the audit-events queue: `record-audit-event`, one per event, jobId = event_id, payload an
+ * `AuditEvent` (audit/events.ts); `write-audit-checkpoint`, made by a job scheduler of that id,
+ * payload empty.
+ */
+export const AuditJob = {
+  Record: 'record-audit-event',
+  Checkpoint: 'write-audit-checkpoint',
+} as const;
+export type AuditJob = (typeof AuditJob)[keyof typeof AuditJob];
+
 /** Jobs of the maintenance queue; each is created by a BullMQ job scheduler whose id is the job name. */
 export const MaintenanceJob = {
   RotateJwtKeys: 'rotate-jwt-keys',
@@ -28,7 +39,7 @@ export type WeeklyCleanupPayload = Record<string, never>;
 
 /** Job names each queue carries; a worker must register exactly one processor for each. */
 export const JOBS_BY_QUEUE = {
-  [QueueName.AuditEvents]: [] as string[],
+  [QueueName.AuditEvents]: [AuditJob.Record, AuditJob.Checkpoint] as string[],
   [QueueName.Maintenance]: [MaintenanceJob.RotateJwtKeys, MaintenanceJob.WeeklyCleanup] as string[],
 } satisfies Record<QueueName, string[]>;
 

@@ -28,6 +28,8 @@ export const TEST_SECRETS = {
   JWT_KEY_ENCRYPTION_KEY: randomBytes(32).toString('hex'),
   ADMIN_BOOTSTRAP_CLIENT_ID: 'test-admin',
   ADMIN_BOOTSTRAP_CLIENT_SECRET: randomBytes(32).toString('base64url'),
+  STORAGE_CLIENT_ID: 'test-storage',
+  STORAGE_CLIENT_SECRET: randomBytes(32).toString('base64url'),
 };
 
 export async function setUpInfra(env: Env): Promise<TestInfra> {

@@ -1,9 +1,73 @@
+import { Queue } from 'bullmq';
+import { ensureAuditPartitions } from '../../services/platform/audit/audit-partitions.ts';
 import type { Config } from '../../services/platform/config.ts';
 import type { Logger } from '../../services/platform/logger.ts';
-import { QueueName } from '../../services/platform/queues.ts';
+import { AuditJob, QueueName } from '../../services/platform/queues.ts';
 import { startWorkerService } from '../../services/platform/worker-runtime.ts';
+import type { BatcherOptions } from './batcher.ts';
+import { ensureChainHead } from './chain-writer.ts';
+import { upsertCheckpointScheduler, writeCheckpoints } from './checkpoints.ts';
+import { createEventRecorder, type EventRecorder } from './event-recorder.ts';
+import { startThreadedChainWriter } from './threaded-chain-writer.ts';
+import { createWriterMetrics } from './writer-metrics.ts';
 
-/** The audit-writer worker: signs, chains and persists audit events. */
-export function start(config: Config, options: { logger?: Logger } = {}) {
-  return startWorkerService(config, { queue: QueueName.AuditEvents, processors: {}, logger: options.logger });
+/** Jobs held at once: about two full batches, so one gathers while the other commits. */
+export const DEFAULT_WRITER_CONCURRENCY = 1000;
+
+export interface AuditWriterOptions {
+  logger?: Logger;
+  /** @defaultValue DEFAULT_WRITER_CONCURRENCY */
+  concurrency?: number;
+  batch?: Partial<BatcherOptions>;
+  /** Tests shorten locks to see a killed writer's jobs come back quickly. */
+  workerOptions?: { lockDuration?: number; stalledInterval?: number; maxStalledCount?: number };
+}
+
+/**
+ * The audit-writer worker: takes `audit-events` jobs in micro-batches and appends each batch —
+ * signed, chained, deduplicated — in one transaction; records periodic checkpoints.
+ */
+export async function start(config: Config, options: AuditWriterOptions = {}) {
+  let recorder: EventRecorder | undefined;
+  const chainWriter = startThreadedChainWriter(config);
+  const service = await startWorkerService(config, {
+    queue: QueueName.AuditEvents,
+    concurrency: options.concurrency ?? DEFAULT_WRITER_CONCURRENCY,
+    // A stall only means a writer died holding the job; redelivery is harmless, failing it is not.
+    workerOptions: { maxStalledCount: 20, ...options.workerOptions },
+    logger: options.logger,
+    prepare: async (deps) => {
+      await ensureChainHead(deps.prisma);
+      const created = await ensureAuditPartitions(deps.prisma);
+      if (created.length > 0) deps.logger.info({ partitions: created }, 'audit_logs partitions created');
+      recorder = createEventRecorder({
+        prisma: deps.prisma,
+        logger: deps.logger,
+        metrics: createWriterMetrics(deps.metrics.registry),
+        writer: chainWriter,
+        batch: options.batch,
+      });
+    },
+    processors: {
+      [AuditJob.Record]: (job, _deps, token) => recorder!.record(job, token),
+      [AuditJob.Checkpoint]: async (_job, deps) => ({ checkpoints: (await writeCheckpoints(deps.prisma, deps.logger)).length }),
+    },
+  }).catch(async (err: unknown) => {
+    await chainWriter.close();
+    throw err;
+  });
+  const schedulers = new Queue(QueueName.AuditEvents, { connection: { url: config.redisUrl.reveal() }, prefix: config.bullmqPrefix });
+  const stop = async () => {
+    // Closing the worker waits for its active jobs, whose batches flush on their timers.
+    await service.stop();
+    await chainWriter.close();
+    await schedulers.close();
+  };
+  try {
+    await upsertCheckpointScheduler(schedulers, config.audit.checkpointEveryMs);
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return { ...service, stop };
 }

@@ -5,6 +5,7 @@ import { PrismaClient } from './generated/client.ts';
 // (which is produced by `npm run db:generate` and not committed).
 export { JwtKeyState, Prisma, PrismaClient, ServiceAccountRole, ServiceAccountStatus } from './generated/client.ts';
 export type { JwtKey, ServiceAccount } from './generated/client.ts';
+export type { File as FileRecord, StorageElement } from './generated/client.ts';
 
 /** A client over its own node-postgres pool; call `$disconnect()` when done. */
 export function createPrismaClient(databaseUrl: string): PrismaClient {

@@ -1,0 +1,138 @@
+/**
+ * The audit pipeline end to end: 50,000 events queued on `audit-events` (one job each, jobId =
+ * event_id, as publishers add them), then the real audit writer takes them — validated, batched,
+ * signed, chained, stored — timed from the queue's resume until the chain head has advanced by
+ * all of them; next to a plain BullMQ worker with a no-op processor on the same number of identical
+ * jobs in the same run (at the writer's concurrency and at the no-op's own best, the faster counts).
+ * Medians of alternating rounds. Also how fast `audit:verify` reads the chain back.
+ */
+import { randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Queue, Worker } from 'bullmq';
+import { Redis } from 'ioredis';
+import { verifyAuditLog } from '../services/admin/audit/verify-chain.ts';
+import { createAuditKeyRing } from '../services/platform/audit/audit-signature.ts';
+import type { AuditEvent } from '../services/platform/audit/events.ts';
+import { createPrismaClient, type PrismaClient } from '../services/platform/db/client.ts';
+import { AuditJob, DEFAULT_JOB_OPTIONS, QueueName } from '../services/platform/queues.ts';
+import { sampleAuditEvents } from '../test/support/audit-events.ts';
+import { deleteKeys, testConfig, testInfra } from '../test/support/infra.ts';
+import { DEFAULT_WRITER_CONCURRENCY, start as startAuditWriter } from '../workers/audit-writer/worker.ts';
+import type { Benchmark, Figure } from './report.ts';
+
+const EVENTS = 50_000;
+const ROUNDS = 3;
+const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+const ADD_CHUNK = 5000;
+
+/** A paused queue holding one job per event, so the clock starts when the work can. */
+async function pausedQueueWith(prefix: string, events: AuditEvent[]): Promise<Queue> {
+  const queue = new Queue(QueueName.AuditEvents, { connection: { url: testInfra().redisUrl }, prefix, defaultJobOptions: DEFAULT_JOB_OPTIONS });
+  await queue.pause();
+  for (let i = 0; i < events.length; i += ADD_CHUNK) {
+    await queue.addBulk(events.slice(i, i + ADD_CHUNK).map((data) => ({ name: AuditJob.Record, data, opts: { jobId: data.event_id } })));
+  }
+  return queue;
+}
+
+/** Where a no-op worker on this machine peaks; the baseline is the better of this and the writer's concurrency. */
+const NOOP_BEST_CONCURRENCY = 100;
+
+async function noopJobsPerSecond(events: AuditEvent[], concurrency: number): Promise<number> {
+  const prefix = `${testInfra().bullmqPrefix}-bench-noop-${randomBytes(3).toString('hex')}`;
+  const queue = await pausedQueueWith(prefix, events);
+  let completed = 0;
+  let allDone!: () => void;
+  const done = new Promise<void>((resolve) => (allDone = resolve));
+  const worker = new Worker(QueueName.AuditEvents, async () => 'ok', {
+    connection: { url: testInfra().redisUrl, maxRetriesPerRequest: null },
+    prefix,
+    concurrency,
+  });
+  worker.on('completed', () => ++completed === events.length && allDone());
+  await worker.waitUntilReady();
+  const started = performance.now();
+  await queue.resume();
+  await done;
+  const seconds = (performance.now() - started) / 1000;
+  await worker.close();
+  await queue.close();
+  return events.length / seconds;
+}
+
+const headSequence = async (prisma: PrismaClient) =>
+  Number((await prisma.$queryRaw<{ sequence: bigint }[]>`SELECT sequence FROM audit_chain_heads WHERE chain_id = 0`)[0]?.sequence ?? 0);
+
+async function pipelineEventsPerSecond(prisma: PrismaClient, events: AuditEvent[]): Promise<{ perSecond: number }> {
+  const prefix = `${testInfra().bullmqPrefix}-bench-audit-${randomBytes(3).toString('hex')}`;
+  const writer = await startAuditWriter(testConfig('audit-writer', { BULLMQ_PREFIX: prefix, LOG_LEVEL: 'silent' }));
+  const queue = await pausedQueueWith(prefix, events);
+  const fromSequence = (await headSequence(prisma)) + 1;
+  try {
+    const started = performance.now();
+    await queue.resume();
+    while ((await headSequence(prisma)) < fromSequence - 1 + events.length) await sleep(10);
+    const seconds = (performance.now() - started) / 1000;
+    const [stored] = await prisma.$queryRaw<{ n: bigint }[]>`
+      SELECT count(DISTINCT event_id) AS n FROM audit_logs WHERE event_id = ANY(${events.map((e) => e.event_id)}::uuid[])`;
+    if (Number(stored!.n) !== events.length) throw new Error(`only ${stored!.n} of ${events.length} events were stored`);
+    return { perSecond: events.length / seconds };
+  } finally {
+    await writer.stop();
+    await queue.close();
+  }
+}
+
+const benchmark: Benchmark = {
+  title: 'Audit pipeline: queued events signed, chained and stored',
+  async run(): Promise<Figure[]> {
+    const prisma = createPrismaClient(testInfra().databaseUrl);
+    const redis = new Redis(testInfra().redisUrl);
+    try {
+      // A warm-up on a few jobs, so neither side pays for first connections and compiled scripts.
+      await noopJobsPerSecond(sampleAuditEvents(2000), NOOP_BEST_CONCURRENCY);
+      await pipelineEventsPerSecond(prisma, sampleAuditEvents(2000));
+      // Alternating rounds, so drift on a shared machine hits every side alike; medians are reported.
+      const rounds = { noopSame: [] as number[], noopBest: [] as number[], pipeline: [] as number[] };
+      for (let round = 0; round < ROUNDS; round++) {
+        rounds.noopSame.push(await noopJobsPerSecond(sampleAuditEvents(EVENTS), DEFAULT_WRITER_CONCURRENCY));
+        rounds.noopBest.push(await noopJobsPerSecond(sampleAuditEvents(EVENTS), NOOP_BEST_CONCURRENCY));
+        rounds.pipeline.push((await pipelineEventsPerSecond(prisma, sampleAuditEvents(EVENTS))).perSecond);
+      }
+      const noopSame = median(rounds.noopSame);
+      const noopBest = median(rounds.noopBest);
+      const pipeline = { perSecond: median(rounds.pipeline) };
+      const noop = Math.max(noopSame, noopBest);
+      const noopConcurrency = noop === noopSame ? DEFAULT_WRITER_CONCURRENCY : NOOP_BEST_CONCURRENCY;
+
+      const keyRing = createAuditKeyRing(testConfig('audit-writer').auditKeys);
+      const verifyStarted = performance.now();
+      const report = await verifyAuditLog(prisma, keyRing, { chainIds: [0] });
+      const verifySeconds = (performance.now() - verifyStarted) / 1000;
+      if (!report.ok) throw new Error(`the chain does not verify: ${JSON.stringify(report.first_break)}`);
+      const verified = report.records_checked / verifySeconds;
+      return [
+        {
+          name: `audit events end to end (${EVENTS} queued → signed, chained, stored; median of ${ROUNDS})`,
+          value: pipeline.perSecond,
+          unit: 'events/s',
+          baseline: { name: `no-op BullMQ worker, same jobs, concurrency ${noopConcurrency} (the faster of ${DEFAULT_WRITER_CONCURRENCY} and ${NOOP_BEST_CONCURRENCY})`, value: noop, unit: 'jobs/s' },
+          target: '≥ 10000 events/s and ≥ 0.4 of baseline',
+          met: pipeline.perSecond >= 10_000 && pipeline.perSecond / noop >= 0.4,
+        },
+        {
+          name: `audit:verify over the whole chain (${report.records_checked} records)`,
+          value: verified,
+          unit: 'records/s',
+          target: 'none (reported for planning)',
+          met: true,
+        },
+      ];
+    } finally {
+      await deleteKeys(redis, `${testInfra().bullmqPrefix}-bench-*`);
+      redis.disconnect();
+      await prisma.$disconnect();
+    }
+  },
+};
+export default benchmark;

@@ -1,0 +1,81 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
+import { createAuditKeyRing } from '../services/platform/audit/audit-signature.ts';
+import { createPrismaClient, type PrismaClient } from '../services/platform/db/client.ts';
+import { createChainWriter, ensureChainHead } from '../workers/audit-writer/chain-writer.ts';
+import { writeCheckpoints } from '../workers/audit-writer/checkpoints.ts';
+import { removeChains, sampleAuditEvents } from './support/audit-events.ts';
+import { testConfig, testEnv, testInfra } from './support/infra.ts';
+
+const repoRoot = path.resolve(import.meta.dirname, '..');
+
+function runVerify(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'scripts/audit_verify.ts'), ...args], {
+      cwd: repoRoot,
+      env: { ...process.env, ...testEnv() },
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk) => (stdout += chunk));
+    child.stderr.on('data', (chunk) => (stderr += chunk));
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+describe('npm run audit:verify', () => {
+  let prisma: PrismaClient;
+  let dir: string;
+  const chainId = 900_000 + Math.floor(Math.random() * 10_000);
+
+  before(async () => {
+    prisma = createPrismaClient(testInfra().databaseUrl);
+    dir = await mkdtemp(path.join(tmpdir(), 'audit-verify-'));
+  });
+  after(async () => {
+    await removeChains(prisma, chainId, chainId + 1);
+    await prisma.$disconnect();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('when the log is intact, then it exits 0 with a report; when its tail is cut, the kept checkpoint log makes it exit 1 naming truncated', async function () {
+    this.timeout(60_000);
+    const keyRing = createAuditKeyRing(testConfig('audit-writer').auditKeys);
+    await ensureChainHead(prisma, chainId);
+    const records = (await createChainWriter(prisma, keyRing, { chainId }).write(sampleAuditEvents(5))).stored;
+    // The writer's log output, as a log shipper would keep it.
+    const lines: string[] = ['{"level":30,"msg":"something else"}\n'];
+    await writeCheckpoints(prisma, pino({ level: 'info' }, new Writable({ write: (chunk, _e, done) => done(void lines.push(String(chunk))) })));
+    const logFile = path.join(dir, 'audit-writer.log');
+    await writeFile(logFile, lines.join(''));
+
+    const intact = await runVerify(['--checkpoint', logFile]);
+    assert.equal(intact.code, 0, intact.stderr);
+    const report = JSON.parse(intact.stdout) as { ok: boolean; chains: { chain_id: number; records_checked: number }[] };
+    assert.equal(report.ok, true);
+    assert.equal(report.chains.find((c) => c.chain_id === chainId)?.records_checked, 5);
+    assert.match(intact.stderr, /intact/);
+
+    await prisma.$executeRaw`DELETE FROM audit_logs WHERE chain_id = ${chainId} AND sequence = 5`;
+    await prisma.$executeRaw`DELETE FROM audit_checkpoints WHERE chain_id = ${chainId}`;
+    await prisma.$executeRaw`UPDATE audit_chain_heads SET sequence = 4, signature = ${records[3]!.signature} WHERE chain_id = ${chainId}`;
+    const cut = await runVerify(['--checkpoint', logFile]);
+    assert.equal(cut.code, 1, cut.stderr);
+    const broken = JSON.parse(cut.stdout) as { ok: boolean; first_break: { kind: string; chain_id: number; sequence: number } };
+    assert.deepEqual([broken.ok, broken.first_break.kind, broken.first_break.chain_id, broken.first_break.sequence], [false, 'truncated', chainId, 5]);
+    assert.match(cut.stderr, /BROKEN .* truncated at chain \d+ sequence 5/);
+  });
+
+  it('when an argument is wrong, then it exits 2 and says which', async () => {
+    const bad = await runVerify(['--from', 'yesterday']);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /--from must be an ISO 8601 time/);
+    const missing = await runVerify(['--checkpoint', path.join(dir, 'nope.log')]);
+    assert.deepEqual([missing.code, /cannot read checkpoint file/.test(missing.stderr)], [2, true]);
+  });
+});

@@ -1,0 +1,107 @@
+/**
+ * One `record-audit-event` job: validate the event, hand it to the batch of the moment, settle
+ * when that batch's transaction has committed (or failed). An invalid payload fails at once and
+ * for good; a failed batch retries with the queue's backoff, except while the database is
+ * unreachable: then the jobs wait in `delayed` without spending attempts, so an outage of any
+ * length loses nothing.
+ */
+import { DelayedError, type Job } from 'bullmq';
+import type { AuditEvent } from '../../services/platform/audit/events.ts';
+import type { PrismaClient } from '../../services/platform/db/client.ts';
+import type { Logger } from '../../services/platform/logger.ts';
+import { createBatcher, type BatcherOptions } from './batcher.ts';
+import type { WriteOutcome } from './chain-writer.ts';
+import { parseAuditJobData } from './event-validation.ts';
+import type { WriterMetrics } from './writer-metrics.ts';
+
+const OUTAGE_DELAY_MS = { first: 1000, max: 30_000 };
+const PING_TIMEOUT_MS = 2000;
+
+class DatabaseUnavailableError extends Error {
+  constructor(
+    readonly retryInMs: number,
+    cause: unknown,
+  ) {
+    super(`database unreachable: ${(cause as Error).message}`, { cause });
+    this.name = 'DatabaseUnavailableError';
+  }
+}
+
+async function databaseReachable(prisma: PrismaClient): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<boolean>((resolve) => {
+    timer = setTimeout(() => resolve(false), PING_TIMEOUT_MS);
+  });
+  const ping = prisma.$queryRaw`SELECT 1 AS ok`.then(
+    () => true,
+    () => false,
+  );
+  return Promise.race([ping, timeout]).finally(() => clearTimeout(timer));
+}
+
+export interface EventRecorder {
+  record(job: Job, token?: string): Promise<WriteOutcome>;
+  /** Flushes the batches that are gathering and waits for every one in flight. */
+  drain(): Promise<void>;
+}
+
+export function createEventRecorder(deps: {
+  prisma: PrismaClient;
+  logger: Logger;
+  metrics: WriterMetrics;
+  /** Appends a batch to the chain (in-process, or in the writer thread). */
+  writer: { write(events: AuditEvent[]): Promise<{ outcomes: WriteOutcome[] }> };
+  batch?: Partial<BatcherOptions>;
+}): EventRecorder {
+  const { prisma, logger, metrics, writer } = deps;
+  let outageDelay = OUTAGE_DELAY_MS.first;
+
+  const flush = async (events: AuditEvent[]): Promise<WriteOutcome[]> => {
+    let result: { outcomes: WriteOutcome[] };
+    try {
+      result = await writer.write(events);
+    } catch (err) {
+      if (await databaseReachable(prisma)) {
+        logger.warn({ err: (err as Error).message, events: events.length }, 'audit batch failed; its jobs retry with backoff');
+        throw err;
+      }
+      logger.warn({ err: (err as Error).message, events: events.length, retryInMs: outageDelay }, 'database unreachable; audit events wait in delayed');
+      const unavailable = new DatabaseUnavailableError(outageDelay, err);
+      outageDelay = Math.min(outageDelay * 2, OUTAGE_DELAY_MS.max);
+      throw unavailable;
+    }
+    outageDelay = OUTAGE_DELAY_MS.first;
+    const committedAt = Date.now();
+    metrics.batchSize.observe(events.length);
+    let duplicates = 0;
+    result.outcomes.forEach((outcome, i) => {
+      const event = events[i]!;
+      if (outcome === 'duplicate') return void duplicates++;
+      metrics.stored.inc({ event_category: event.event_category, event_type: event.event_type, status: event.status });
+      metrics.persistLatency.observe(Math.max(0, committedAt - Date.parse(event.timestamp)) / 1000);
+    });
+    if (duplicates > 0) metrics.duplicates.inc(duplicates);
+    return result.outcomes;
+  };
+  const batcher = createBatcher(flush, deps.batch);
+
+  return {
+    async record(job, token) {
+      let event: AuditEvent;
+      try {
+        event = parseAuditJobData(job.data);
+      } catch (err) {
+        metrics.rejected.inc();
+        throw err;
+      }
+      try {
+        return await batcher.add(event);
+      } catch (err) {
+        if (!(err instanceof DatabaseUnavailableError) || !token) throw err;
+        await job.moveToDelayed(Date.now() + err.retryInMs, token);
+        throw new DelayedError();
+      }
+    },
+    drain: () => batcher.drain(),
+  };
+}

@@ -1,0 +1,203 @@
+import assert from 'node:assert/strict';
+import { Writable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Queue } from 'bullmq';
+import { pino } from 'pino';
+import { verifyAuditLog } from '../../services/admin/audit/verify-chain.ts';
+import { createAuditKeyRing } from '../../services/platform/audit/audit-signature.ts';
+import type { AuditEvent } from '../../services/platform/audit/events.ts';
+import { createPrismaClient, type PrismaClient } from '../../services/platform/db/client.ts';
+import { AuditJob, DEFAULT_JOB_OPTIONS, QueueName } from '../../services/platform/queues.ts';
+import { sampleAuditEvent, sampleAuditEvents } from '../../test/support/audit-events.ts';
+import { isolatedPrefix } from '../../test/support/audit-jobs.ts';
+import { startChildService } from '../../test/support/child-service.ts';
+import { startRedisProxy } from '../../test/support/redis-proxy.ts';
+import { testConfig, testEnv, testInfra } from '../../test/support/infra.ts';
+import { metricValue } from '../../test/support/modules.ts';
+import { start, type AuditWriterOptions } from './worker.ts';
+
+type Writer = Awaited<ReturnType<typeof start>>;
+
+async function waitUntil(what: string, check: () => Promise<boolean>, timeoutMs = 15_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
+    await sleep(25);
+  }
+}
+
+describe('audit writer', () => {
+  let prisma: PrismaClient;
+  let prefix: string;
+  let queue: Queue;
+  const writers: Writer[] = [];
+  const keyRing = () => createAuditKeyRing(testConfig('audit-writer').auditKeys);
+
+  before(() => {
+    prisma = createPrismaClient(testInfra().databaseUrl);
+  });
+  beforeEach(() => {
+    prefix = isolatedPrefix('writer');
+    queue = new Queue(QueueName.AuditEvents, { connection: { url: testInfra().redisUrl }, prefix, defaultJobOptions: DEFAULT_JOB_OPTIONS });
+  });
+  afterEach(async () => {
+    await Promise.all(writers.splice(0).map((w) => w.stop()));
+    await queue.close();
+  });
+  after(() => prisma.$disconnect());
+
+  const startWriter = async (options: AuditWriterOptions = {}, env: Record<string, string> = {}) => {
+    const writer = await start(testConfig('audit-writer', { BULLMQ_PREFIX: prefix, ...env }), options);
+    writers.push(writer);
+    return writer;
+  };
+  const publish = (events: AuditEvent[]) => queue.addBulk(events.map((data) => ({ name: AuditJob.Record, data, opts: { jobId: data.event_id } })));
+  const storedCount = async (events: AuditEvent[]) => {
+    const [row] = await prisma.$queryRaw<{ rows: bigint; distinct_ids: bigint }[]>`
+      SELECT count(*) AS rows, count(DISTINCT event_id) AS distinct_ids FROM audit_logs WHERE event_id = ANY(${events.map((e) => e.event_id)}::uuid[])`;
+    return { rows: Number(row!.rows), distinct: Number(row!.distinct_ids) };
+  };
+  const allStored = (events: AuditEvent[]) => async () => (await storedCount(events)).rows >= events.length;
+  const verifyMainChain = () => verifyAuditLog(prisma, keyRing(), { chainIds: [0] });
+
+  it('when events are queued, then each is stored once, signed and chained, and counted in audit_log_total', async () => {
+    const writer = await startWriter();
+    const events = sampleAuditEvents(25);
+    await publish(events);
+    await waitUntil('all are stored', allStored(events));
+    assert.deepEqual(await storedCount(events), { rows: 25, distinct: 25 });
+    // The seed's psql check, as written.
+    const [row] = await prisma.$queryRawUnsafe<{ event_type: string; status: string; details: unknown }[]>(
+      'SELECT event_type, status, details FROM audit_logs ORDER BY timestamp DESC LIMIT 1;',
+    );
+    assert.deepEqual(row, { event_type: 'file_upload', status: 'success', details: events.at(-1)!.details });
+    const report = await verifyMainChain();
+    assert.equal(report.ok, true, JSON.stringify(report.first_break));
+    const metrics = await (await fetch(`${writer.url}/metrics`)).text();
+    assert.equal(metricValue(metrics, 'audit_log_total', { event_category: 'data_operation', event_type: 'file_upload', status: 'success' }), 25);
+    assert.match(metrics, /audit_log_persist_latency_seconds_count\{service="audit-writer"\} 25/);
+  });
+
+  it('when the same event is delivered twice, then it is stored once and the chain does not advance', async () => {
+    const writer = await startWriter();
+    const event = sampleAuditEvent();
+    await publish([event]);
+    await waitUntil('it is stored', allStored([event]));
+    const [before] = await prisma.$queryRaw<{ sequence: bigint }[]>`SELECT sequence FROM audit_chain_heads WHERE chain_id = 0`;
+    // A redelivery: the first job is gone (trimmed), the same event comes again, also twice in one batch.
+    await (await queue.getJob(event.event_id))!.remove();
+    await queue.addBulk([
+      { name: AuditJob.Record, data: event, opts: { jobId: event.event_id } },
+      { name: AuditJob.Record, data: event, opts: { jobId: `${event.event_id}-again` } },
+    ]);
+    const done = async (id: string) => (await queue.getJobState(id)) === 'completed';
+    await waitUntil('both are done', async () => (await done(event.event_id)) && (await done(`${event.event_id}-again`)));
+    assert.deepEqual(await storedCount([event]), { rows: 1, distinct: 1 });
+    const [after] = await prisma.$queryRaw<{ sequence: bigint }[]>`SELECT sequence FROM audit_chain_heads WHERE chain_id = 0`;
+    assert.equal(after!.sequence, before!.sequence);
+    const results = await Promise.all([event.event_id, `${event.event_id}-again`].map(async (id) => (await queue.getJob(id))!.returnvalue));
+    assert.deepEqual(results, ['duplicate', 'duplicate']);
+    assert.equal(metricValue(await (await fetch(`${writer.url}/metrics`)).text(), 'audit_log_duplicates_total'), 2);
+  });
+
+  it('when a payload is invalid, then its job fails at once without retries, is counted, and nothing is stored', async () => {
+    const writer = await startWriter();
+    const good = sampleAuditEvent();
+    const bad = { ...sampleAuditEvent(), event_category: 'security', ip_address: 'x'.repeat(46) };
+    await queue.add(AuditJob.Record, bad, { jobId: bad.event_id, attempts: 5 });
+    await publish([good]);
+    await waitUntil('the bad job failed', async () => (await queue.getFailedCount()) === 1);
+    await waitUntil('the good one is stored', allStored([good]));
+    const failed = (await queue.getJob(bad.event_id))!;
+    assert.equal(failed.attemptsMade, 1);
+    assert.match(failed.failedReason, /invalid audit event: .*event_category/);
+    assert.deepEqual(await storedCount([bad as AuditEvent]), { rows: 0, distinct: 0 });
+    assert.equal(metricValue(await (await fetch(`${writer.url}/metrics`)).text(), 'audit_log_rejected_total'), 1);
+  });
+
+  it('when two writers run at once, then together they build one valid chain with every event once', async function () {
+    this.timeout(60_000);
+    await startWriter({ batch: { maxSize: 50 } });
+    await startWriter({ batch: { maxSize: 50 } });
+    const events = sampleAuditEvents(3000);
+    await publish(events);
+    await waitUntil('all are stored', allStored(events), 45_000);
+    assert.deepEqual(await storedCount(events), { rows: 3000, distinct: 3000 });
+    const report = await verifyMainChain();
+    assert.equal(report.ok, true, JSON.stringify(report.first_break));
+  });
+
+  it('when the writer process is killed with SIGKILL mid-batch, then a new writer stores every event exactly once', async function () {
+    this.timeout(90_000);
+    const events = sampleAuditEvents(20_000);
+    await publish(events);
+    const child = await startChildService('test/support/audit-writer-child.ts', testEnv({ BULLMQ_PREFIX: prefix }));
+    let killed = false;
+    try {
+      await waitUntil('the child has stored some', async () => (await storedCount(events)).rows > 0, 30_000);
+      process.kill(child.pid, 'SIGKILL');
+      killed = true;
+    } finally {
+      if (!killed) await child.stop();
+    }
+    const atKill = await storedCount(events);
+    assert.ok(atKill.rows < events.length, `the child finished all ${events.length} before it was killed`);
+    assert.ok((await queue.getActiveCount()) > 0, 'jobs were in flight when it died');
+
+    await startWriter({ workerOptions: { stalledInterval: 500, lockDuration: 1000 } });
+    await waitUntil('all are stored', allStored(events), 60_000);
+    const pending = async () => (await queue.getJobs(['active', 'wait', 'delayed'])).filter((j) => j.name === AuditJob.Record).length;
+    await waitUntil('no event job is left', async () => (await pending()) === 0, 15_000);
+    assert.deepEqual(await storedCount(events), { rows: events.length, distinct: events.length });
+    assert.equal(await queue.getFailedCount(), 0);
+    const report = await verifyMainChain();
+    assert.equal(report.ok, true, JSON.stringify(report.first_break));
+  });
+
+  it('when the checkpoint schedule ticks, then the chain head is written to audit_checkpoints and as one log line', async () => {
+    const lines: string[] = [];
+    const logger = pino({ level: 'info' }, new Writable({ write: (chunk, _enc, done) => done(void lines.push(String(chunk))) }));
+    await startWriter({ logger }, { AUDIT_CHECKPOINT_EVERY_MS: '200' });
+    const events = sampleAuditEvents(3);
+    await publish(events);
+    await waitUntil('all are stored', allStored(events));
+    const [head] = await prisma.$queryRaw<{ sequence: bigint; signature: string }[]>`SELECT sequence, signature FROM audit_chain_heads WHERE chain_id = 0`;
+    await waitUntil('a checkpoint of the head exists', async () => {
+      const rows = await prisma.$queryRaw<{ n: bigint }[]>`SELECT count(*) AS n FROM audit_checkpoints WHERE chain_id = 0 AND sequence = ${head!.sequence} AND signature = ${head!.signature}`;
+      return rows[0]!.n > 0n;
+    });
+    const logged = () =>
+      lines
+        .filter((l) => l.includes('"audit_checkpoint"'))
+        .map((l) => (JSON.parse(l) as { audit_checkpoint: { sequence: number; signature: string } }).audit_checkpoint)
+        .find((c) => c.sequence === Number(head!.sequence));
+    await waitUntil('it is logged', async () => logged() !== undefined, 5000);
+    assert.equal(logged()!.signature, head!.signature);
+  });
+
+  it('when the database is unreachable, then events wait in delayed without spending attempts and are all stored once it is back', async function () {
+    this.timeout(60_000);
+    // A plain TCP proxy in front of PostgreSQL that the test can cut (the helper is Redis-named, the proxying is not).
+    const proxy = await startRedisProxy(testInfra().databaseUrl);
+    const proxied = new URL(testInfra().databaseUrl);
+    proxied.port = new URL(proxy.url).port;
+    try {
+      await startWriter({}, { DATABASE_URL: proxied.toString() });
+      const events = sampleAuditEvents(40);
+      proxy.cut();
+      await publish(events);
+      const waiting = async () => (await queue.getJobs(['delayed'])).filter((j) => j.name === AuditJob.Record).length;
+      await waitUntil('the events wait in delayed', async () => (await waiting()) === events.length, 20_000);
+      assert.equal(await queue.getFailedCount(), 0);
+      const attempts = (await queue.getJobs(['delayed'])).filter((j) => j.name === AuditJob.Record).map((j) => j.attemptsMade);
+      assert.deepEqual([...new Set(attempts)], [0], 'no attempt was spent');
+      proxy.restore();
+      await waitUntil('all are stored', allStored(events), 40_000);
+      assert.deepEqual(await storedCount(events), { rows: 40, distinct: 40 });
+      assert.equal(await queue.getFailedCount(), 0);
+    } finally {
+      await Promise.all(writers.splice(0).map((w) => w.stop()));
+      await proxy.close();
+    }
+  });
+});
