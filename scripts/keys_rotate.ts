@@ -1,10 +1,15 @@
 /**
  * `npm run keys:rotate`: rotates the JWT signing keys now against the configured database (the
- * maintenance worker's configuration, read from the environment), tells running admin modules, and
- * prints the result as JSON. Exits 1 on failure.
+ * maintenance worker's configuration, read from the environment), tells running admin modules,
+ * publishes key_rotated (source `cli`), and prints the result as JSON. Exits 1 on failure; under
+ * AUDIT_DELIVERY=fail-closed it refuses to rotate while the audit queue is unreachable.
  */
+import { keyRotationEvents } from '../services/admin/keys/key-audit.ts';
 import { createKeyService } from '../services/admin/keys/key-service.ts';
+import { auditedChange } from '../services/platform/audit/audited-change.ts';
+import { createAuditPublisher, type AuditPublisher } from '../services/platform/audit/publisher.ts';
 import { ConfigError, loadConfig } from '../services/platform/config.ts';
+import { AppError } from '../services/platform/errors.ts';
 import { createPrismaClient } from '../services/platform/db/client.ts';
 import { createLogger } from '../services/platform/logger.ts';
 import { createRedis, waitForRedis } from '../services/platform/redis.ts';
@@ -15,13 +20,17 @@ async function rotateNow(): Promise<void> {
   const logger = createLogger({ service: 'keys-rotate', level: config.logLevel }, process.stderr);
   const prisma = createPrismaClient(config.databaseUrl.reveal());
   const redis = createRedis(config.redisUrl, 'producer', logger, 'keys-rotate');
+  let audit: AuditPublisher | undefined;
   try {
     await waitForRedis(redis, 5000).catch((err: Error) => logger.warn({ err: err.message }, 'redis unreachable: admin modules will see the new key within their cache TTL'));
+    // Its own spool file (cli.ndjson): a line left there is replayed by the next run of this command.
+    audit = await createAuditPublisher({ redis, bullmqPrefix: config.bullmqPrefix, source: 'cli', delivery: config.audit.delivery, spoolDir: config.audit.spoolDir, logger });
     const keys = createKeyService({ config, prisma, redis, logger });
     await keys.ensure();
-    const result = await keys.rotate({ force: true });
+    const result = await auditedChange(audit, () => keys.rotate({ force: true }), keyRotationEvents({}, 'cli'));
     process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
   } finally {
+    await audit?.close();
     redis.disconnect();
     await prisma.$disconnect();
   }
@@ -30,6 +39,6 @@ async function rotateNow(): Promise<void> {
 try {
   await rotateNow();
 } catch (error) {
-  console.error(`keys:rotate: ${error instanceof ConfigError ? error.message : (error as Error).stack ?? String(error)}`);
+  console.error(`keys:rotate: ${error instanceof ConfigError || error instanceof AppError ? error.message : (error as Error).stack ?? String(error)}`);
   process.exitCode = 1;
 }

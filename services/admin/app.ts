@@ -6,6 +6,11 @@ import type { SigningKey } from './identity/token-issuer.ts';
 import { subscribeKeysChanged } from './keys/key-events.ts';
 import { createKeyService, type KeyService } from './keys/key-service.ts';
 import { mountKeyRoutes } from './keys/routes.ts';
+import { mountQueueDashboard } from './queues/queue-dashboard.ts';
+import { mountAuditReadRoutes } from './audit/audit-routes.ts';
+import { ensureStorageAccount } from './storage/storage-account.ts';
+import { mountStorageOverview } from './storage/storage-overview.ts';
+import { mountAuditVerifyRoute } from './audit/verify-routes.ts';
 
 /** The admin module: identity (service accounts, tokens, JWKS), signing keys, the audit read side and Bull Board. */
 export function start(config: Config, options: { logger?: Logger } = {}): Promise<RunningService> {
@@ -15,12 +20,14 @@ export function start(config: Config, options: { logger?: Logger } = {}): Promis
   let keys: KeyService | undefined;
   let stopKeyEvents: (() => Promise<void>) | undefined;
   let stopAccountEvents: (() => Promise<void>) | undefined;
+  let closeQueueDashboard: (() => Promise<void>) | undefined;
   return startService(config, {
     logger: options.logger,
     verificationKeys: () => keys?.verificationKeys().getKey,
     prepare: async (deps) => {
       identity = createIdentity(deps, () => signingKey());
       await identity.bootstrap();
+      await ensureStorageAccount(deps, identity.accounts);
       stopAccountEvents = await identity.followChanges();
 
       // Signing keys: both exist before the first token; a rotation or revocation anywhere drops the cached key at once.
@@ -34,10 +41,15 @@ export function start(config: Config, options: { logger?: Logger } = {}): Promis
     routes: (app, deps) => {
       identity!.mount(app);
       mountKeyRoutes(app, deps, keys!);
+      closeQueueDashboard = mountQueueDashboard(app, deps);
+      mountAuditReadRoutes(app, deps);
+      mountStorageOverview(app, deps);
+      mountAuditVerifyRoute(app, deps);
     },
     beforeStop: async () => {
       await stopKeyEvents?.();
       await stopAccountEvents?.();
+      await closeQueueDashboard?.();
     },
   });
 }

@@ -3,11 +3,13 @@ import type { AddressInfo } from 'node:net';
 import type { Express } from 'express';
 import type { Redis } from 'ioredis';
 import type { JWTVerifyGetKey } from 'jose';
+import { createAuditPublisher, type AuditPublisher } from './audit/publisher.ts';
 import { ConfigError, loadConfig, type Config, type ServiceName } from './config.ts';
 import { createPrismaClient, type PrismaClient } from './db/client.ts';
 import { createTokenVerifier } from './auth/token-verifier.ts';
 import { createAuth, type Auth } from './http/auth.ts';
 import { createHttpApp, type ReadinessCheck } from './http/app.ts';
+import { answerClientErrorsWithJson } from './http/client-errors.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { createServiceMetrics, type ServiceMetrics } from './metrics.ts';
 import { createRedis, waitForRedis } from './redis.ts';
@@ -21,6 +23,8 @@ export interface ServiceDeps {
   redis: Redis;
   /** Bearer-token checks against the admin module's JWKS. */
   auth: Auth;
+  /** Publishes audit events onto `audit-events` (or the local spool); closed when the process stops. */
+  audit: AuditPublisher;
   /** This process's own base URL, known once it listens. */
   selfUrl(): string;
 }
@@ -74,6 +78,19 @@ export async function startService(config: Config, options: ServiceOptions = {})
   const metrics = createServiceMetrics(config.service);
   const prisma = createPrismaClient(config.databaseUrl.reveal());
   const redis = createRedis(config.redisUrl, 'producer', logger, `${config.service}:producer`);
+  const audit = await createAuditPublisher({
+    redis,
+    bullmqPrefix: config.bullmqPrefix,
+    source: config.service,
+    delivery: config.audit.delivery,
+    spoolDir: config.audit.spoolDir,
+    logger,
+    registry: metrics.registry,
+  }).catch(async (err: unknown) => {
+    redis.disconnect();
+    await prisma.$disconnect();
+    throw err;
+  });
   let url = '';
   const verifier = createTokenVerifier(config.jwt, {
     // The admin module verifies against its own JWKS; the others against the admin module's.
@@ -82,7 +99,7 @@ export async function startService(config: Config, options: ServiceOptions = {})
     onResult: (result) => metrics.tokensVerified.inc({ result }),
   });
   const auth = createAuth(verifier, () => metrics.tokensVerified.inc({ result: 'forbidden' }));
-  const deps: ServiceDeps = { config, logger, metrics, prisma, redis, auth, selfUrl: () => url };
+  const deps: ServiceDeps = { config, logger, metrics, prisma, redis, auth, audit, selfUrl: () => url };
   const readiness: ReadinessCheck[] = [
     {
       name: 'redis',
@@ -97,6 +114,7 @@ export async function startService(config: Config, options: ServiceOptions = {})
   // A healthy start is ready at once; Redis being down only delays readiness, never the start.
   await waitForRedis(redis, 5000).catch((err: Error) => logger.warn({ err: err.message }, 'redis not ready at start-up'));
   const server = createServer();
+  answerClientErrorsWithJson(server);
   let port: number;
   try {
     await options.prepare?.(deps);
@@ -106,9 +124,10 @@ export async function startService(config: Config, options: ServiceOptions = {})
       });
       options.routes?.(app, deps);
     };
-    server.on('request', createHttpApp({ config, logger, metrics, readiness, routes }));
+    server.on('request', createHttpApp({ config, logger, metrics, readiness, routes, audit }));
     port = await listen(server, config);
   } catch (err) {
+    await audit.close();
     redis.disconnect();
     await prisma.$disconnect();
     throw err;
@@ -122,6 +141,7 @@ export async function startService(config: Config, options: ServiceOptions = {})
     (stopping ??= (async () => {
       await options.beforeStop?.();
       await closeServer(server);
+      await audit.close();
       await Promise.allSettled([redis.quit(), prisma.$disconnect()]);
       logger.info(`${config.service} stopped`);
     })());

@@ -1,11 +1,12 @@
-import { UnrecoverableError, Worker, type Job } from 'bullmq';
+import { UnrecoverableError, Worker, type Job, type WorkerOptions } from 'bullmq';
 import type { Config } from './config.ts';
 import type { Logger } from './logger.ts';
 import { JOBS_BY_QUEUE, type QueueName } from './queues.ts';
 import { createRedis } from './redis.ts';
 import { startService, type RunningService, type ServiceDeps } from './runtime.ts';
 
-export type JobProcessor = (job: Job, deps: ServiceDeps) => Promise<unknown>;
+/** `token` is the job's lock token, for processors that move their job themselves (e.g. `moveToDelayed`). */
+export type JobProcessor = (job: Job, deps: ServiceDeps, token?: string) => Promise<unknown>;
 
 /** A worker refuses to start unless every job name of its queue has exactly one processor. */
 export function checkProcessors(queue: QueueName, processors: Record<string, JobProcessor>) {
@@ -23,12 +24,22 @@ export function checkProcessors(queue: QueueName, processors: Record<string, Job
  */
 export async function startWorkerService(
   config: Config,
-  options: { queue: QueueName; processors: Record<string, JobProcessor>; concurrency?: number; logger?: Logger },
+  options: {
+    queue: QueueName;
+    processors: Record<string, JobProcessor>;
+    concurrency?: number;
+    logger?: Logger;
+    /** Runs before the worker takes its first job. */
+    prepare?: (deps: ServiceDeps) => Promise<void>;
+    /** Lock and stall settings, e.g. a writer that must survive restarts without failing jobs. */
+    workerOptions?: Pick<WorkerOptions, 'lockDuration' | 'stalledInterval' | 'maxStalledCount' | 'drainDelay'>;
+  },
 ): Promise<RunningService & { worker: Worker }> {
   checkProcessors(options.queue, options.processors);
   let worker: Worker | undefined;
   const service = await startService(config, {
     logger: options.logger,
+    prepare: options.prepare,
     readiness: [{ name: 'worker', check: async () => void (worker?.isRunning() || Promise.reject(new Error('not running'))) }],
     beforeStop: async () => {
       await worker?.close();
@@ -39,12 +50,12 @@ export async function startWorkerService(
   const connection = createRedis(config.redisUrl, 'worker', logger, `${config.service}:worker`);
   worker = new Worker(
     options.queue,
-    async (job) => {
+    async (job, token) => {
       const processor = options.processors[job.name];
       if (!processor) throw new UnrecoverableError(`no processor for job "${job.name}" on queue ${options.queue}`);
-      return processor(job, service.deps);
+      return processor(job, service.deps, token);
     },
-    { connection, prefix: config.bullmqPrefix, concurrency: options.concurrency ?? 1 },
+    { ...options.workerOptions, connection, prefix: config.bullmqPrefix, concurrency: options.concurrency ?? 1 },
   );
   worker.on('failed', (job, err) => logger.warn({ queue: options.queue, jobId: job?.id, job: job?.name, err: err.message }, 'job failed'));
   worker.on('error', (err) => logger.warn({ queue: options.queue, err: err.message }, 'worker error'));

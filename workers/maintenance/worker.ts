@@ -1,11 +1,15 @@
 import { Queue, type Job } from 'bullmq';
 import { createKeyService, type KeyService } from '../../services/admin/keys/key-service.ts';
 import { schedulerRepeatOptions } from '../../services/admin/keys/schedule-ticks.ts';
+import { keyRotationEvents } from '../../services/admin/keys/key-audit.ts';
+import { auditedChange } from '../../services/platform/audit/audited-change.ts';
 import type { Config, JwtConfig } from '../../services/platform/config.ts';
+import { AppError } from '../../services/platform/errors.ts';
 import type { Logger } from '../../services/platform/logger.ts';
 import { DEFAULT_JOB_OPTIONS, MaintenanceJob, QueueName, type RotateJwtKeysPayload, type WeeklyCleanupPayload } from '../../services/platform/queues.ts';
 import type { ServiceDeps } from '../../services/platform/runtime.ts';
 import { startWorkerService } from '../../services/platform/worker-runtime.ts';
+import { applyAuditRetention } from './audit-retention.ts';
 
 /** The tick a scheduler job was made for: BullMQ names those jobs `repeat:<scheduler id>:<millis>`. */
 function scheduledTickOf(job: Job): Date | undefined {
@@ -13,17 +17,24 @@ function scheduledTickOf(job: Job): Date | undefined {
   return millis ? new Date(Number(millis)) : undefined;
 }
 
-async function rotateJwtKeys(job: Job<Partial<RotateJwtKeysPayload>>, keys: KeyService, logger: Logger) {
+/** A rotation nobody can audit waits: under fail-closed the job fails before any change and retries with backoff. */
+async function rotateJwtKeys(job: Job<Partial<RotateJwtKeysPayload>>, keys: KeyService, { logger, audit }: ServiceDeps) {
   await keys.ensure();
-  const result = await keys.rotate({ force: job.data?.force === true, scheduledAt: scheduledTickOf(job) });
+  const result = await auditedChange(
+    audit,
+    () => keys.rotate({ force: job.data?.force === true, scheduledAt: scheduledTickOf(job) }),
+    keyRotationEvents({ request_id: job.id ?? null }, job.repeatJobKey ? 'schedule' : 'job'),
+  );
   logger.info({ jobId: job.id, ...result }, result.rotated ? 'rotate-jwt-keys: rotated' : `rotate-jwt-keys: skipped (${result.skippedReason})`);
   return result;
 }
 
-async function weeklyCleanup(job: Job<WeeklyCleanupPayload>, keys: KeyService, logger: Logger) {
+/** Retired signing keys past their retention, then audit records past theirs (workers/maintenance/audit-retention.ts). */
+async function weeklyCleanup(job: Job<WeeklyCleanupPayload>, keys: KeyService, { logger, prisma, config }: ServiceDeps) {
   const result = await keys.cleanup();
-  logger.info({ jobId: job.id, retiredKids: result.retiredKids, deletedKeys: result.deletedCount }, 'weekly-cleanup: done');
-  return result;
+  const audit = await applyAuditRetention(prisma, { retentionDays: config.audit.retentionDays });
+  logger.info({ jobId: job.id, retiredKids: result.retiredKids, deletedKeys: result.deletedCount, audit }, 'weekly-cleanup: done');
+  return { ...result, audit };
 }
 
 /** Fixed scheduler ids (the job names), so every start replaces the same two schedulers. */
@@ -46,10 +57,14 @@ async function upsertSchedulers(queue: Queue, jwt: JwtConfig, now = new Date()) 
  * Signing keys exist, a rotation missed while every worker was down happens now, and the planned
  * rotation follows the configured schedule.
  */
-async function prepareSigningKeys(keys: KeyService, logger: Logger) {
+async function prepareSigningKeys(keys: KeyService, { logger, audit }: ServiceDeps) {
   await keys.ensure();
-  const catchUp = await keys.rotate({ force: false });
-  if (catchUp.rotated) logger.info({ ...catchUp }, 'rotated signing keys missed while no worker ran');
+  const catchUp = await auditedChange(audit, () => keys.rotate({ force: false }), keyRotationEvents({}, 'catch_up')).catch((err: unknown) => {
+    if (!(err instanceof AppError && err.code === 'audit_unavailable')) throw err;
+    logger.warn('audit log unreachable: a missed rotation is left to the scheduled job');
+    return undefined;
+  });
+  if (catchUp?.rotated) logger.info({ ...catchUp }, 'rotated signing keys missed while no worker ran');
   const replanned = await keys.replan();
   if (replanned) logger.info({ activatesAt: replanned.toISOString() }, 'next key rotation moved onto the configured schedule');
 }
@@ -62,8 +77,8 @@ export async function start(config: Config, options: { logger?: Logger } = {}) {
   const service = await startWorkerService(config, {
     queue: QueueName.Maintenance,
     processors: {
-      [MaintenanceJob.RotateJwtKeys]: (job, deps) => rotateJwtKeys(job, keyService(deps), deps.logger),
-      [MaintenanceJob.WeeklyCleanup]: (job, deps) => weeklyCleanup(job, keyService(deps), deps.logger),
+      [MaintenanceJob.RotateJwtKeys]: (job, deps) => rotateJwtKeys(job, keyService(deps), deps),
+      [MaintenanceJob.WeeklyCleanup]: (job, deps) => weeklyCleanup(job, keyService(deps), deps),
     },
     logger: options.logger,
   });
@@ -73,7 +88,7 @@ export async function start(config: Config, options: { logger?: Logger } = {}) {
     await schedulers.close();
   };
   try {
-    await prepareSigningKeys(keyService(service.deps), service.deps.logger);
+    await prepareSigningKeys(keyService(service.deps), service.deps);
     await upsertSchedulers(schedulers, config.jwt);
   } catch (err) {
     await stop();

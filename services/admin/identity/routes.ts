@@ -8,6 +8,10 @@ import { createServiceAccounts, newAccountSchema, toView } from './service-accou
 import { tokenEndpoint } from './token-endpoint.ts';
 import type { SigningKey } from './token-issuer.ts';
 import { ensureBootstrapAdmin } from './bootstrap.ts';
+import { accountChangeEvents } from './account-audit.ts';
+import { auditedChange } from '../../platform/audit/audited-change.ts';
+import { requestAuditContext } from '../../platform/http/audit-middleware.ts';
+import type { ServiceAccount } from './service-account-store.ts';
 import { publishChangeNotice, subscribeChangeNotices } from '../../platform/change-notices.ts';
 
 const ACCOUNTS_CHANGED = 'service-accounts-changed';
@@ -45,7 +49,7 @@ export function createIdentity(deps: ServiceDeps, signingKey: () => Promise<Sign
     const { jwt } = deps.config;
     const adminOnly = deps.auth.require('admin');
 
-    app.post('/api/v1/auth/token', tokenEndpoint({ config: deps.config, tokensIssued, accounts, signingKey }));
+    app.post('/api/v1/auth/token', tokenEndpoint({ config: deps.config, tokensIssued, accounts, signingKey, audit: deps.audit }));
     app.get('/.well-known/openid-configuration', (_req, res) => {
       const base = deps.selfUrl();
       res.json({
@@ -59,7 +63,12 @@ export function createIdentity(deps: ServiceDeps, signingKey: () => Promise<Sign
     });
 
     app.post('/api/v1/service-accounts', adminOnly, async (req, res) => {
-      const { account, clientSecret } = await accounts.create(parse(newAccountSchema, req.body));
+      const input = parse(newAccountSchema, req.body);
+      const { account, clientSecret } = await auditedChange(
+        deps.audit,
+        () => accounts.create(input),
+        accountChangeEvents(requestAuditContext(req), 'service_account_created', 'create', (created) => created.account, { clientId: input.client_id }),
+      );
       res.status(201).json({ service_account: toView(account), client_secret: clientSecret });
     });
     app.get('/api/v1/service-accounts', adminOnly, async (req, res) => {
@@ -70,18 +79,29 @@ export function createIdentity(deps: ServiceDeps, signingKey: () => Promise<Sign
     app.get('/api/v1/service-accounts/:id', adminOnly, async (req, res) => {
       res.json(toView(await accounts.get(req.params.id as string)));
     });
-    app.post('/api/v1/service-accounts/:id/suspend', adminOnly, async (req, res) => {
-      res.json(toView(await accounts.setStatus(req.params.id as string, 'suspended')));
-    });
-    app.post('/api/v1/service-accounts/:id/activate', adminOnly, async (req, res) => {
-      res.json(toView(await accounts.setStatus(req.params.id as string, 'active')));
-    });
+    for (const [action, status] of [['suspend', 'suspended'], ['activate', 'active']] as const) {
+      app.post(`/api/v1/service-accounts/:id/${action}`, adminOnly, async (req, res) => {
+        const id = req.params.id as string;
+        const changed = await auditedChange(
+          deps.audit,
+          () => accounts.setStatus(id, status),
+          accountChangeEvents(requestAuditContext(req), 'service_account_updated', action, (account) => account, { id }),
+        );
+        res.json(toView(changed));
+      });
+    }
     app.delete('/api/v1/service-accounts/:id', adminOnly, async (req, res) => {
-      await accounts.remove(req.params.id as string);
+      const id = req.params.id as string;
+      await auditedChange(deps.audit, () => accounts.remove(id), accountChangeEvents(requestAuditContext(req), 'service_account_deleted', 'delete', (account) => account, { id }));
       res.status(204).end();
     });
     app.post('/api/v1/service-accounts/:id/rotate-secret', adminOnly, async (req, res) => {
-      const rotated = await accounts.rotateSecret(req.params.id as string);
+      const id = req.params.id as string;
+      const rotated = await auditedChange(
+        deps.audit,
+        () => accounts.rotateSecret(id),
+        accountChangeEvents(requestAuditContext(req), 'secret_rotated', 'rotate_secret', (result) => result.account, { id }),
+      );
       res.json({
         service_account: toView(rotated.account),
         client_secret: rotated.clientSecret,
@@ -93,7 +113,11 @@ export function createIdentity(deps: ServiceDeps, signingKey: () => Promise<Sign
   return {
     accounts,
     mount,
-    bootstrap: () => ensureBootstrapAdmin(deps.config, accounts, store, deps.logger),
+    async bootstrap() {
+      const created = await ensureBootstrapAdmin(deps.config, accounts, store, deps.logger);
+      const event = created && accountChangeEvents<ServiceAccount>({}, 'service_account_created', 'bootstrap', (a) => a).success(created);
+      if (event) await deps.audit.publish(event, { committed: true }).catch((err: Error) => deps.logger.error({ err: err.message }, 'audit event of the bootstrap admin was lost'));
+    },
     /** Drops cached accounts when another replica changes one; returns `close`. */
     followChanges: () =>
       subscribeChangeNotices<{ clientId?: string }>(

@@ -1,4 +1,7 @@
 import type { Request, RequestHandler, Response } from 'express';
+import { decodeJwt } from 'jose';
+import type { AuditEventInput, AuditPublisher } from '../../platform/audit/publisher.ts';
+import { requestAuditContext } from '../../platform/http/audit-middleware.ts';
 import type { Config } from '../../platform/config.ts';
 import type { Counter } from 'prom-client';
 import { issueAccessToken, type SigningKey } from './token-issuer.ts';
@@ -65,6 +68,18 @@ function readCredentials(req: Request): Credentials {
   return { clientId: fields.client_id, clientSecret: fields.client_secret, viaBasic: false };
 }
 
+/** The event of one token request (the resource is the token, by its jti); never the secret. */
+function tokenRequestEvent(req: Request, type: 'auth_success' | 'auth_failure', details: Record<string, string | null>): AuditEventInput {
+  return {
+    event_type: type,
+    status: type === 'auth_success' ? 'success' : 'failure',
+    action: 'issue_token',
+    resource_type: 'access_token',
+    ...requestAuditContext(req),
+    details,
+  };
+}
+
 function sendOAuthError(res: Response, err: OAuthError, viaBasic: boolean) {
   if (err.status === 401) res.set('WWW-Authenticate', viaBasic ? 'Basic realm="artstore"' : 'Bearer realm="artstore"');
   res.status(err.status).json({ error: err.error, error_description: err.description });
@@ -83,6 +98,8 @@ export function tokenEndpoint(deps: {
   signingKey: () => Promise<SigningKey>;
   onIssued?: (req: Request, account: ServiceAccount) => void;
   onRejected?: (req: Request, clientId: string | undefined, reason: string) => void;
+  /** auth_success / auth_failure for every answer; fail-closed turns an unrecordable answer into a 503. */
+  audit: AuditPublisher;
 }): RequestHandler {
   return async (req, res, next) => {
     res.set({ 'Cache-Control': 'no-store', Pragma: 'no-cache' });
@@ -92,11 +109,23 @@ export function tokenEndpoint(deps: {
       const account = await deps.accounts.authenticate(credentials.clientId, credentials.clientSecret);
       if (!account) throw new OAuthError(401, 'invalid_client', 'Client authentication failed');
       const token = await issueAccessToken(account, await deps.signingKey(), deps.config.jwt);
+      // Recorded before the token leaves: a token nobody can account for is never handed out.
+      await deps.audit.publish({
+        ...tokenRequestEvent(req, 'auth_success', { client_id: account.clientId, role: account.role, method: credentials.viaBasic ? 'client_secret_basic' : 'client_secret_post' }),
+        service_account_id: account.id,
+        resource_id: decodeJwt(token.access_token).jti ?? null,
+      });
       deps.tokensIssued.inc({ result: 'issued' });
       deps.onIssued?.(req, account);
       res.json(token);
     } catch (err) {
       if (!(err instanceof OAuthError)) return next(err);
+      try {
+        await deps.audit.publish(tokenRequestEvent(req, 'auth_failure', { client_id: credentials?.clientId.slice(0, 128) ?? null, reason: err.error }));
+      } catch (auditError) {
+        return next(auditError);
+      }
+      res.locals.auditRecorded = true;
       deps.tokensIssued.inc({ result: err.error });
       deps.onRejected?.(req, credentials?.clientId, err.error);
       sendOAuthError(res, err, credentials?.viaBasic ?? /^basic /i.test(req.get('authorization') ?? ''));

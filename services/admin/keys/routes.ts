@@ -1,6 +1,9 @@
 import type { Express, RequestHandler } from 'express';
+import { auditedChange } from '../../platform/audit/audited-change.ts';
 import { badRequest } from '../../platform/errors.ts';
+import { requestAuditContext } from '../../platform/http/audit-middleware.ts';
 import type { ServiceDeps } from '../../platform/runtime.ts';
+import { keyRevocationEvents, keyRotationEvents } from './key-audit.ts';
 import type { KeyService } from './key-service.ts';
 
 const KID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -25,12 +28,13 @@ export function mountKeyRoutes(app: Express, deps: ServiceDeps, keys: KeyService
     res.json({ keys: await keys.list() });
   });
   app.post('/api/v1/keys/rotate', adminOnly, async (req, res) => {
-    const result = await keys.rotate({ force: true });
+    const result = await auditedChange(deps.audit, () => keys.rotate({ force: true }), keyRotationEvents(requestAuditContext(req), 'api'));
     req.log.info({ activeKid: result.activeKid, nextKid: result.nextKid, by: req.principal?.clientId }, 'signing keys rotated by request');
     res.json({ rotated: result.rotated, active_kid: result.activeKid, next_kid: result.nextKid, retired_kids: result.retiredKids });
   });
   app.post('/api/v1/keys/:kid/revoke', adminOnly, requireUuidKid, async (req, res) => {
-    const result = await keys.revoke(String(req.params.kid).toLowerCase());
+    const kid = String(req.params.kid).toLowerCase();
+    const result = await auditedChange(deps.audit, () => keys.revoke(kid), keyRevocationEvents(requestAuditContext(req), kid));
     req.log.warn({ revokedKid: result.revokedKid, activeKid: result.activeKid, by: req.principal?.clientId }, 'signing key revoked');
     res.json({ revoked_kid: result.revokedKid, active_kid: result.activeKid, next_kid: result.nextKid });
   });

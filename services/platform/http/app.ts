@@ -1,8 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import express, { type Express, type RequestHandler } from 'express';
+import type { AuditPublisher } from '../audit/publisher.ts';
 import type { Config } from '../config.ts';
 import type { Logger } from '../logger.ts';
 import type { ServiceMetrics } from '../metrics.ts';
+import { auditDeniedResponses } from './audit-middleware.ts';
 import { corsWhitelist } from './cors.ts';
 import { errorHandler, notFoundHandler } from './error-handler.ts';
 
@@ -68,12 +70,15 @@ export function createHttpApp(options: {
   metrics: ServiceMetrics;
   readiness: ReadinessCheck[];
   routes?: (app: Express) => void;
+  /** When given, every 401 and 403 answer is published as an audit event. */
+  audit?: AuditPublisher;
 }): Express {
   const { config, logger, metrics, readiness } = options;
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', config.http.trustProxy);
   app.use(requestContext(logger, metrics));
+  if (options.audit) app.use(auditDeniedResponses(options.audit));
   app.use(corsWhitelist(config.cors, () => metrics.corsRejections.inc()));
   app.use(express.json({ limit: config.http.bodyLimit }));
   app.use(express.urlencoded({ limit: config.http.bodyLimit, extended: false }));

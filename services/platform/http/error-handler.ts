@@ -37,6 +37,7 @@ export const errorHandler: ErrorRequestHandler = (err, req, res, _next) => {
     res.destroy();
     return;
   }
+  res.locals.errorCode = error.code;
   res.set(error.headers);
   res.status(error.status).json({ error: { code: error.code, message: error.message } });
 };

@@ -1,0 +1,35 @@
+import type { ChangeEvents } from '../../platform/audit/audited-change.ts';
+import type { AuditEventInput } from '../../platform/audit/publisher.ts';
+import type { AuditEventType } from '../../platform/audit/events.ts';
+import type { ServiceAccount } from './service-account-store.ts';
+
+type AccountEventType = Extract<AuditEventType, 'service_account_created' | 'service_account_deleted' | 'service_account_updated' | 'secret_rotated'>;
+
+/**
+ * The audit events of one admin action on a service account: who (`context`: the caller's account,
+ * IP, user agent, request id) did what to which account. Never a secret or its hash.
+ */
+export function accountChangeEvents<T>(
+  context: Partial<AuditEventInput>,
+  type: AccountEventType,
+  action: string,
+  accountOf: (result: T) => ServiceAccount,
+  target: { id?: string; clientId?: string } = {},
+): ChangeEvents<T> {
+  const base = (status: AuditEventInput['status'], resourceId: string | undefined, details: Record<string, string | null>): AuditEventInput => ({
+    event_type: type,
+    action,
+    status,
+    resource_type: 'service_account',
+    resource_id: resourceId ?? null,
+    ...context,
+    details,
+  });
+  return {
+    success: (result) => {
+      const account = accountOf(result);
+      return base('success', account.id, { client_id: account.clientId, name: account.name, role: account.role, account_status: account.status });
+    },
+    refused: (error) => base('failure', target.id?.slice(0, 200), { client_id: target.clientId ?? null, reason: error.code }),
+  };
+}
