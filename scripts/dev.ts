@@ -2,7 +2,8 @@
  * `npm start`: the whole system on this machine. PostgreSQL and Redis come from DATABASE_URL /
  * REDIS_URL (or their _FILE forms) when set, else embedded servers with data in `.data/`;
  * development secrets are generated once into `.data/secrets/`; migrations run; then the four
- * modules and two workers start as child processes. Ctrl-C stops everything and exits 0.
+ * modules (the storage element twice: `hot` and `archive`) and two workers start as child
+ * processes. Ctrl-C stops everything and exits 0.
  *
  * Launcher-only settings: ARTSTORE_DATA_DIR (default <repo>/.data) and ARTSTORE_PORT_BASE (the
  * port that replaces 8000; the others keep their offsets).
@@ -14,7 +15,7 @@ import { applyMigrations } from '../services/platform/db/migrations.ts';
 import { startEmbeddedPostgres } from './embedded/postgres.ts';
 import { startEmbeddedRedis } from './embedded/redis.ts';
 import { ensureDevelopmentSecrets, writeSecretFile } from './dev/secrets.ts';
-import { DEV_PROCESSES, portOf, spawnDevProcess, stopDevProcesses, waitForHealth, type DevProcess } from './dev/processes.ts';
+import { DEV_PROCESSES, labelOf, portOf, spawnDevProcess, stopDevProcesses, waitForHealth, type DevProcess, type ProcessSpec } from './dev/processes.ts';
 
 const HEALTH_TIMEOUT_MS = 60_000;
 const STOP_GRACE_MS = 8_000;
@@ -50,9 +51,13 @@ async function startAll(): Promise<string[]> {
     ENVIRONMENT: 'development',
     HOST: settings.host,
     ADMIN_BOOTSTRAP_CLIENT_ID: process.env.ADMIN_BOOTSTRAP_CLIENT_ID || 'admin-service',
+    // The module-to-module account: admin creates it at its first start, ingester and query use it.
+    STORAGE_CLIENT_ID: process.env.STORAGE_CLIENT_ID || 'storage-service',
     ...(await ensureDevelopmentSecrets(secretsDir, process.env)),
   };
   delete env.PORT;
+  // The other processes verify tokens against, and the storage client asks, the admin module where it really listens.
+  env.ADMIN_URL ||= `http://${healthHost(settings.host)}:${portOf('admin', settings.portBase)}`;
 
   const summary: string[] = [];
   const givenDatabaseUrl = readSecret(process.env, 'DATABASE_URL');
@@ -98,25 +103,35 @@ async function startAll(): Promise<string[]> {
   starting.signal.throwIfAborted();
 
   for (const spec of DEV_PROCESSES) {
-    const proc = spawnDevProcess(spec, { repoRoot, env, port: portOf(spec.name, settings.portBase) });
+    const proc = spawnDevProcess(spec, { repoRoot, env: { ...env, ...storageElementEnv(spec) }, port: portOf(spec.name, settings.portBase) + (spec.portShift ?? 0) });
     children.push(proc);
-    say(`started ${spec.name} (pid ${proc.child.pid}) on port ${proc.port}`);
+    say(`started ${labelOf(spec)} (pid ${proc.child.pid}) on port ${proc.port}`);
     void proc.exited.then((how) => {
       if (stopping) return;
-      process.stderr.write(`[dev] ${spec.name} exited unexpectedly (${how}). Its last output:\n${proc.recentOutput()}\n`);
+      process.stderr.write(`[dev] ${labelOf(spec)} exited unexpectedly (${how}). Its last output:\n${proc.recentOutput()}\n`);
       void shutdown(1);
     });
   }
   const urlOf = (proc: DevProcess) => `http://${healthHost(settings.host)}:${proc.port}`;
   await Promise.all(children.map((proc) => waitForHealth(proc, urlOf(proc), HEALTH_TIMEOUT_MS, starting.signal)));
 
-  const services = children.map((proc) => row(proc.spec.name, proc.spec.kind === 'module' ? urlOf(proc) : `${urlOf(proc)}/metrics`));
+  const services = children.map((proc) => row(labelOf(proc.spec), proc.spec.kind === 'module' ? urlOf(proc) : `${urlOf(proc)}/metrics`));
   const secrets = env.ADMIN_BOOTSTRAP_CLIENT_SECRET_FILE ? ` (secret in ${env.ADMIN_BOOTSTRAP_CLIENT_SECRET_FILE})` : '';
   return [...services, ...summary, row('admin client', `${env.ADMIN_BOOTSTRAP_CLIENT_ID}${secrets}`)];
 }
 
+/** Each storage element keeps its content, and its audit spool, in its own directory under the data directory. */
+function storageElementEnv(spec: ProcessSpec): NodeJS.ProcessEnv {
+  if (!spec.storageElementId) return {};
+  return {
+    STORAGE_ELEMENT_ID: spec.storageElementId,
+    STORAGE_ROOT: path.join(settings.dataDir, 'storage', spec.storageElementId),
+    AUDIT_SPOOL_DIR: path.join(settings.dataDir, 'audit-spool', `storage-element-${spec.storageElementId}`),
+  };
+}
+
 function row(name: string, value: string): string {
-  return `  ${name.padEnd(16)} ${value}`;
+  return `  ${name.padEnd(24)} ${value}`;
 }
 
 function healthHost(host: string): string {
@@ -132,7 +147,7 @@ async function shutdown(code: number): Promise<void> {
   // Whatever startup is still doing finishes or fails fast, so everything it started is listed.
   await startup.catch(() => {});
   const running = children.filter((proc) => proc.child.exitCode === null && proc.child.signalCode === null);
-  if (running.length) say(`stopping ${running.map((proc) => proc.spec.name).join(', ')}`);
+  if (running.length) say(`stopping ${running.map((proc) => labelOf(proc.spec)).join(', ')}`);
   await stopDevProcesses(children, STOP_GRACE_MS, say);
   for (const server of embedded.reverse()) {
     say(`stopping ${server.name}`);

@@ -9,11 +9,19 @@ export interface ProcessSpec {
   entry: string;
   /** Modules serve an API; workers serve only /health and /metrics. */
   kind: 'module' | 'worker';
+  /** The id of one of several storage elements; each has its own root, spool and port. */
+  storageElementId?: string;
+  /** Added to the service's port, so a second instance gets the next one. @defaultValue 0 */
+  portShift?: number;
 }
+
+/** How a process is named in the launcher's output. */
+export const labelOf = (spec: ProcessSpec) => (spec.storageElementId ? `${spec.name} ${spec.storageElementId}` : spec.name);
 
 export const DEV_PROCESSES: readonly ProcessSpec[] = [
   { name: 'admin', entry: 'services/admin/main.ts', kind: 'module' },
-  { name: 'storage-element', entry: 'services/storage-element/main.ts', kind: 'module' },
+  { name: 'storage-element', entry: 'services/storage-element/main.ts', kind: 'module', storageElementId: 'hot' },
+  { name: 'storage-element', entry: 'services/storage-element/main.ts', kind: 'module', storageElementId: 'archive', portShift: 1 },
   { name: 'ingester', entry: 'services/ingester/main.ts', kind: 'module' },
   { name: 'query', entry: 'services/query/main.ts', kind: 'module' },
   { name: 'audit-writer', entry: 'workers/audit-writer/main.ts', kind: 'worker' },
@@ -54,11 +62,11 @@ export function spawnDevProcess(spec: ProcessSpec, options: { repoRoot: string; 
   };
   forEachLine(child.stdout, (line) => {
     remember(line);
-    process.stdout.write(line.startsWith('{') ? `${line}\n` : `[${spec.name}] ${line}\n`);
+    process.stdout.write(line.startsWith('{') ? `${line}\n` : `[${labelOf(spec)}] ${line}\n`);
   });
   forEachLine(child.stderr, (line) => {
     remember(line);
-    process.stderr.write(`[${spec.name}] ${line}\n`);
+    process.stderr.write(`[${labelOf(spec)}] ${line}\n`);
   });
   child.on('error', (err) => remember(`failed to start: ${err.message}`));
   const exited = childExited(child).then(() =>
@@ -74,7 +82,7 @@ export async function waitForHealth(proc: DevProcess, url: string, timeoutMs: nu
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     signal.throwIfAborted();
-    if (exitedHow) throw new Error(`${proc.spec.name} exited before it was healthy (${exitedHow})`);
+    if (exitedHow) throw new Error(`${labelOf(proc.spec)} exited before it was healthy (${exitedHow})`);
     try {
       const response = await fetch(`${url}/health`, { signal: AbortSignal.any([signal, AbortSignal.timeout(1000)]) });
       if (response.ok) return;
@@ -83,7 +91,7 @@ export async function waitForHealth(proc: DevProcess, url: string, timeoutMs: nu
     }
     if (Date.now() > deadline) {
       throw new Error(
-        `${proc.spec.name} did not answer ${url}/health within ${timeoutMs / 1000} s. Its last output:\n${proc.recentOutput()}`,
+        `${labelOf(proc.spec)} did not answer ${url}/health within ${timeoutMs / 1000} s. Its last output:\n${proc.recentOutput()}`,
       );
     }
     await sleep(250);
@@ -108,7 +116,7 @@ export async function stopDevProcesses(procs: readonly DevProcess[], graceMs: nu
   await Promise.all(
     running.map(async (proc) => {
       const timer = setTimeout(() => {
-        say(`${proc.spec.name} (pid ${proc.child.pid}) did not stop within ${graceMs / 1000} s; killing it`);
+        say(`${labelOf(proc.spec)} (pid ${proc.child.pid}) did not stop within ${graceMs / 1000} s; killing it`);
         signalGroup(proc, 'SIGKILL');
       }, graceMs);
       await proc.exited;

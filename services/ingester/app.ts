@@ -1,8 +1,25 @@
 import type { Config } from '../platform/config.ts';
+import { createServiceTokenSource } from '../platform/files/service-token.ts';
+import { createStorageClient } from '../platform/files/storage-client.ts';
+import { createStorageElementStore } from '../platform/files/storage-element-store.ts';
 import type { Logger } from '../platform/logger.ts';
 import { startService, type RunningService } from '../platform/runtime.ts';
+import { createFileOperations } from './file-operations.ts';
+import { createFileStore } from './file-store.ts';
+import { mountFileRoutes } from './routes.ts';
 
 /** The ingester module: uploads, deletes and transfers between storage elements. */
 export function start(config: Config, options: { logger?: Logger } = {}): Promise<RunningService> {
-  return startService(config, { logger: options.logger });
+  return startService(config, {
+    logger: options.logger,
+    prepare: async (deps) => {
+      if (!config.storage.client.clientId) deps.logger.warn('STORAGE_CLIENT_ID/STORAGE_CLIENT_SECRET are not set: file operations will answer 503');
+    },
+    routes: (app, deps) => {
+      const tokens = createServiceTokenSource(config, deps.logger);
+      const storage = createStorageClient(createStorageElementStore(deps.prisma), tokens, deps.logger);
+      const operations = createFileOperations(createFileStore(deps.prisma), storage, { uploadElement: config.storage.uploadElement, logger: deps.logger });
+      mountFileRoutes(app, deps, operations);
+    },
+  });
 }

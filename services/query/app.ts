@@ -1,8 +1,22 @@
 import type { Config } from '../platform/config.ts';
+import { createServiceTokenSource } from '../platform/files/service-token.ts';
+import { createStorageClient } from '../platform/files/storage-client.ts';
+import { createStorageElementStore } from '../platform/files/storage-element-store.ts';
 import type { Logger } from '../platform/logger.ts';
 import { startService, type RunningService } from '../platform/runtime.ts';
+import { createFileSearchStore } from './file-search-store.ts';
+import { mountQueryRoutes } from './routes.ts';
 
 /** The query module: search, metadata and downloads. */
 export function start(config: Config, options: { logger?: Logger } = {}): Promise<RunningService> {
-  return startService(config, { logger: options.logger });
+  return startService(config, {
+    logger: options.logger,
+    prepare: async (deps) => {
+      if (!config.storage.client.clientId) deps.logger.warn('STORAGE_CLIENT_ID/STORAGE_CLIENT_SECRET are not set: downloads will answer 503');
+    },
+    routes: (app, deps) => {
+      const storage = createStorageClient(createStorageElementStore(deps.prisma), createServiceTokenSource(config, deps.logger), deps.logger);
+      mountQueryRoutes(app, deps, createFileSearchStore(deps.prisma), storage);
+    },
+  });
 }

@@ -1,0 +1,120 @@
+import type { Express, Request, Response } from 'express';
+import { z } from 'zod';
+import { AppError } from '../platform/errors.ts';
+import { fileEvent, publishFileEvent, reasonOf, statusOf } from '../platform/files/file-audit.ts';
+import { toFileView } from '../platform/files/file-view.ts';
+import type { ServiceDeps } from '../platform/runtime.ts';
+import type { FileOperations } from './file-operations.ts';
+import { checkUploadHeaders, receiveUpload } from './multipart-upload.ts';
+
+const transferBody = z.strictObject({
+  target_storage_element: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,49}$/, 'must be a storage element id'),
+});
+
+function parseTransfer(body: unknown) {
+  const result = transferBody.safeParse(body ?? {});
+  if (!result.success) {
+    const issue = result.error.issues[0];
+    throw new AppError(400, 'invalid_request', `${issue?.path.join('.') || 'body'}: ${issue?.message ?? 'invalid input'}`);
+  }
+  return result.data;
+}
+
+/**
+ * POST /api/v1/files/upload, DELETE /api/v1/files/:id, POST /api/v1/files/:id/transfer; roles
+ * ingester or admin. Each outcome, success or not, is one audit event.
+ */
+export function mountFileRoutes(app: Express, deps: ServiceDeps, operations: FileOperations) {
+  const ingesterOnly = deps.auth.require('ingester');
+  const maxBytes = deps.config.storage.uploadMaxBytes;
+  const audited = async <T>(req: Request, res: Response, failed: (err: unknown) => ReturnType<typeof fileEvent>, work: () => Promise<T>): Promise<T> => {
+    try {
+      deps.audit.assertAvailable();
+      return await work();
+    } catch (err) {
+      await publishFileEvent(deps.audit, req, res, failed(err));
+      throw err;
+    }
+  };
+
+  app.post('/api/v1/files/upload', ingesterOnly, async (req, res) => {
+    let name: string | null = null;
+    const file = await audited(
+      req,
+      res,
+      (err) => fileEvent(req, 'file_upload', 'upload', statusOf(err), null, { file_name: name, reason: reasonOf(err) }),
+      async () => {
+        checkUploadHeaders(req, maxBytes);
+        const upload = await receiveUpload(req, maxBytes, {
+          store: (incoming) => {
+            name = incoming.name;
+            return operations.storeContent(incoming.content);
+          },
+          discard: (blob) => operations.discardContent(blob),
+        });
+        try {
+          return await operations.recordUpload({ ...upload.file, owner: req.principal!, blob: upload.stored });
+        } catch (err) {
+          await operations.discardContent(upload.stored);
+          throw err;
+        }
+      },
+    );
+    await publishFileEvent(
+      deps.audit,
+      req,
+      res,
+      fileEvent(req, 'file_upload', 'upload', 'success', file.id, {
+        file_name: file.originalName,
+        file_size: Number(file.size),
+        sha256: file.sha256,
+        content_type: file.contentType,
+        storage_element_id: file.storageElementId,
+      }),
+    );
+    res.status(201).json(toFileView(file));
+  });
+
+  app.delete('/api/v1/files/:id', ingesterOnly, async (req, res) => {
+    const id = String(req.params.id);
+    const file = await audited(
+      req,
+      res,
+      (err) => fileEvent(req, 'file_delete', 'delete', statusOf(err), id, { reason: reasonOf(err) }),
+      () => operations.remove(id, req.principal!),
+    );
+    await publishFileEvent(
+      deps.audit,
+      req,
+      res,
+      fileEvent(req, 'file_delete', 'delete', 'success', file.id, { file_name: file.originalName, file_size: Number(file.size), storage_element_id: file.storageElementId }),
+    );
+    res.status(204).end();
+  });
+
+  app.post('/api/v1/files/:id/transfer', ingesterOnly, async (req, res) => {
+    const id = String(req.params.id);
+    let target: string | null = null;
+    const { file, from } = await audited(
+      req,
+      res,
+      (err) => fileEvent(req, 'file_transfer', 'transfer', statusOf(err), id, { target_storage_element: target, reason: reasonOf(err) }),
+      () => {
+        target = parseTransfer(req.body).target_storage_element;
+        return operations.transfer(id, target, req.principal!);
+      },
+    );
+    await publishFileEvent(
+      deps.audit,
+      req,
+      res,
+      fileEvent(req, 'file_transfer', 'transfer', 'success', file.id, {
+        file_name: file.originalName,
+        file_size: Number(file.size),
+        from_storage_element: from,
+        to_storage_element: file.storageElementId,
+      }),
+    );
+    res.json(toFileView(file));
+  });
+}

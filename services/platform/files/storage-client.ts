@@ -1,0 +1,169 @@
+import http, { type ClientRequest, type IncomingMessage } from 'node:http';
+import https from 'node:https';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { AppError } from '../errors.ts';
+import type { Logger } from '../logger.ts';
+import type { ServiceTokenSource } from './service-token.ts';
+import type { StorageElementStore } from './storage-element-store.ts';
+
+/** Inclusive byte positions, as in an HTTP Range. */
+export interface ByteRange {
+  start: number;
+  end: number;
+}
+
+export interface StoredBlob {
+  sha256: string;
+  size: number;
+}
+
+/** Calls to storage elements, by element id, with the module's `storage` token. */
+export interface StorageClient {
+  /** Streams `body` in; with `expectedSha256` the element refuses (and discards) content that does not match. */
+  put(elementId: string, body: Readable, options?: { expectedSha256?: string }): Promise<StoredBlob>;
+  /** The element's 200 or 206 response, to be streamed on; any other answer throws. */
+  read(elementId: string, sha256: string, range?: ByteRange): Promise<IncomingMessage>;
+  exists(elementId: string, sha256: string): Promise<boolean>;
+  /** True when the element held the content. */
+  remove(elementId: string, sha256: string): Promise<boolean>;
+  /** Rejects with 404 storage_element_not_found when no element with that id is registered. */
+  ensureKnown(elementId: string): Promise<void>;
+}
+
+const agents = { http: new http.Agent({ keepAlive: true }), https: new https.Agent({ keepAlive: true }) };
+const ELEMENT_CACHE_MS = 5000;
+
+const unavailable = (cause?: unknown) =>
+  new AppError(503, 'storage_unavailable', 'Storage is unavailable right now; try again shortly', { cause, headers: { 'Retry-After': '5' } });
+
+function send(url: URL, method: string, headers: Record<string, string>, body?: Readable): Promise<{ res: IncomingMessage; req: ClientRequest }> {
+  return new Promise((resolve, reject) => {
+    const secure = url.protocol === 'https:';
+    const req = (secure ? https : http).request(url, { method, headers, agent: secure ? agents.https : agents.http });
+    req.once('response', (res) => resolve({ res, req }));
+    req.once('error', reject);
+    if (body) {
+      pipeline(body, req).catch((err: unknown) => {
+        req.destroy(err as Error);
+        reject(err);
+      });
+    } else {
+      req.end();
+    }
+  });
+}
+
+async function readJson(res: IncomingMessage): Promise<Record<string, unknown>> {
+  let text = '';
+  res.setEncoding('utf8');
+  for await (const chunk of res) {
+    text += chunk as string;
+    if (text.length > 65_536) break;
+  }
+  try {
+    return JSON.parse(text) as Record<string, unknown>;
+  } catch {
+    return {};
+  }
+}
+
+export function createStorageClient(elements: StorageElementStore, tokens: ServiceTokenSource, logger: Logger): StorageClient {
+  const known = new Map<string, { baseUrl: string; until: number }>();
+
+  async function baseUrl(elementId: string): Promise<string> {
+    const cached = known.get(elementId);
+    if (cached && cached.until > Date.now()) return cached.baseUrl;
+    const element = await elements.find(elementId);
+    if (!element) throw new AppError(404, 'storage_element_not_found', `No storage element "${elementId}" is registered`);
+    known.set(elementId, { baseUrl: element.baseUrl, until: Date.now() + ELEMENT_CACHE_MS });
+    return element.baseUrl;
+  }
+
+  /** One call; a refused token is dropped and, when the call has no body, tried once more with a new one. */
+  async function call(elementId: string, method: string, path: string, headers: Record<string, string> = {}, body?: Readable) {
+    const url = new URL(path, await baseUrl(elementId));
+    for (let attempt = 1; ; attempt++) {
+      const token = await tokens.token();
+      let sent: Awaited<ReturnType<typeof send>>;
+      try {
+        sent = await send(url, method, { ...headers, Authorization: `Bearer ${token}` }, body);
+      } catch (err) {
+        if (err instanceof AppError) throw err;
+        if (body?.errored) throw body.errored;
+        logger.warn({ err: (err as Error).message, elementId }, 'storage element unreachable');
+        throw unavailable(err);
+      }
+      const status = sent.res.statusCode ?? 0;
+      if (status === 401 || status === 403) {
+        sent.res.resume();
+        sent.req.destroy();
+        tokens.invalidate(token);
+        if (!body && attempt === 1) continue;
+        logger.error({ status, elementId }, 'storage element refused the storage token');
+        throw unavailable();
+      }
+      return sent;
+    }
+  }
+
+  function fail(elementId: string, res: IncomingMessage, what: string): never {
+    res.resume();
+    const status = res.statusCode ?? 0;
+    if (status === 507) throw new AppError(507, 'insufficient_storage', `Storage element "${elementId}" is out of space`);
+    logger.error({ status, elementId, what }, 'storage element answered with an error');
+    throw new AppError(502, 'storage_error', `Storage element "${elementId}" failed to ${what}`);
+  }
+
+  return {
+    async put(elementId, body, options = {}) {
+      const sha = options.expectedSha256;
+      const path = sha ? `/api/v1/blobs/${sha}` : '/api/v1/blobs';
+      const { res, req } = await call(elementId, sha ? 'PUT' : 'POST', path, { 'Content-Type': 'application/octet-stream' }, body);
+      if (res.statusCode === 200 || res.statusCode === 201) {
+        const answer = await readJson(res);
+        if (typeof answer.sha256 !== 'string' || typeof answer.size !== 'number') throw new AppError(502, 'storage_error', 'Storage element gave no content hash');
+        return { sha256: answer.sha256, size: answer.size };
+      }
+      // An early refusal: stop sending the rest of the body.
+      req.destroy();
+      if (res.statusCode === 422) {
+        res.resume();
+        throw new AppError(502, 'content_mismatch', `Content stored on "${elementId}" did not match its sha256`);
+      }
+      return fail(elementId, res, 'store content');
+    },
+
+    async read(elementId, sha256, range) {
+      const headers: Record<string, string> = range ? { Range: `bytes=${range.start}-${range.end}` } : {};
+      const { res } = await call(elementId, 'GET', `/api/v1/blobs/${sha256}`, headers);
+      if (res.statusCode === 200 || res.statusCode === 206) return res;
+      if (res.statusCode === 404) {
+        res.resume();
+        logger.error({ elementId, sha256 }, 'file content missing from its storage element');
+        throw new AppError(502, 'content_missing', 'The file content is missing from its storage element');
+      }
+      return fail(elementId, res, 'read content');
+    },
+
+    async exists(elementId, sha256) {
+      const { res } = await call(elementId, 'HEAD', `/api/v1/blobs/${sha256}`);
+      res.resume();
+      if (res.statusCode === 200) return true;
+      if (res.statusCode === 404) return false;
+      return fail(elementId, res, 'look up content');
+    },
+
+    async remove(elementId, sha256) {
+      const { res } = await call(elementId, 'DELETE', `/api/v1/blobs/${sha256}`);
+      res.resume();
+      if (res.statusCode === 204) return true;
+      if (res.statusCode === 404) return false;
+      return fail(elementId, res, 'delete content');
+    },
+
+    async ensureKnown(elementId) {
+      await baseUrl(elementId);
+    },
+  };
+}

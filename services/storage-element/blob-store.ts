@@ -1,0 +1,106 @@
+import { createHash, randomUUID } from 'node:crypto';
+import { createReadStream, createWriteStream, type ReadStream } from 'node:fs';
+import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { Transform, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { AppError } from '../platform/errors.ts';
+import type { ByteRange } from '../platform/files/storage-client.ts';
+
+export const SHA256_HEX = /^[0-9a-f]{64}$/;
+/** Stream buffer size: large files move in fewer, bigger chunks. */
+const STREAM_BUFFER_BYTES = 1 << 20;
+
+/**
+ * Content on local disk, addressed by its sha256: `<root>/blobs/<aa>/<bb>/<sha256>`. Content is
+ * streamed to `<root>/tmp/<uuid>.part` while it is hashed, fsynced, then renamed into place (and the
+ * directory fsynced), so a reader or a crash never sees a partial file under a content name.
+ * One process owns a root: at start it removes the temporary files a crash left behind.
+ */
+export function createBlobStore(root: string) {
+  const blobsDir = path.join(root, 'blobs');
+  const tmpDir = path.join(root, 'tmp');
+  const blobPath = (sha256: string) => path.join(blobsDir, sha256.slice(0, 2), sha256.slice(2, 4), sha256);
+
+  async function fsyncDirectory(dir: string) {
+    const handle = await open(dir, 'r');
+    try {
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+  }
+
+  return {
+    blobPath,
+
+    async prepare(): Promise<{ leftovers: number }> {
+      await mkdir(blobsDir, { recursive: true });
+      await mkdir(tmpDir, { recursive: true });
+      const leftovers = (await readdir(tmpDir)).filter((name) => name.endsWith('.part'));
+      await Promise.all(leftovers.map((name) => rm(path.join(tmpDir, name), { force: true })));
+      return { leftovers: leftovers.length };
+    },
+
+    /** Streams `source` into the store; rejects (leaving nothing behind) if it fails or does not match `expectedSha256`. */
+    async write(source: Readable, expectedSha256?: string): Promise<{ sha256: string; size: number; created: boolean }> {
+      const temporary = path.join(tmpDir, `${randomUUID()}.part`);
+      const hash = createHash('sha256');
+      let size = 0;
+      const hashing = new Transform({
+        highWaterMark: STREAM_BUFFER_BYTES,
+        transform(chunk: Buffer, _encoding, done) {
+          hash.update(chunk);
+          size += chunk.length;
+          done(null, chunk);
+        },
+      });
+      try {
+        await pipeline(source, hashing, createWriteStream(temporary, { flags: 'wx', mode: 0o640, flush: true, highWaterMark: STREAM_BUFFER_BYTES }));
+        const sha256 = hash.digest('hex');
+        if (expectedSha256 !== undefined && sha256 !== expectedSha256) {
+          throw new AppError(422, 'sha256_mismatch', 'The content does not match the sha256 it was sent under');
+        }
+        const target = blobPath(sha256);
+        await mkdir(path.dirname(target), { recursive: true });
+        const created = !(await stat(target).then(() => true, () => false));
+        await rename(temporary, target);
+        await fsyncDirectory(path.dirname(target));
+        return { sha256, size, created };
+      } catch (err) {
+        await rm(temporary, { force: true });
+        if ((err as NodeJS.ErrnoException).code === 'ENOSPC') {
+          throw new AppError(507, 'insufficient_storage', 'The storage element is out of space', { cause: err });
+        }
+        throw err;
+      }
+    },
+
+    /** Size of the content, or undefined when it is not here. */
+    async sizeOf(sha256: string): Promise<number | undefined> {
+      const info = await stat(blobPath(sha256)).catch(() => undefined);
+      return info?.isFile() ? info.size : undefined;
+    },
+
+    read(sha256: string, range?: ByteRange): ReadStream {
+      return createReadStream(blobPath(sha256), { start: range?.start, end: range?.end, highWaterMark: STREAM_BUFFER_BYTES });
+    },
+
+    /** True when the content was here. */
+    async remove(sha256: string): Promise<boolean> {
+      const target = blobPath(sha256);
+      const existed = await stat(target).then(() => true, () => false);
+      if (!existed) return false;
+      await rm(target, { force: true });
+      await fsyncDirectory(path.dirname(target));
+      return true;
+    },
+
+    /** Temporary files currently being written (for tests and diagnostics). */
+    async inProgress(): Promise<number> {
+      return (await readdir(tmpDir).catch(() => [])).filter((name) => name.endsWith('.part')).length;
+    },
+  };
+}
+
+export type BlobStore = ReturnType<typeof createBlobStore>;
