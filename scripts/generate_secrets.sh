@@ -103,6 +103,7 @@ GF_SECURITY_ADMIN_PASSWORD="$(random_alphanumeric 24)"
 AUDIT_LOG_SIGNING_KEY="$(random_alphanumeric 48)"
 JWT_KEY_ENCRYPTION_KEY="$(random_hex_32_bytes)"
 ADMIN_BOOTSTRAP_CLIENT_SECRET="$(random_alphanumeric 48)"
+STORAGE_CLIENT_SECRET="$(random_alphanumeric 48)"
 
 GENERATED_AT="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
 
@@ -158,6 +159,10 @@ JWT_KEY_ENCRYPTION_KEY=${JWT_KEY_ENCRYPTION_KEY}
 # Admin bootstrap service account
 ADMIN_BOOTSTRAP_CLIENT_ID=admin-service
 ADMIN_BOOTSTRAP_CLIENT_SECRET=${ADMIN_BOOTSTRAP_CLIENT_SECRET}
+
+# The storage service account the modules call each other with (admin creates it at start)
+STORAGE_CLIENT_ID=storage-service
+STORAGE_CLIENT_SECRET=${STORAGE_CLIENT_SECRET}
 
 # Grafana (monitoring)
 GF_SECURITY_ADMIN_USER=admin

@@ -9,13 +9,14 @@ const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const generateSecretsScript = join(repoRoot, 'scripts', 'generate_secrets.sh');
 const envExamplePath = join(repoRoot, '.env.example');
 
-/** Seed "1.2 Strong Random Passwords" lengths; the audit key and bootstrap secret are ours. */
+/** Seed "1.2 Strong Random Passwords" lengths; the audit key, bootstrap and storage secrets are ours. */
 const minimumSecretLength: Record<string, number> = {
   POSTGRES_PASSWORD: 32,
   REDIS_PASSWORD: 32,
   GF_SECURITY_ADMIN_PASSWORD: 24,
   AUDIT_LOG_SECRET_KEY: 32,
   ADMIN_BOOTSTRAP_CLIENT_SECRET: 48,
+  STORAGE_CLIENT_SECRET: 48,
   JWT_KEY_ENCRYPTION_KEY: 64,
 };
 const secretNames = Object.keys(minimumSecretLength);
