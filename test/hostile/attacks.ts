@@ -87,11 +87,13 @@ export function attacksFor(endpoint: EndpointSpec, tokens: AttackTokens): Record
   attacks['huge header'] = () => make('huge header', { headers: { ...caller, 'X-Padding': 'h'.repeat(20_000) }, expected: [431] });
   if (endpoint.tokenAttacksOnly) return attacks;
 
+  // A made-up id may be refused as unknown before its body is looked at.
+  const refused = endpoint.params?.length ? [400, 404] : [400];
   if (endpoint.body === 'json') {
-    const rejected = endpoint.oauthErrors ? [400, 401] : [400];
-    attacks['malformed json'] = (random) => make('malformed json', { headers: { ...caller, ...json }, body: random.pick(MALFORMED_JSON), expected: [400] });
+    const rejected = endpoint.oauthErrors ? [400, 401] : refused;
+    attacks['malformed json'] = (random) => make('malformed json', { headers: { ...caller, ...json }, body: random.pick(MALFORMED_JSON), expected: refused });
     attacks['deeply nested json'] = (random) =>
-      make('deeply nested json', { headers: { ...caller, ...json }, body: nested(1000 + Math.floor(random.next() * 50_000), random), expected: [400, 413] });
+      make('deeply nested json', { headers: { ...caller, ...json }, body: nested(1000 + Math.floor(random.next() * 50_000), random), expected: [...refused, 413] });
     attacks['wrong types'] = (random) => {
       const body = endpoint.validBody!();
       body[random.pick(Object.keys(body))] = random.pick(WRONG_VALUES);
@@ -107,14 +109,29 @@ export function attacksFor(endpoint: EndpointSpec, tokens: AttackTokens): Record
       make('wrong content type', {
         headers: { ...caller, 'Content-Type': random.pick(['text/plain', 'application/xml', 'multipart/form-data; boundary=x']) },
         body: JSON.stringify(endpoint.validBody!()),
-        expected: [400],
+        expected: [...refused, 415],
       });
+  }
+  if (endpoint.body === 'multipart') {
+    attacks['broken multipart'] = (random) => {
+      const boundary = 'hostile-boundary';
+      const body = random.pick([
+        `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="a.txt"\r\n\r\nno closing boundary`,
+        `--${boundary}\r\nContent-Disposition: form-data; name="other"\r\n\r\nno file part\r\n--${boundary}--\r\n`,
+        `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="a\u0000b.txt"\r\n\r\nnul in name\r\n--${boundary}--\r\n`,
+        `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename=".."\r\n\r\ndot dot\r\n--${boundary}--\r\n`,
+        `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="evil\r\nX-Injected: 1.txt"\r\n\r\ncrlf\r\n--${boundary}--\r\n`,
+        'not multipart at all',
+      ]);
+      const contentType = random.pick([`multipart/form-data; boundary=${boundary}`, 'multipart/form-data', 'application/json']);
+      return make('broken multipart', { headers: { ...caller, 'Content-Type': contentType }, body, expected: [400, 415] });
+    };
   }
   if (endpoint.params?.length) {
     attacks['hostile path parameter'] = (random) =>
-      make('hostile path parameter', { path: endpoint.path.replace(/:(\w+)/g, () => random.pick(HOSTILE_PARAMS)), headers: caller, expected: [400, 404] });
+      make('hostile path parameter', { path: endpoint.path.replace(/:(\w+)/g, () => random.pick(HOSTILE_PARAMS)), headers: caller, expected: [400, 404, 414] });
   }
-  if (endpoint.method === 'GET' && !endpoint.params?.length && endpoint.path.includes('service-accounts')) {
+  if (endpoint.query || (endpoint.method === 'GET' && !endpoint.params?.length && endpoint.path.includes('service-accounts'))) {
     attacks['hostile query'] = (random) => make('hostile query', { path: `${endpoint.path}?${random.pick(HOSTILE_QUERIES)}`, headers: caller, expected: [400] });
   }
   return attacks;

@@ -4,6 +4,9 @@
  * clear message, no process may crash, and nothing may be persisted.
  */
 import assert from 'node:assert/strict';
+import { mkdtemp } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import type { JWK } from 'jose';
 import { createKeyService } from '../../services/admin/keys/key-service.ts';
 import { createPrismaClient, type PrismaClient } from '../../services/platform/db/client.ts';
@@ -30,11 +33,12 @@ const ENTRIES: Record<ModuleName, string> = {
 
 /** Everything a rejected request could have changed. */
 async function persistedState(prisma: PrismaClient) {
-  const [accounts, keys] = await Promise.all([
+  const [accounts, keys, files] = await Promise.all([
     prisma.serviceAccount.findMany({ select: { id: true, status: true, secretHash: true }, orderBy: { id: 'asc' } }),
     prisma.jwtKey.findMany({ select: { version: true, state: true }, orderBy: { version: 'asc' } }),
+    prisma.file.count(),
   ]);
-  return { accounts, keys };
+  return { accounts, keys, files };
 }
 
 describe('hostile input against every endpoint', function () {
@@ -44,7 +48,7 @@ describe('hostile input against every endpoint', function () {
   let requests: HostileRequest[];
 
   before(async () => {
-    const env = testEnv();
+    const env = testEnv({ STORAGE_ROOT: await mkdtemp(path.join(os.tmpdir(), 'artstore-hostile-')) });
     processes.admin = await startChildService(ENTRIES.admin, env);
     await Promise.all(
       (['storage-element', 'ingester', 'query'] as const).map(async (name) => {
