@@ -55,12 +55,10 @@ const NEEDED_FROM_EVERY_PROCESS = ['http_requests_total', 'jwt_tokens_verified_t
 const PROMETHEUS_SERIES = new Set(['up', 'scrape_duration_seconds', 'scrape_samples_scraped']);
 
 /**
- * Lint findings of `promtool check metrics` accepted on purpose: prom-client's default Node.js
- * gauges are named *_total, and bullmq_job_count / jwt_active_keys_count are the names the issue and
- * the seed give. Anything else fails.
+ * Lint findings of `promtool check metrics` accepted on purpose: bullmq_job_count and
+ * jwt_active_keys_count are the names the issues and the seed give. Anything else fails.
  */
 const ACCEPTED_LINT = [
-  /^nodejs_active_(handles|requests|resources)_total non-counter metrics should not have "_total" suffix$/,
   /^(bullmq_job_count|jwt_active_keys_count) non-histogram and non-summary metrics should not have "_count" suffix$/,
 ];
 
