@@ -3,9 +3,11 @@
  * the given names) against real PostgreSQL and Redis — DATABASE_URL / REDIS_URL when set, else the
  * embedded servers — prints each table, and writes bench/RESULTS.md.
  */
-import { readdir, writeFile } from 'node:fs/promises';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { Redis } from 'ioredis';
+import pg from 'pg';
 import path from 'node:path';
-import { setUpInfra, tearDownInfra } from '../test/support/infra.ts';
+import { setUpInfra, tearDownInfra, type TestInfra } from '../test/support/infra.ts';
 import { formatFigures, machineLine, type Benchmark } from './report.ts';
 
 const benchDir = import.meta.dirname;
@@ -14,8 +16,27 @@ const files = (await readdir(benchDir))
   .filter((file) => file.endsWith('.bench.ts') && (wanted.length === 0 || wanted.some((name) => file.includes(name))))
   .sort();
 
+/** The versions the figures depend on: servers asked live, libraries from the installed packages. */
+async function versionsLine(infra: TestInfra): Promise<string> {
+  const client = new pg.Client({ connectionString: infra.databaseUrl });
+  await client.connect();
+  const postgres = ((await client.query('SHOW server_version')).rows[0] as { server_version: string }).server_version;
+  await client.end();
+  const redis = new Redis(infra.redisUrl);
+  const redisVersion = /redis_version:(\S+)/.exec(await redis.info('server'))?.[1] ?? 'unknown';
+  redis.disconnect();
+  const libraries = await Promise.all(
+    ['bullmq', 'ioredis', 'express', '@prisma/client', 'jose', 'prom-client', 'pino'].map(async (name) => {
+      const manifest = JSON.parse(await readFile(path.join(benchDir, '..', 'node_modules', name, 'package.json'), 'utf8')) as { version: string };
+      return `${name} ${manifest.version}`;
+    }),
+  );
+  return `PostgreSQL ${postgres}, Redis ${redisVersion}, ${libraries.join(', ')}`;
+}
+
 const sections: string[] = [];
-await setUpInfra(process.env);
+const infra = await setUpInfra(process.env);
+const versions = await versionsLine(infra);
 try {
   for (const file of files) {
     const benchmark = (await import(path.join(benchDir, file))).default as Benchmark;
@@ -33,6 +54,7 @@ const header = [
   '',
   `Written by \`npm run bench\` on ${new Date().toISOString()}.`,
   `Machine: ${machineLine()}.`,
+  `Versions: ${versions}.`,
   'Every ratio compares two figures measured in the same run; targets are for this machine.',
   '',
 ].join('\n');
