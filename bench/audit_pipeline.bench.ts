@@ -117,8 +117,15 @@ const benchmark: Benchmark = {
           value: pipeline.perSecond,
           unit: 'events/s',
           baseline: { name: `no-op BullMQ worker, same jobs, concurrency ${noopConcurrency} (the faster of ${DEFAULT_WRITER_CONCURRENCY} and ${NOOP_BEST_CONCURRENCY})`, value: noop, unit: 'jobs/s' },
-          target: '≥ 10000 events/s and ≥ 0.4 of baseline',
-          met: pipeline.perSecond >= 10_000 && pipeline.perSecond / noop >= 0.4,
+          target: '≥ 0.4 of baseline',
+          met: pipeline.perSecond / noop >= 0.4,
+        },
+        {
+          name: 'audit events end to end, absolute',
+          value: pipeline.perSecond,
+          unit: 'events/s',
+          target: '≥ 10000 events/s',
+          met: pipeline.perSecond >= 10_000,
         },
         {
           name: `audit:verify over the whole chain (${report.records_checked} records)`,

@@ -70,8 +70,8 @@ export function createChainWriter(
         async (tx) => {
           const head = await lockHead(tx, chainId);
           // Read after the lock is held: READ COMMITTED gives this statement a snapshot holding
-          // every batch committed by whoever held the lock before.
-          // One index probe per id whatever the table statistics say (a plain `= ANY` may be planned as a scan).
+          // every batch committed by whoever held the lock before. The LATERAL makes it one index
+          // probe per id whatever the table statistics say (a plain `= ANY` may become a scan).
           const found = await tx.$queryRawUnsafe<{ event_id: string }[]>(
             `SELECT ids.id::text AS event_id FROM unnest($1::uuid[]) AS ids(id)
                CROSS JOIN LATERAL (SELECT 1 FROM audit_logs a WHERE a.event_id = ids.id AND a.recorded_at >= $2::timestamptz LIMIT 1) AS hit`,

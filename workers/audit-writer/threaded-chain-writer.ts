@@ -12,40 +12,59 @@ export interface ThreadedChainWriter {
   close(): Promise<void>;
 }
 
-/** A chain writer running in its own thread (writer-thread.ts), with the same results. */
+interface Waiter {
+  resolve(result: { outcomes: WriteOutcome[] }): void;
+  reject(err: Error): void;
+}
+
+/**
+ * A chain writer running in its own thread (writer-thread.ts), with the same results. A thread
+ * that dies fails the batches it held (their jobs retry) and is replaced at the next batch.
+ */
 export function startThreadedChainWriter(config: Config): ThreadedChainWriter {
   const data: WriterThreadData = { databaseUrl: config.databaseUrl.reveal(), keys: config.auditKeys.map((k) => ({ id: k.id, key: k.key.reveal() })) };
-  const thread = new Worker(new URL('./writer-thread-boot.mjs', import.meta.url), { workerData: data });
-  const pending = new Map<number, { resolve(outcomes: WriteOutcome[]): void; reject(err: Error): void }>();
+  const pending = new Map<number, Waiter>();
   let nextId = 0;
-  let exited: Error | undefined;
-  thread.on('message', (message: { id: number; outcomes?: WriteOutcome[]; error?: string }) => {
-    const waiter = pending.get(message.id);
-    pending.delete(message.id);
-    if (message.error !== undefined) waiter?.reject(new Error(message.error));
-    else waiter?.resolve(message.outcomes!);
-  });
-  const failAll = (err: Error) => {
-    exited = err;
-    for (const waiter of pending.values()) waiter.reject(err);
-    pending.clear();
+  let thread: Worker | undefined;
+  let closing = false;
+
+  const spawn = () => {
+    const started = new Worker(new URL('./writer-thread-boot.mjs', import.meta.url), { workerData: data });
+    started.on('message', (message: { id: number; outcomes?: WriteOutcome[]; error?: string }) => {
+      const waiter = pending.get(message.id);
+      pending.delete(message.id);
+      if (message.error !== undefined) waiter?.reject(new Error(message.error));
+      else waiter?.resolve({ outcomes: message.outcomes! });
+    });
+    const lost = (err: Error) => {
+      if (thread === started) thread = undefined;
+      for (const waiter of pending.values()) waiter.reject(err);
+      pending.clear();
+    };
+    started.on('error', lost);
+    started.on('exit', (code) => lost(new Error(`audit writer thread exited (${code})`)));
+    return started;
   };
-  thread.on('error', failAll);
-  thread.on('exit', (code) => failAll(new Error(`audit writer thread exited (${code})`)));
+  thread = spawn();
+
   return {
     write(events) {
-      if (exited) return Promise.reject(exited);
+      if (closing) return Promise.reject(new Error('audit writer thread is closing'));
+      thread ??= spawn();
+      const target = thread;
       const id = nextId++;
       return new Promise((resolve, reject) => {
-        pending.set(id, { resolve: (outcomes) => resolve({ outcomes }), reject });
-        thread.postMessage({ id, events });
+        pending.set(id, { resolve, reject });
+        target.postMessage({ id, events });
       });
     },
     async close() {
-      if (exited) return;
-      const gone = new Promise((resolve) => thread.once('exit', resolve));
-      thread.postMessage('close');
-      const force = setTimeout(() => void thread.terminate(), CLOSE_GRACE_MS);
+      closing = true;
+      const current = thread;
+      if (!current) return;
+      const gone = new Promise((resolve) => current.once('exit', resolve));
+      current.postMessage('close');
+      const force = setTimeout(() => void current.terminate(), CLOSE_GRACE_MS);
       await gone;
       clearTimeout(force);
     },
