@@ -26,17 +26,6 @@ export const auditPageSchema = auditFilterSchema.extend({
   cursor: z.string().max(300).optional(),
 });
 
-/** Reads query parameters with a schema; anything wrong is a JSON 400 naming the parameter. */
-export function parseQuery<T>(schema: z.ZodType<T>, query: unknown): T {
-  const result = schema.safeParse(query ?? {});
-  if (!result.success) {
-    const issue = result.error.issues[0];
-    const where = issue?.path.length ? `${issue.path.join('.')}: ` : '';
-    throw new AppError(400, 'invalid_request', `${where}${issue?.message ?? 'invalid query'}`);
-  }
-  return result.data;
-}
-
 /** An audit record as the API shows it: the column names of audit_logs, the sequence as a string. */
 export function toAuditView(row: AuditLogRow) {
   return {

@@ -4,7 +4,8 @@ import { z } from 'zod';
 import type { AuditEventInput } from '../../platform/audit/publisher.ts';
 import { requestAuditContext } from '../../platform/http/audit-middleware.ts';
 import type { ServiceDeps } from '../../platform/runtime.ts';
-import { auditFilterSchema, auditPageSchema, createAuditQuery, parseQuery, type AuditFilter } from './audit-query.ts';
+import { parseInput } from '../../platform/http/validation.ts';
+import { auditFilterSchema, auditPageSchema, createAuditQuery, type AuditFilter } from './audit-query.ts';
 
 /** Exports run oldest first unless asked otherwise: the order a chain is read in. */
 const exportSchema = auditFilterSchema.extend({ order: z.enum(['asc', 'desc']).default('asc') });
@@ -39,7 +40,7 @@ export function mountAuditReadRoutes(app: Express, deps: ServiceDeps): void {
   const query = createAuditQuery(deps.prisma);
 
   app.get('/api/v1/audit/logs', adminOnly, async (req, res) => {
-    const page = parseQuery(auditPageSchema, req.query);
+    const page = parseInput(auditPageSchema, req.query);
     const result = await query.page(page);
     const { limit, cursor, ...filter } = page;
     await deps.audit.publish(readEvent(req, 'query', filter, { limit, returned: result.items.length }));
@@ -48,7 +49,7 @@ export function mountAuditReadRoutes(app: Express, deps: ServiceDeps): void {
 
   // NDJSON, one record per line, read and written a batch at a time so memory stays flat.
   app.get('/api/v1/audit/export', adminOnly, async (req, res) => {
-    const filter = parseQuery(exportSchema, req.query);
+    const filter = parseInput(exportSchema, req.query);
     await deps.audit.publish(readEvent(req, 'export', filter));
     res.status(200).type('application/x-ndjson');
     res.set({ 'Content-Disposition': `attachment; filename="audit-logs-${new Date().toISOString().slice(0, 10)}.ndjson"`, 'Cache-Control': 'no-store' });

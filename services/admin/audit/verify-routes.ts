@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { createAuditKeyRing } from '../../platform/audit/audit-signature.ts';
 import { requestAuditContext } from '../../platform/http/audit-middleware.ts';
 import type { ServiceDeps } from '../../platform/runtime.ts';
-import { parseQuery } from './audit-query.ts';
+import { parseInput } from '../../platform/http/validation.ts';
 import { verifyAuditLog } from './verify-chain.ts';
 
 const verifyQuerySchema = z.strictObject({
@@ -29,7 +29,7 @@ export function mountAuditVerifyRoute(app: Express, deps: ServiceDeps): void {
   const keyRing = createAuditKeyRing(deps.config.auditKeys);
 
   app.get('/api/v1/audit/verify', deps.auth.require('admin'), async (req, res) => {
-    const range = parseQuery(verifyQuerySchema, req.query);
+    const range = parseInput(verifyQuerySchema, req.query);
     const report = await verifyAuditLog(deps.prisma, keyRing, {
       from: range.from ? new Date(range.from) : undefined,
       to: range.to ? new Date(range.to) : undefined,

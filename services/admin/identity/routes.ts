@@ -1,7 +1,7 @@
 import { Counter } from 'prom-client';
 import { z } from 'zod';
 import type { Express } from 'express';
-import { AppError } from '../../platform/errors.ts';
+import { parseInput } from '../../platform/http/validation.ts';
 import type { ServiceDeps } from '../../platform/runtime.ts';
 import { createServiceAccountStore } from './service-account-store.ts';
 import { createServiceAccounts, newAccountSchema, toView } from './service-accounts.ts';
@@ -20,16 +20,6 @@ const listQuery = z.strictObject({
   limit: z.coerce.number().int().min(1).max(500).default(100),
   cursor: z.string().max(200).optional(),
 });
-
-function parse<T>(schema: z.ZodType<T>, value: unknown): T {
-  const result = schema.safeParse(value ?? {});
-  if (!result.success) {
-    const issue = result.error.issues[0];
-    const where = issue?.path.length ? `${issue.path.join('.')}: ` : '';
-    throw new AppError(400, 'invalid_request', `${where}${issue?.message ?? 'invalid input'}`);
-  }
-  return result.data;
-}
 
 /** Service identity: the token endpoint, discovery, and the admin API for service accounts. */
 export function createIdentity(deps: ServiceDeps, signingKey: () => Promise<SigningKey>) {
@@ -63,7 +53,7 @@ export function createIdentity(deps: ServiceDeps, signingKey: () => Promise<Sign
     });
 
     app.post('/api/v1/service-accounts', adminOnly, async (req, res) => {
-      const input = parse(newAccountSchema, req.body);
+      const input = parseInput(newAccountSchema, req.body);
       const { account, clientSecret } = await auditedChange(
         deps.audit,
         () => accounts.create(input),
@@ -72,7 +62,7 @@ export function createIdentity(deps: ServiceDeps, signingKey: () => Promise<Sign
       res.status(201).json({ service_account: toView(account), client_secret: clientSecret });
     });
     app.get('/api/v1/service-accounts', adminOnly, async (req, res) => {
-      const { limit, cursor } = parse(listQuery, req.query);
+      const { limit, cursor } = parseInput(listQuery, req.query);
       const page = await accounts.list(limit, cursor);
       res.json({ items: page.items.map(toView), next_cursor: page.nextCursor });
     });
