@@ -220,6 +220,21 @@ describe('service tokens across the modules', () => {
       }
     });
 
+    it('when keys rotate twice in a row, then a verifier with a long cache and cooldown accepts the newest key at once', async function () {
+      this.timeout(20_000);
+      const slow = await MODULES.query(testConfig('query', { ADMIN_URL: adminUrl, JWKS_COOLDOWN_SECONDS: '300', JWKS_CACHE_MAX_AGE_SECONDS: '3600' }));
+      try {
+        assert.equal((await whoami(slow, await adminToken(adminUrl))).status, 200, 'warm the JWKS cache');
+        // The second rotation promotes the key the first one created moments ago: only the
+        // jwt-keys-changed notice can have told this verifier about it.
+        for (let i = 0; i < 2; i++) assert.equal((await fetch(`${adminUrl}/api/v1/keys/rotate`, { method: 'POST', ...bearer(await adminToken(adminUrl)) })).status, 200);
+        const newest = await adminToken(adminUrl);
+        await waitFor(async () => (await whoami(slow, newest)).status === 200, 'the verifier to accept the newest key');
+      } finally {
+        await slow.stop();
+      }
+    });
+
     it('when the grace period is over and the key is retired, then its tokens fail within the verifiers cache age', async function () {
       this.timeout(20_000);
       const old = await adminToken(adminUrl);

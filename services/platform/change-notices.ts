@@ -12,6 +12,9 @@ export const changeChannel = (bullmqPrefix: string, topic: string) => `${bullmqP
 
 const SUBSCRIBE_WAIT_MS = 2000;
 
+/** Signing keys changed (created, rotated, revoked, retired): signers drop cached keys, verifiers refetch the JWKS. */
+export const KEYS_CHANGED_TOPIC = 'jwt-keys-changed';
+
 export async function publishChangeNotice(redis: Redis, bullmqPrefix: string, topic: string, notice: object, logger?: Logger): Promise<void> {
   try {
     await redis.publish(changeChannel(bullmqPrefix, topic), JSON.stringify({ ...notice, at: new Date().toISOString() }));

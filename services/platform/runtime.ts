@@ -10,6 +10,7 @@ import { createTokenVerifier } from './auth/token-verifier.ts';
 import { createAuth, type Auth } from './http/auth.ts';
 import { createHttpApp, type ReadinessCheck } from './http/app.ts';
 import { answerClientErrorsWithJson } from './http/client-errors.ts';
+import { KEYS_CHANGED_TOPIC, subscribeChangeNotices } from './change-notices.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { createServiceMetrics, type ServiceMetrics } from './metrics.ts';
 import { createRedis, waitForRedis } from './redis.ts';
@@ -132,6 +133,10 @@ export async function startService(config: Config, options: ServiceOptions = {})
     await prisma.$disconnect();
     throw err;
   }
+  // A key change anywhere makes this process refetch the JWKS at once: a new `next` key is known
+  // long before it signs even when rotations come faster than the cache age, and a revoked key stops
+  // verifying within moments (the cache age remains the bound if a notice is lost).
+  const stopKeyNotices = await subscribeChangeNotices(config.redisUrl, config.bullmqPrefix, KEYS_CHANGED_TOPIC, () => void verifier.refresh(), logger);
   const host = config.http.host === '0.0.0.0' || config.http.host === '::' ? '127.0.0.1' : config.http.host;
   url = `http://${host}:${port}`;
   logger.info({ url }, `${config.service} listening`);
@@ -140,6 +145,7 @@ export async function startService(config: Config, options: ServiceOptions = {})
   const stop = () =>
     (stopping ??= (async () => {
       await options.beforeStop?.();
+      await stopKeyNotices();
       await closeServer(server);
       await audit.close();
       await Promise.allSettled([redis.quit(), prisma.$disconnect()]);

@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { publishChangeNotice, subscribeChangeNotices } from '../../platform/change-notices.ts';
+import { KEYS_CHANGED_TOPIC as TOPIC, publishChangeNotice, subscribeChangeNotices } from '../../platform/change-notices.ts';
 import type { Logger } from '../../platform/logger.ts';
 import type { Secret } from '../../platform/secret.ts';
 
@@ -13,8 +13,6 @@ export interface KeysChangedEvent {
   /** ISO time of the change. */
   at: string;
 }
-
-const TOPIC = 'jwt-keys-changed';
 
 /** Best effort: the change is committed already, and caches expire on their own within their TTL. */
 export function publishKeysChanged(redis: Redis, bullmqPrefix: string, event: Omit<KeysChangedEvent, 'at'>, logger?: Logger): Promise<void> {

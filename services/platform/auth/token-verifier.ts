@@ -8,6 +8,8 @@ export type VerificationResult = 'valid' | 'expired' | 'invalid' | 'unknown_kid'
 export interface TokenVerifier {
   /** Resolves the token's principal or throws an AppError (401 invalid, 503 JWKS unreachable). */
   verify(token: string): Promise<Principal>;
+  /** Refetches the JWKS now, bypassing the cooldown: a key was created, rotated or revoked. */
+  refresh(): Promise<void>;
 }
 
 function classify(err: unknown): Exclude<VerificationResult, 'valid'> {
@@ -53,6 +55,9 @@ export function createTokenVerifier(
     }));
   const verdicts = createVerdictCache(fetched, () => jwks?.fresh === true);
   return {
+    async refresh() {
+      await jwks?.reload().catch(() => {});
+    },
     async verify(token) {
       const local = options.localKeys?.();
       const cached = local ? undefined : verdicts.get(token);
