@@ -41,9 +41,24 @@ async function persistedState(prisma: PrismaClient) {
   return { accounts, keys, files };
 }
 
+/** Rows the audit writer stored for 401s and 403s since `since`, once it has caught up (or after 60 s). */
+async function auditedRefusals(prisma: PrismaClient, since: Date, expected: number): Promise<number> {
+  const count = async () =>
+    Number(
+      ((await prisma.$queryRaw`SELECT count(*) AS n FROM audit_logs WHERE event_type IN ('auth_failure', 'authorization_denied') AND recorded_at >= ${since}`) as { n: bigint }[])[0]!.n,
+    );
+  const deadline = Date.now() + 60_000;
+  let seen = await count();
+  while (seen < expected && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 250));
+    seen = await count();
+  }
+  return seen;
+}
+
 describe('hostile input against every endpoint', function () {
   this.timeout(900_000);
-  const processes = {} as Record<ModuleName, ChildService>;
+  const processes = {} as Record<ModuleName | 'auditWriter', ChildService>;
   let prisma: PrismaClient;
   let requests: HostileRequest[];
 
@@ -55,6 +70,7 @@ describe('hostile input against every endpoint', function () {
         processes[name] = await startChildService(ENTRIES[name], { ...env, ADMIN_URL: processes.admin.url });
       }),
     );
+    processes.auditWriter = await startChildService('workers/audit-writer/main.ts', env);
     prisma = createPrismaClient(testInfra().databaseUrl);
     const admin = await adminToken(processes.admin.url);
     const { token: reader } = await accountWithToken(processes.admin.url, admin, 'reader');
@@ -79,6 +95,8 @@ describe('hostile input against every endpoint', function () {
 
   it('when hostile requests hit every endpoint, then every answer is a JSON 4xx, nothing crashes and nothing is persisted', async () => {
     const before = await persistedState(prisma);
+    const startedAt = new Date();
+    let refusals = 0;
     const byKind = new Map<string, number>();
     const problems: string[] = [];
     let serverErrors = 0;
@@ -91,6 +109,7 @@ describe('hostile input against every endpoint', function () {
         const answer = await send(processes[req.endpoint.module].url, req);
         sent++;
         if (answer.status >= 500) serverErrors++;
+        if (answer.status === 401 || answer.status === 403) refusals++;
         const problem = answerProblem(req, answer);
         if (problem && problems.length < 1000) problems.push(`${req.kind}: ${req.method} ${req.endpoint.module} ${req.path.slice(0, 120)} → ${problem} ${answer.body.slice(0, 200)}`);
       }
@@ -103,12 +122,13 @@ describe('hostile input against every endpoint', function () {
       if (health !== 200) crashed.push(name);
     }
     const after = await persistedState(prisma);
+    const audited = await auditedRefusals(prisma, startedAt, refusals);
     const persisted = JSON.stringify(after) === JSON.stringify(before) ? 0 : 1;
 
     process.stdout.write(
       `\n    hostile input: ${sent} requests tried, ${byKind.size} attack kinds over ${ENDPOINTS.length} endpoints, ` +
         `${serverErrors} 5xx seen, ${problems.length} wrong answers, ${crashed.length} processes crashed, ` +
-        `${persisted ? 'state CHANGED' : 'nothing persisted'}\n` +
+        `${persisted ? 'state CHANGED' : 'nothing persisted'}, ${refusals} 401/403 answers, ${audited} auth_failure/authorization_denied audit rows\n` +
         [...byKind].map(([kind, count]) => `      ${kind}: ${count}`).join('\n') +
         '\n',
     );
@@ -117,5 +137,6 @@ describe('hostile input against every endpoint', function () {
     assert.equal(serverErrors, 0);
     assert.deepEqual(crashed, []);
     assert.deepEqual(after, before, 'a rejected request changed persisted state');
+    assert.ok(audited >= refusals, `only ${audited} audit rows for ${refusals} refusals`);
   });
 });
