@@ -1,0 +1,139 @@
+/**
+ * Fault suite, audit: events published under load while writers are SIGKILLed, Redis (AOF) restarts
+ * and PostgreSQL restarts must all be stored exactly once in a chain that verifies. Runs on its own
+ * embedded PostgreSQL and Redis, never the machine's shared servers.
+ */
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Queue } from 'bullmq';
+import { startEmbeddedPostgres } from '../../scripts/embedded/postgres.ts';
+import { pickPort } from '../../scripts/embedded/process-control.ts';
+import { startEmbeddedRedis } from '../../scripts/embedded/redis.ts';
+import { verifyAuditLog } from '../../services/admin/audit/verify-chain.ts';
+import { createAuditKeyRing } from '../../services/platform/audit/audit-signature.ts';
+import { loadConfig } from '../../services/platform/config.ts';
+import { createPrismaClient } from '../../services/platform/db/client.ts';
+import { createTestDatabase } from '../../services/platform/db/test-databases.ts';
+import { AuditJob, DEFAULT_JOB_OPTIONS, QueueName } from '../../services/platform/queues.ts';
+import { sampleAuditEvent } from '../support/audit-events.ts';
+import { startChildService, type ChildService } from '../support/child-service.ts';
+import { testEnv } from '../support/infra.ts';
+
+const FULL = process.env.FAULT_SUITE !== 'fast';
+const EVENTS = FULL ? 50_000 : 6_000;
+const PUBLISH_CONCURRENCY = 16;
+/** Publishing is paced over this long, so every fault lands while events are still arriving. */
+const PUBLISH_SECONDS = FULL ? 60 : 20;
+
+describe('fault suite: audit events through crashes and restarts', function () {
+  this.timeout(1_800_000);
+
+  it(`when ${EVENTS} events are published while a writer is SIGKILLed three times, Redis restarts once and PostgreSQL once, then each is stored exactly once and the chain verifies`, async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'artstore-faults-'));
+    const [pgPort, redisPort] = [await pickPort(0), await pickPort(0)];
+    const pgOptions = { dataDir: path.join(dir, 'postgres'), port: pgPort };
+    const redisOptions = { dataDir: path.join(dir, 'redis'), port: redisPort };
+    let postgres = await startEmbeddedPostgres(pgOptions);
+    let redis = await startEmbeddedRedis(redisOptions);
+    const database = await createTestDatabase(postgres.url);
+    const env = testEnv({ DATABASE_URL: database.url, REDIS_URL: redis.url, BULLMQ_PREFIX: 'faults' });
+    const writers: ChildService[] = [];
+    const startWriter = async () => writers.push(await startChildService('test/support/audit-writer-child.ts', env));
+    const queue = new Queue(QueueName.AuditEvents, { connection: { url: redis.url, maxRetriesPerRequest: null }, prefix: 'faults' });
+    const prisma = createPrismaClient(database.url);
+    const faults: string[] = [];
+    try {
+      await startWriter();
+      await startWriter();
+      const actions: [number, () => Promise<void>][] = [
+        [0.15, async () => killWriter()],
+        [0.35, async () => killWriter()],
+        [0.45, async () => {
+          await redis.stop();
+          redis = await startEmbeddedRedis(redisOptions);
+          faults.push('Redis restarted (AOF)');
+        }],
+        [0.6, async () => killWriter()],
+        [0.75, async () => {
+          await postgres.stop();
+          postgres = await startEmbeddedPostgres(pgOptions);
+          faults.push('PostgreSQL restarted');
+        }],
+      ];
+      async function killWriter() {
+        const victim = writers.shift()!;
+        process.kill(victim.pid, 'SIGKILL');
+        await victim.stop();
+        faults.push(`writer ${victim.pid} SIGKILLed`);
+        await startWriter();
+      }
+
+      const ids = new Set<string>();
+      let next = 0;
+      let retries = 0;
+      const publishOne = async (index: number) => {
+        const event = sampleAuditEvent({}, index);
+        ids.add(event.event_id);
+        for (;;) {
+          try {
+            await queue.add(AuditJob.Record, event, { ...DEFAULT_JOB_OPTIONS, jobId: event.event_id });
+            return;
+          } catch {
+            retries++;
+            await sleep(100);
+          }
+        }
+      };
+      // Faults run one after another, each while publishing goes on.
+      let faulting = Promise.resolve();
+      const publishStart = Date.now();
+      while (next < EVENTS) {
+        const ahead = publishStart + (next / EVENTS) * PUBLISH_SECONDS * 1000 - Date.now();
+        if (ahead > 0) await sleep(ahead);
+        const due = actions[0];
+        if (due && next >= due[0] * EVENTS) {
+          actions.shift();
+          faulting = faulting.then(due[1]);
+        }
+        const batch = Array.from({ length: Math.min(PUBLISH_CONCURRENCY * 10, EVENTS - next) }, () => next++);
+        for (let i = 0; i < batch.length; i += PUBLISH_CONCURRENCY) await Promise.all(batch.slice(i, i + PUBLISH_CONCURRENCY).map(publishOne));
+      }
+      await faulting;
+      while (actions.length) await actions.shift()![1]();
+
+      const stored = async () =>
+        (await prisma.$queryRaw<{ total: bigint; distinct_ids: bigint }[]>`SELECT count(*) AS total, count(DISTINCT event_id) AS distinct_ids FROM audit_logs`)[0]!;
+      const deadline = Date.now() + (FULL ? 600_000 : 180_000);
+      let counts = await stored();
+      while (Number(counts.distinct_ids) < EVENTS && Date.now() < deadline) {
+        await sleep(1000);
+        counts = await stored().catch(() => counts);
+      }
+      await sleep(2000);
+      counts = await stored();
+      const storedIds = new Set((await prisma.$queryRaw<{ event_id: string }[]>`SELECT event_id::text FROM audit_logs`).map((r) => r.event_id));
+      const lost = [...ids].filter((id) => !storedIds.has(id)).length;
+      const duplicated = Number(counts.total) - Number(counts.distinct_ids);
+      const report = await verifyAuditLog(prisma, createAuditKeyRing(loadConfig('audit-writer', env).auditKeys));
+      process.stdout.write(
+        `\n    audit faults: ${faults.length} faults injected (${faults.join('; ')}), ${ids.size} events published (${retries} publish retries), ` +
+          `${counts.distinct_ids} stored, ${lost} lost, ${duplicated} duplicated, chain ${report.ok ? 'verifies' : 'BROKEN'} over ${report.records_checked} records\n`,
+      );
+      assert.equal(faults.length, 5);
+      assert.equal(lost, 0, 'events lost');
+      assert.equal(duplicated, 0, 'events duplicated');
+      assert.equal(Number(counts.total), EVENTS);
+      assert.ok(report.ok, `chain broken: ${JSON.stringify(report.first_break)}`);
+    } finally {
+      await prisma.$disconnect();
+      await queue.close().catch(() => {});
+      await Promise.all(writers.map((w) => w.stop()));
+      await redis.stop();
+      await postgres.stop();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
