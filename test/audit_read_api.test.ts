@@ -124,9 +124,11 @@ describe('audit log read API (end to end through the audit writer)', () => {
   });
 
   it('when a non-admin asks, then 403 and no records', async () => {
-    const res = await get('/api/v1/audit/logs', reader.token);
+    // Another reader: these 403s are audited too and must not join the first reader's records.
+    const other = await accountWithToken(admin.url, adminBearer, 'reader');
+    const res = await get('/api/v1/audit/logs', other.token);
     assert.equal(res.status, 403);
-    assert.equal((await get('/api/v1/audit/export', reader.token)).status, 403);
+    assert.equal((await get('/api/v1/audit/export', other.token)).status, 403);
   });
 
   it('when the log is exported, then NDJSON streams every matching record oldest first', async () => {
