@@ -1,8 +1,8 @@
 import type { Express, Request, Response } from 'express';
 import { z } from 'zod';
-import { AppError } from '../platform/errors.ts';
 import { fileEvent, publishFileEvent, reasonOf, statusOf } from '../platform/files/file-audit.ts';
 import { toFileView } from '../platform/files/file-view.ts';
+import { parseInput } from '../platform/http/validation.ts';
 import type { ServiceDeps } from '../platform/runtime.ts';
 import type { FileOperations } from './file-operations.ts';
 import { checkUploadHeaders, receiveUpload } from './multipart-upload.ts';
@@ -10,15 +10,6 @@ import { checkUploadHeaders, receiveUpload } from './multipart-upload.ts';
 const transferBody = z.strictObject({
   target_storage_element: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,49}$/, 'must be a storage element id'),
 });
-
-function parseTransfer(body: unknown) {
-  const result = transferBody.safeParse(body ?? {});
-  if (!result.success) {
-    const issue = result.error.issues[0];
-    throw new AppError(400, 'invalid_request', `${issue?.path.join('.') || 'body'}: ${issue?.message ?? 'invalid input'}`);
-  }
-  return result.data;
-}
 
 /**
  * POST /api/v1/files/upload, DELETE /api/v1/files/:id, POST /api/v1/files/:id/transfer; roles
@@ -100,7 +91,7 @@ export function mountFileRoutes(app: Express, deps: ServiceDeps, operations: Fil
       res,
       (err) => fileEvent(req, 'file_transfer', 'transfer', statusOf(err), id, { target_storage_element: target, reason: reasonOf(err) }),
       () => {
-        target = parseTransfer(req.body).target_storage_element;
+        target = parseInput(transferBody, req.body).target_storage_element;
         return operations.transfer(id, target, req.principal!);
       },
     );

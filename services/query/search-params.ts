@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { AppError } from '../platform/errors.ts';
+import { parseInput } from '../platform/http/validation.ts';
 import { foldForSearch, MAX_FILE_NAME_LENGTH } from '../platform/files/file-names.ts';
 import type { FileFilter } from './file-search-store.ts';
 
@@ -44,13 +45,7 @@ function decodeCursor(cursor: string): { createdAt: Date; id: string } {
 }
 
 export function parseSearch(query: unknown): Search {
-  const result = searchQuery.safeParse(query ?? {});
-  if (!result.success) {
-    const issue = result.error.issues[0];
-    const where = issue?.path.length ? `${issue.path.join('.')}: ` : '';
-    throw new AppError(400, 'invalid_request', `${where}${issue?.message ?? 'invalid query'}`);
-  }
-  const q = result.data;
+  const q = parseInput(searchQuery, query);
   const contentType = q.content_type?.toLowerCase();
   return {
     filter: {
