@@ -1,10 +1,11 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { createReadStream, createWriteStream, type ReadStream } from 'node:fs';
-import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { AppError } from '../platform/errors.ts';
+import { fsyncDirectory } from '../platform/fsync-directory.ts';
 import type { ByteRange } from '../platform/files/storage-client.ts';
 
 export const SHA256_HEX = /^[0-9a-f]{64}$/;
@@ -21,15 +22,6 @@ export function createBlobStore(root: string) {
   const blobsDir = path.join(root, 'blobs');
   const tmpDir = path.join(root, 'tmp');
   const blobPath = (sha256: string) => path.join(blobsDir, sha256.slice(0, 2), sha256.slice(2, 4), sha256);
-
-  async function fsyncDirectory(dir: string) {
-    const handle = await open(dir, 'r');
-    try {
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-  }
 
   return {
     blobPath,

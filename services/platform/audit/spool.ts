@@ -1,6 +1,7 @@
 import { mkdir, open, readFile, rename, stat, unlink, writeFile, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from '../logger.ts';
+import { fsyncDirectory } from '../fsync-directory.ts';
 import { auditEventSchema, type AuditEvent } from './events.ts';
 
 /**
@@ -87,15 +88,6 @@ async function takeLock(lockFile: string) {
   await writeFile(lockFile, String(process.pid));
 }
 
-async function fsyncDir(dir: string) {
-  const handle = await open(dir, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
-
 async function createSpool(dir: string, name: string, logger: Logger, forget: () => void): Promise<AuditSpool> {
   const dataFile = path.join(dir, `${name}.ndjson`);
   const offsetFile = path.join(dir, `${name}.offset`);
@@ -153,7 +145,7 @@ async function createSpool(dir: string, name: string, logger: Logger, forget: ()
       const saved = Number((await readFile(offsetFile, 'utf8').catch(() => '0')).trim());
       size = complete;
       offset = Number.isInteger(saved) && saved >= 0 && saved <= complete ? saved : 0;
-      if (!existed) await fsyncDir(dir);
+      if (!existed) await fsyncDirectory(dir);
     } catch (err) {
       await opened.close();
       throw err;
