@@ -44,7 +44,7 @@ const benchmark: Benchmark = {
     const env = { ...testEnv({ LOG_LEVEL: 'info', JWT_ALGORITHM: 'RS256' }) };
     const started: ChildService[] = [];
     try {
-      const admin = await startChildService('services/admin/main.ts', env);
+      const admin = await startChildService('services/admin/main.ts', env, { compiled: true });
       started.push(admin);
       const target = await startChildService('bench/support/auth-target.ts', { ...env, ADMIN_URL: admin.url });
       started.push(target);

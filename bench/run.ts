@@ -1,8 +1,10 @@
 /**
  * `npm run bench [name…]`: runs every bench/*.bench.ts (or those whose file name contains one of
  * the given names) against real PostgreSQL and Redis — DATABASE_URL / REDIS_URL when set, else the
- * embedded servers — prints each table, and writes bench/RESULTS.md.
+ * embedded servers — prints each table, and writes bench/RESULTS.md. Builds dist/ first: the
+ * modules under test run as compiled JavaScript, as in production.
  */
+import { execFileSync } from 'node:child_process';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { Redis } from 'ioredis';
 import pg from 'pg';
@@ -33,6 +35,9 @@ async function versionsLine(infra: TestInfra): Promise<string> {
   );
   return `PostgreSQL ${postgres}, Redis ${redisVersion}, ${libraries.join(', ')}`;
 }
+
+// The modules run as production runs them: the JavaScript of `npm run build`, built fresh here.
+execFileSync('npm', ['run', '--silent', 'build'], { cwd: path.join(benchDir, '..'), stdio: 'inherit' });
 
 const sections: string[] = [];
 const infra = await setUpInfra(process.env);

@@ -11,13 +11,22 @@ export interface ChildService {
 
 const repoRoot = path.resolve(import.meta.dirname, '../..');
 
+/** Where `npm run build` puts an entry's JavaScript: `services/query/main.ts` → `dist/services/query/main.js`. */
+export const compiledEntry = (entry: string) => path.join(repoRoot, 'dist', entry.replace(/\.ts$/, '.js'));
+
 /**
- * Runs an entry file as its own process (`node --import tsx`), as production runs it, so a
- * benchmark's load generator never shares the service's event loop. Resolves once /health answers.
+ * Runs an entry file as its own process, so a benchmark's load generator never shares the
+ * service's event loop: `node --import tsx <entry>`, or with `compiled` the JavaScript of
+ * `npm run build`, as production runs it. Resolves once /health answers.
  */
-export async function startChildService(entry: string, env: NodeJS.ProcessEnv, options: { timeoutMs?: number; nodeArgs?: string[] } = {}): Promise<ChildService> {
+export async function startChildService(
+  entry: string,
+  env: NodeJS.ProcessEnv,
+  options: { timeoutMs?: number; nodeArgs?: string[]; compiled?: boolean } = {},
+): Promise<ChildService> {
   const port = await pickPort(0);
-  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), '--import', 'tsx', path.join(repoRoot, entry)], {
+  const program = options.compiled ? [compiledEntry(entry)] : ['--import', 'tsx', path.join(repoRoot, entry)];
+  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), ...program], {
     cwd: repoRoot,
     env: { ...process.env, ...env, PORT: String(port) },
     stdio: ['ignore', 'ignore', 'pipe'],

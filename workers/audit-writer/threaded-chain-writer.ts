@@ -21,6 +21,12 @@ interface Waiter {
  * A chain writer running in its own thread (writer-thread.ts), with the same results. A thread
  * that dies fails the batches it held (their jobs retry) and is replaced at the next batch.
  */
+/**
+ * Compiled (dist/, `npm run build`) the thread loads its JavaScript directly; run as TypeScript it
+ * goes through a boot file that registers tsx in the thread first.
+ */
+const threadEntry = import.meta.url.endsWith('.js') ? new URL('./writer-thread.js', import.meta.url) : new URL('./writer-thread-boot.mjs', import.meta.url);
+
 export function startThreadedChainWriter(config: Config): ThreadedChainWriter {
   const data: WriterThreadData = { databaseUrl: config.databaseUrl.reveal(), keys: config.auditKeys.map((k) => ({ id: k.id, key: k.key.reveal() })) };
   const pending = new Map<number, Waiter>();
@@ -29,7 +35,7 @@ export function startThreadedChainWriter(config: Config): ThreadedChainWriter {
   let closing = false;
 
   const spawn = () => {
-    const started = new Worker(new URL('./writer-thread-boot.mjs', import.meta.url), { workerData: data });
+    const started = new Worker(threadEntry, { workerData: data });
     started.on('message', (message: { id: number; outcomes?: WriteOutcome[]; error?: string }) => {
       const waiter = pending.get(message.id);
       pending.delete(message.id);
