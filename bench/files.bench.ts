@@ -78,7 +78,7 @@ function download(url: string, token: string, id: string, to: string): Promise<v
           reject(new Error(`download answered ${res.statusCode}`));
           return;
         }
-        pipeline(res, createWriteStream(to, { flush: true })).then(resolve, reject);
+        pipeline(res, createWriteStream(to, { flush: true, highWaterMark: MiB })).then(resolve, reject);
       })
       .on('error', reject);
   });
@@ -120,14 +120,14 @@ const benchmark: Benchmark = {
 
       const env = testEnv({ LOG_LEVEL: 'info', UPLOAD_MAX_BYTES: String(2 * FILE_BYTES), STORAGE_ELEMENT_ID: 'bench', UPLOAD_STORAGE_ELEMENT: 'bench' });
       const own = (service: string) => ({ AUDIT_SPOOL_DIR: path.join(dir, 'spool', service) });
-      const admin = await startChildService('services/admin/main.ts', { ...env, ...own('admin') });
+      const admin = await startChildService('services/admin/main.ts', { ...env, ...own('admin') }, { compiled: true });
       started.push(admin);
       const withAdmin = { ...env, ADMIN_URL: admin.url };
-      const storage = await startChildService('services/storage-element/main.ts', { ...withAdmin, ...own('storage'), STORAGE_ROOT: path.join(dir, 'storage') });
+      const storage = await startChildService('services/storage-element/main.ts', { ...withAdmin, ...own('storage'), STORAGE_ROOT: path.join(dir, 'storage') }, { compiled: true });
       started.push(storage);
       const [ingester, query] = await Promise.all([
-        startChildService('services/ingester/main.ts', { ...withAdmin, ...own('ingester') }),
-        startChildService('services/query/main.ts', { ...withAdmin, ...own('query') }),
+        startChildService('services/ingester/main.ts', { ...withAdmin, ...own('ingester') }, { compiled: true }),
+        startChildService('services/query/main.ts', { ...withAdmin, ...own('query') }, { compiled: true }),
       ]);
       started.push(ingester, query);
       const modules = { 'storage-element': storage, ingester, query };

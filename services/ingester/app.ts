@@ -7,11 +7,13 @@ import { startService, type RunningService } from '../platform/runtime.ts';
 import { createFileOperations } from './file-operations.ts';
 import { createFileStore } from './file-store.ts';
 import { mountFileRoutes } from './routes.ts';
+import { FILE_STREAM_BUFFER_BYTES } from '../platform/files/stream-buffer.ts';
 
 /** The ingester module: uploads, deletes and transfers between storage elements. */
 export function start(config: Config, options: { logger?: Logger } = {}): Promise<RunningService> {
   return startService(config, {
     logger: options.logger,
+    streamHighWaterMark: FILE_STREAM_BUFFER_BYTES,
     prepare: async (deps) => {
       if (!config.storage.client.clientId) deps.logger.warn('STORAGE_CLIENT_ID/STORAGE_CLIENT_SECRET are not set: file operations will answer 503');
     },

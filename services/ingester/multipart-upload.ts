@@ -2,6 +2,7 @@ import type { Request } from 'express';
 import busboy, { type Busboy } from 'busboy';
 import type { Readable } from 'node:stream';
 import { AppError } from '../platform/errors.ts';
+import { FILE_STREAM_BUFFER_BYTES } from '../platform/files/stream-buffer.ts';
 import { acceptContentType, acceptFileName, MAX_FILE_NAME_LENGTH, type FileNameProblem } from '../platform/files/file-names.ts';
 
 /** The one file part of an upload, as it streams in. */
@@ -14,7 +15,6 @@ export interface IncomingFile {
 export const FILE_FIELD = 'file';
 /** Room for the multipart framing around the file when Content-Length is checked up front. */
 const MULTIPART_OVERHEAD_BYTES = 1 << 20;
-const STREAM_BUFFER_BYTES = 1 << 20;
 
 const NAME_PROBLEMS: Record<FileNameProblem, string> = {
   missing: 'The file part has no usable file name',
@@ -54,8 +54,8 @@ export function receiveUpload<T>(
         preservePath: true,
         defParamCharset: 'utf8',
         // Large buffers: a gigabyte moves in fewer, bigger chunks (memory stays a few MiB per upload).
-        highWaterMark: STREAM_BUFFER_BYTES,
-        fileHwm: STREAM_BUFFER_BYTES,
+        highWaterMark: FILE_STREAM_BUFFER_BYTES,
+        fileHwm: FILE_STREAM_BUFFER_BYTES,
         // One byte past the limit tells "exactly maxBytes" from "more".
         limits: { files: 1, fileSize: maxBytes + 1, fields: 20, fieldSize: 64 * 1024, parts: 30, headerPairs: 30 },
       });

@@ -46,6 +46,8 @@ export interface ServiceOptions {
   /** In-process verification keys (admin only): its own tokens never wait for its own JWKS cache. */
   verificationKeys?: () => JWTVerifyGetKey | undefined;
   readiness?: ReadinessCheck[];
+  /** Socket buffer size of the HTTP server; modules that move file content raise it. @defaultValue Node's default */
+  streamHighWaterMark?: number;
   /** Runs before the connections close, e.g. to close a BullMQ worker. */
   beforeStop?: () => Promise<void>;
 }
@@ -114,7 +116,7 @@ export async function startService(config: Config, options: ServiceOptions = {})
   ];
   // A healthy start is ready at once; Redis being down only delays readiness, never the start.
   await waitForRedis(redis, 5000).catch((err: Error) => logger.warn({ err: err.message }, 'redis not ready at start-up'));
-  const server = createServer();
+  const server = createServer(options.streamHighWaterMark ? { highWaterMark: options.streamHighWaterMark } : {});
   answerClientErrorsWithJson(server);
   let port: number;
   try {

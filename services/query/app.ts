@@ -6,11 +6,13 @@ import type { Logger } from '../platform/logger.ts';
 import { startService, type RunningService } from '../platform/runtime.ts';
 import { createFileSearchStore } from './file-search-store.ts';
 import { mountQueryRoutes } from './routes.ts';
+import { FILE_STREAM_BUFFER_BYTES } from '../platform/files/stream-buffer.ts';
 
 /** The query module: search, metadata and downloads. */
 export function start(config: Config, options: { logger?: Logger } = {}): Promise<RunningService> {
   return startService(config, {
     logger: options.logger,
+    streamHighWaterMark: FILE_STREAM_BUFFER_BYTES,
     prepare: async (deps) => {
       if (!config.storage.client.clientId) deps.logger.warn('STORAGE_CLIENT_ID/STORAGE_CLIENT_SECRET are not set: downloads will answer 503');
     },

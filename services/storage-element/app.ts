@@ -4,6 +4,7 @@ import type { Logger } from '../platform/logger.ts';
 import { startService, type RunningService } from '../platform/runtime.ts';
 import { mountBlobRoutes } from './blob-routes.ts';
 import { createBlobStore } from './blob-store.ts';
+import { FILE_STREAM_BUFFER_BYTES } from '../platform/files/stream-buffer.ts';
 
 /**
  * The storage-element module: file bytes on disk under STORAGE_ROOT, content-addressed; for
@@ -14,6 +15,7 @@ export async function start(config: Config, options: { logger?: Logger } = {}): 
   const blobs = createBlobStore(root);
   const running = await startService(config, {
     logger: options.logger,
+    streamHighWaterMark: FILE_STREAM_BUFFER_BYTES,
     prepare: async (deps) => {
       const { leftovers } = await blobs.prepare();
       if (leftovers) deps.logger.warn({ leftovers, root }, 'removed temporary files an earlier run left behind');

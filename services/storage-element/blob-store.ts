@@ -7,10 +7,9 @@ import { pipeline } from 'node:stream/promises';
 import { AppError } from '../platform/errors.ts';
 import { fsyncDirectory } from '../platform/fsync-directory.ts';
 import type { ByteRange } from '../platform/files/storage-client.ts';
+import { FILE_STREAM_BUFFER_BYTES } from '../platform/files/stream-buffer.ts';
 
 export const SHA256_HEX = /^[0-9a-f]{64}$/;
-/** Stream buffer size: large files move in fewer, bigger chunks. */
-const STREAM_BUFFER_BYTES = 1 << 20;
 
 /**
  * Content on local disk, addressed by its sha256: `<root>/blobs/<aa>/<bb>/<sha256>`. Content is
@@ -40,7 +39,7 @@ export function createBlobStore(root: string) {
       const hash = createHash('sha256');
       let size = 0;
       const hashing = new Transform({
-        highWaterMark: STREAM_BUFFER_BYTES,
+        highWaterMark: FILE_STREAM_BUFFER_BYTES,
         transform(chunk: Buffer, _encoding, done) {
           hash.update(chunk);
           size += chunk.length;
@@ -48,7 +47,7 @@ export function createBlobStore(root: string) {
         },
       });
       try {
-        await pipeline(source, hashing, createWriteStream(temporary, { flags: 'wx', mode: 0o640, flush: true, highWaterMark: STREAM_BUFFER_BYTES }));
+        await pipeline(source, hashing, createWriteStream(temporary, { flags: 'wx', mode: 0o640, flush: true, highWaterMark: FILE_STREAM_BUFFER_BYTES }));
         const sha256 = hash.digest('hex');
         if (expectedSha256 !== undefined && sha256 !== expectedSha256) {
           throw new AppError(422, 'sha256_mismatch', 'The content does not match the sha256 it was sent under');
@@ -75,7 +74,7 @@ export function createBlobStore(root: string) {
     },
 
     read(sha256: string, range?: ByteRange): ReadStream {
-      return createReadStream(blobPath(sha256), { start: range?.start, end: range?.end, highWaterMark: STREAM_BUFFER_BYTES });
+      return createReadStream(blobPath(sha256), { start: range?.start, end: range?.end, highWaterMark: FILE_STREAM_BUFFER_BYTES });
     },
 
     /** True when the content was here. */

@@ -6,6 +6,7 @@ import { AppError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import type { ServiceTokenSource } from './service-token.ts';
 import type { StorageElementStore } from './storage-element-store.ts';
+import { FILE_STREAM_BUFFER_BYTES } from './stream-buffer.ts';
 
 /** Inclusive byte positions, as in an HTTP Range. */
 export interface ByteRange {
@@ -33,6 +34,8 @@ export interface StorageClient {
 
 const agents = { http: new http.Agent({ keepAlive: true }), https: new https.Agent({ keepAlive: true }) };
 const ELEMENT_CACHE_MS = 5000;
+/** Passed on to the socket (Node's types leave it out of RequestOptions): content moves in big steps. */
+const socketBuffers = { highWaterMark: FILE_STREAM_BUFFER_BYTES };
 
 const unavailable = (cause?: unknown) =>
   new AppError(503, 'storage_unavailable', 'Storage is unavailable right now; try again shortly', { cause, headers: { 'Retry-After': '5' } });
@@ -40,7 +43,7 @@ const unavailable = (cause?: unknown) =>
 function send(url: URL, method: string, headers: Record<string, string>, body?: Readable): Promise<{ res: IncomingMessage; req: ClientRequest }> {
   return new Promise((resolve, reject) => {
     const secure = url.protocol === 'https:';
-    const req = (secure ? https : http).request(url, { method, headers, agent: secure ? agents.https : agents.http });
+    const req = (secure ? https : http).request(url, { method, headers, agent: secure ? agents.https : agents.http, ...socketBuffers });
     req.once('response', (res) => resolve({ res, req }));
     req.once('error', reject);
     if (body) {
