@@ -252,12 +252,23 @@ describe('docker compose files', () => {
         const stage = stages.get(svc.build.target ?? '');
         assert.ok(stage, `${file} ${name}: the Dockerfile has no stage "${svc.build.target}"`);
         assert.ok(svc.image, `${file} ${name}: an image name lets the services share one build`);
-        const [node, flag, loader, entry] = svc.command ?? [];
-        assert.deepEqual([node, flag, loader], ['node', '--import', 'tsx'], `${file} ${name}: runs like the dev launcher`);
+        const command = svc.command ?? [];
+        // Modules and workers run the JavaScript `npm run build` makes in the build stage; the
+        // migrate job runs its TypeScript through tsx.
+        const compiled = command.length === 2 && /^dist\/.+\.js$/.test(command[1] ?? '');
+        const entry = compiled ? command[1]!.replace(/^dist\//, '').replace(/\.js$/, '.ts') : command[3];
+        if (compiled) {
+          assert.equal(command[0], 'node', `${file} ${name}: runs with plain node`);
+          assert.match(stages.get('build')!.join('\n'), /RUN npm run build/, `${file} ${name}: the build stage must compile dist/`);
+          assert.ok(inContext('tsconfig.build.json'), 'npm run build reads tsconfig.build.json: it must be in the build context');
+        } else {
+          assert.deepEqual(command.slice(0, 3), ['node', '--import', 'tsx'], `${file} ${name}: runs dist/ JavaScript or TypeScript through tsx`);
+        }
         assert.ok(entry && existsSync(path.join(repoRoot, entry)), `${file} ${name}: entry ${entry} does not exist`);
         assert.ok(inContext(entry), `${file} ${name}: ${entry} is excluded from the build context`);
-        const copied = [...(stages.get('runtime') ?? []), ...stage].some((line) => /^COPY\b/.test(line) && line.includes(`/app/${entry.split('/')[0]}`));
-        assert.ok(copied, `${file} ${name}: ${entry} is not copied into the ${svc.build.target} image`);
+        const copiedDir = compiled ? 'dist' : entry.split('/')[0];
+        const copied = [...(stages.get('runtime') ?? []), ...stage].some((line) => /^COPY\b/.test(line) && line.includes(`/app/${copiedDir}`));
+        assert.ok(copied, `${file} ${name}: ${copiedDir}/ is not copied into the ${svc.build.target} image`);
         const dev = DEV_PROCESSES.find((p) => p.name === name);
         if (dev) assert.equal(entry, dev.entry, `${name} runs the same entry as npm start`);
       }
