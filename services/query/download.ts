@@ -1,5 +1,4 @@
 import type { Request, RequestHandler, Response } from 'express';
-import { pipeline } from 'node:stream/promises';
 import type { FileRecord } from '../platform/db/client.ts';
 import { AppError } from '../platform/errors.ts';
 import { fileEvent, publishFileEvent, reasonOf, statusOf } from '../platform/files/file-audit.ts';
@@ -66,9 +65,9 @@ export function downloadHandler(deps: ServiceDeps, findFile: (id: string) => Pro
     const rangeText = range ? `${range.start}-${range.end}` : null;
     let upstream;
     try {
-      upstream = size === 0 ? undefined : await storage.read(file.storageElementId, file.sha256, range);
-      if (upstream && Number(upstream.headers['content-length']) !== length) {
-        upstream.destroy();
+      upstream = size === 0 ? undefined : await storage.openForRelay(file.storageElementId, file.sha256, range);
+      if (upstream && upstream.length !== length) {
+        upstream.discard();
         throw new AppError(502, 'content_mismatch', 'The stored content does not have the length of the file');
       }
     } catch (err) {
@@ -83,7 +82,7 @@ export function downloadHandler(deps: ServiceDeps, findFile: (id: string) => Pro
       return;
     }
     try {
-      await pipeline(upstream, res);
+      await upstream.relayTo(res);
       await publish(req, res, 'success', file.id, { ...about, range: rangeText, bytes_sent: length });
     } catch (err) {
       req.log.warn({ err: (err as Error).message, fileId: file.id }, 'download ended early');

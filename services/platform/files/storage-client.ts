@@ -7,6 +7,7 @@ import type { Logger } from '../logger.ts';
 import type { ServiceTokenSource } from './service-token.ts';
 import type { StorageElementStore } from './storage-element-store.ts';
 import { FILE_STREAM_BUFFER_BYTES } from './stream-buffer.ts';
+import { requestForRelay, type RelayedAnswer } from './blob-relay.ts';
 
 /** Inclusive byte positions, as in an HTTP Range. */
 export interface ByteRange {
@@ -25,6 +26,11 @@ export interface StorageClient {
   put(elementId: string, body: Readable, options?: { expectedSha256?: string }): Promise<StoredBlob>;
   /** The element's 200 or 206 response, to be streamed on; any other answer throws. */
   read(elementId: string, sha256: string, range?: ByteRange): Promise<IncomingMessage>;
+  /**
+   * The same answer for relaying into a response (downloads): cheaper than `read` piped on, since
+   * its chunks are never copied. The caller must `relayTo` or `discard` it.
+   */
+  openForRelay(elementId: string, sha256: string, range?: ByteRange): Promise<RelayedAnswer>;
   exists(elementId: string, sha256: string): Promise<boolean>;
   /** True when the element held the content. */
   remove(elementId: string, sha256: string): Promise<boolean>;
@@ -83,40 +89,70 @@ export function createStorageClient(elements: StorageElementStore, tokens: Servi
     return element.baseUrl;
   }
 
-  /** One call; a refused token is dropped and, when the call has no body, tried once more with a new one. */
-  async function call(elementId: string, method: string, path: string, headers: Record<string, string> = {}, body?: Readable) {
-    const url = new URL(path, await baseUrl(elementId));
+  /**
+   * One call through `send`; a refused token is dropped and, when the call can be repeated (it has
+   * no body), tried once more with a new one.
+   */
+  async function withToken<A extends { status: number; discard(): void }>(
+    elementId: string,
+    repeatable: boolean,
+    send: (token: string) => Promise<A>,
+    sending?: Readable,
+  ): Promise<A> {
     for (let attempt = 1; ; attempt++) {
       const token = await tokens.token();
-      let sent: Awaited<ReturnType<typeof send>>;
+      let answer: A;
       try {
-        sent = await send(url, method, { ...headers, Authorization: `Bearer ${token}` }, body);
+        answer = await send(token);
       } catch (err) {
         if (err instanceof AppError) throw err;
-        if (body?.errored) throw body.errored;
+        if (sending?.errored) throw sending.errored;
         logger.warn({ err: (err as Error).message, elementId }, 'storage element unreachable');
         throw unavailable(err);
       }
-      const status = sent.res.statusCode ?? 0;
-      if (status === 401 || status === 403) {
-        sent.res.resume();
-        sent.req.destroy();
+      if (answer.status === 401 || answer.status === 403) {
+        answer.discard();
         tokens.invalidate(token);
-        if (!body && attempt === 1) continue;
-        logger.error({ status, elementId }, 'storage element refused the storage token');
+        if (repeatable && attempt === 1) continue;
+        logger.error({ status: answer.status, elementId }, 'storage element refused the storage token');
         throw unavailable();
       }
-      return sent;
+      return answer;
     }
   }
 
-  function fail(elementId: string, res: IncomingMessage, what: string): never {
-    res.resume();
-    const status = res.statusCode ?? 0;
+  async function call(elementId: string, method: string, path: string, headers: Record<string, string> = {}, body?: Readable) {
+    const url = new URL(path, await baseUrl(elementId));
+    return withToken(
+      elementId,
+      !body,
+      async (token) => {
+        const sent = await send(url, method, { ...headers, Authorization: `Bearer ${token}` }, body);
+        return {
+          ...sent,
+          status: sent.res.statusCode ?? 0,
+          discard: () => {
+            sent.res.resume();
+            sent.req.destroy();
+          },
+        };
+      },
+      body,
+    );
+  }
+
+  function fail(elementId: string, status: number, what: string): never {
     if (status === 507) throw new AppError(507, 'insufficient_storage', `Storage element "${elementId}" is out of space`);
     logger.error({ status, elementId, what }, 'storage element answered with an error');
     throw new AppError(502, 'storage_error', `Storage element "${elementId}" failed to ${what}`);
   }
+
+  function contentMissing(elementId: string, sha256: string): never {
+    logger.error({ elementId, sha256 }, 'file content missing from its storage element');
+    throw new AppError(502, 'content_missing', 'The file content is missing from its storage element');
+  }
+
+  const rangeHeader = (range?: ByteRange): Record<string, string> => (range ? { Range: `bytes=${range.start}-${range.end}` } : {});
 
   return {
     async put(elementId, body, options = {}) {
@@ -134,19 +170,25 @@ export function createStorageClient(elements: StorageElementStore, tokens: Servi
         res.resume();
         throw new AppError(502, 'content_mismatch', `Content stored on "${elementId}" did not match its sha256`);
       }
-      return fail(elementId, res, 'store content');
+      res.resume();
+      return fail(elementId, res.statusCode ?? 0, 'store content');
     },
 
     async read(elementId, sha256, range) {
-      const headers: Record<string, string> = range ? { Range: `bytes=${range.start}-${range.end}` } : {};
-      const { res } = await call(elementId, 'GET', `/api/v1/blobs/${sha256}`, headers);
+      const { res } = await call(elementId, 'GET', `/api/v1/blobs/${sha256}`, rangeHeader(range));
       if (res.statusCode === 200 || res.statusCode === 206) return res;
-      if (res.statusCode === 404) {
-        res.resume();
-        logger.error({ elementId, sha256 }, 'file content missing from its storage element');
-        throw new AppError(502, 'content_missing', 'The file content is missing from its storage element');
-      }
-      return fail(elementId, res, 'read content');
+      res.resume();
+      if (res.statusCode === 404) contentMissing(elementId, sha256);
+      return fail(elementId, res.statusCode ?? 0, 'read content');
+    },
+
+    async openForRelay(elementId, sha256, range) {
+      const url = new URL(`/api/v1/blobs/${sha256}`, await baseUrl(elementId));
+      const answer = await withToken(elementId, true, (token) => requestForRelay(url, { ...rangeHeader(range), Authorization: `Bearer ${token}` }));
+      if (answer.status === 200 || answer.status === 206) return answer;
+      answer.discard();
+      if (answer.status === 404) contentMissing(elementId, sha256);
+      return fail(elementId, answer.status, 'read content');
     },
 
     async exists(elementId, sha256) {
@@ -154,7 +196,7 @@ export function createStorageClient(elements: StorageElementStore, tokens: Servi
       res.resume();
       if (res.statusCode === 200) return true;
       if (res.statusCode === 404) return false;
-      return fail(elementId, res, 'look up content');
+      return fail(elementId, res.statusCode ?? 0, 'look up content');
     },
 
     async remove(elementId, sha256) {
@@ -162,7 +204,7 @@ export function createStorageClient(elements: StorageElementStore, tokens: Servi
       res.resume();
       if (res.statusCode === 204) return true;
       if (res.statusCode === 404) return false;
-      return fail(elementId, res, 'delete content');
+      return fail(elementId, res.statusCode ?? 0, 'delete content');
     },
 
     async ensureKnown(elementId) {
