@@ -1,6 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { createReadStream, createWriteStream, type ReadStream } from 'node:fs';
-import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -10,6 +10,13 @@ import type { ByteRange } from '../platform/files/storage-client.ts';
 import { FILE_STREAM_BUFFER_BYTES } from '../platform/files/stream-buffer.ts';
 
 export const SHA256_HEX = /^[0-9a-f]{64}$/;
+
+/**
+ * While content arrives, what has been written is flushed to disk every this many bytes, in the
+ * background: the kernel would otherwise hold it all as dirty pages and the closing fsync would
+ * stall the answer for the time it takes to write the whole file.
+ */
+const EARLY_SYNC_BYTES = 32 * 2 ** 20;
 
 /**
  * Content on local disk, addressed by its sha256: `<root>/blobs/<aa>/<bb>/<sha256>`. Content is
@@ -38,16 +45,34 @@ export function createBlobStore(root: string) {
       const temporary = path.join(tmpDir, `${randomUUID()}.part`);
       const hash = createHash('sha256');
       let size = 0;
-      const hashing = new Transform({
-        highWaterMark: FILE_STREAM_BUFFER_BYTES,
-        transform(chunk: Buffer, _encoding, done) {
-          hash.update(chunk);
-          size += chunk.length;
-          done(null, chunk);
-        },
-      });
       try {
-        await pipeline(source, hashing, createWriteStream(temporary, { flags: 'wx', mode: 0o640, flush: true, highWaterMark: FILE_STREAM_BUFFER_BYTES }));
+        const file = await open(temporary, 'wx', 0o640);
+        let syncing: Promise<void> | undefined;
+        let syncedSize = 0;
+        let syncError: Error | undefined;
+        const hashing = new Transform({
+          highWaterMark: FILE_STREAM_BUFFER_BYTES,
+          transform(chunk: Buffer, _encoding, done) {
+            hash.update(chunk);
+            size += chunk.length;
+            if (!syncing && size - syncedSize >= EARLY_SYNC_BYTES) {
+              syncedSize = size;
+              syncing = file.datasync().then(
+                () => (syncing = undefined),
+                (err: Error) => {
+                  syncing = undefined;
+                  syncError = err;
+                },
+              );
+            }
+            done(syncError ?? null, chunk);
+          },
+          // The file stream closes the file after this: no flush may still be running on it.
+          flush(done) {
+            void Promise.resolve(syncing).then(() => done(syncError ?? null));
+          },
+        });
+        await pipeline(source, hashing, createWriteStream(temporary, { fd: file, flush: true, highWaterMark: FILE_STREAM_BUFFER_BYTES }));
         const sha256 = hash.digest('hex');
         if (expectedSha256 !== undefined && sha256 !== expectedSha256) {
           throw new AppError(422, 'sha256_mismatch', 'The content does not match the sha256 it was sent under');
