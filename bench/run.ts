@@ -39,6 +39,18 @@ async function versionsLine(infra: TestInfra): Promise<string> {
 // The modules run as production runs them: the JavaScript of `npm run build`, built fresh here.
 execFileSync('npm', ['run', '--silent', 'build'], { cwd: path.join(benchDir, '..'), stdio: 'inherit' });
 
+/**
+ * Each benchmark starts from a quiet disk: what the one before left for PostgreSQL and the kernel
+ * to write (150,000 audit rows, their WAL) would otherwise be written inside the next one's timings.
+ */
+async function quietDisk(infra: TestInfra): Promise<void> {
+  const client = new pg.Client({ connectionString: infra.databaseUrl });
+  await client.connect();
+  await client.query('CHECKPOINT');
+  await client.end();
+  execFileSync('sync');
+}
+
 const sections: string[] = [];
 const infra = await setUpInfra(process.env);
 const versions = await versionsLine(infra);
@@ -46,6 +58,7 @@ try {
   for (const file of files) {
     const benchmark = (await import(path.join(benchDir, file))).default as Benchmark;
     process.stdout.write(`\n## ${benchmark.title} (${file})\n`);
+    await quietDisk(infra);
     const table = formatFigures(await benchmark.run());
     process.stdout.write(`${table}\n`);
     sections.push(`## ${benchmark.title}\n\n\`npm run bench ${file.replace('.bench.ts', '')}\`\n\n${table}\n`);
