@@ -1,6 +1,11 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import { RelayError, requestForRelay } from './blob-relay.ts';
@@ -135,5 +140,25 @@ describe('blob relay (downloads without per-chunk copies)', () => {
     const port = (closed.address() as AddressInfo).port;
     await new Promise((resolve) => closed.close(resolve));
     await assert.rejects(requestForRelay(new URL(`http://127.0.0.1:${port}/b`), {}), /ECONNREFUSED/);
+  });
+
+  it('when an element is reached over https, then its certificate is checked and an untrusted one is refused', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'relay-tls-'));
+    const [key, cert] = [path.join(dir, 'key.pem'), path.join(dir, 'cert.pem')];
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=localhost', '-days', '1', '-keyout', key, '-out', cert], { stdio: 'ignore' });
+    let requests = 0;
+    const secure = https.createServer({ key: readFileSync(key), cert: readFileSync(cert) }, (_req, res) => {
+      requests++;
+      res.end('secret');
+    });
+    await new Promise<void>((resolve) => secure.listen(0, '127.0.0.1', resolve));
+    try {
+      const url = new URL(`https://localhost:${(secure.address() as AddressInfo).port}/b`);
+      await assert.rejects(requestForRelay(url, { Authorization: 'Bearer t0ken' }), /self[- ]signed certificate/);
+      assert.equal(requests, 0, 'nothing, not even the token, reached a server that could not prove who it is');
+    } finally {
+      await new Promise((resolve) => secure.close(resolve));
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
