@@ -165,7 +165,7 @@ export function requestForRelay(url: URL, headers: Record<string, string>): Prom
           target.once('close', () => {
             if (!target.writableFinished) fail(new RelayError('the destination closed before the content was relayed'));
           });
-          target.once('error', (err) => fail(err));
+          target.on('error', (err) => fail(err));
           if (status.length === 0) {
             socket.destroy();
             target.end();
