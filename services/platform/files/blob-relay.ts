@@ -1,10 +1,10 @@
 import net from 'node:net';
-import tls from 'node:tls';
 import type { Writable } from 'node:stream';
 
 /**
  * Reads land in a few reused buffers: one read syscall takes up to this many bytes, and a relay
- * holds at most READ_BUFFERS of them (2 MiB) whatever the file size.
+ * holds at most READ_BUFFERS + 1 of them (about 2 MiB) whatever the file size and however slow the
+ * destination.
  */
 const READ_BUFFER_BYTES = 256 * 1024;
 const READ_BUFFERS = 8;
@@ -47,7 +47,11 @@ function parseHead(head: string): { status: number; length: number } {
   const headers = new Map<string, string>();
   for (const field of fields) {
     const colon = field.indexOf(':');
-    if (colon > 0) headers.set(field.slice(0, colon).trim().toLowerCase(), field.slice(colon + 1).trim());
+    if (colon <= 0) continue;
+    const name = field.slice(0, colon).trim().toLowerCase();
+    const value = field.slice(colon + 1).trim();
+    if (name === 'content-length' && headers.has(name) && headers.get(name) !== value) throw new RelayError('storage element sent two different Content-Lengths');
+    headers.set(name, value);
   }
   const length = headers.get('content-length');
   const ok = status === '200' || status === '206';
@@ -57,17 +61,29 @@ function parseHead(head: string): { status: number; length: number } {
 }
 
 /**
- * GET `url` over a plain socket and relay the body without Node's HTTP parser, which copies every
- * chunk into a fresh buffer: here each read lands in one of a few reused buffers, handed to the
- * destination and taken back once written, so a 1 GiB download allocates nothing per chunk and
- * leaves the garbage collector idle (about a quarter of the CPU of `http.request` + `pipeline`).
- * One connection per answer (Connection: close).
+ * GET an `http:` URL over a plain socket and relay the body without Node's HTTP parser, which
+ * copies every chunk into a fresh buffer: here each read lands in one of a few reused buffers,
+ * handed to the destination and taken back once written, so a 1 GiB download allocates nothing
+ * per chunk and leaves the garbage collector idle (about a quarter of the CPU of `http.request` +
+ * `pipeline`). One connection per answer (Connection: close). Not for `https:`: TLS hands each
+ * decrypted record (16 KiB at most) to its own read buffer and keeps delivering after a pause, so
+ * the pool would neither fill its buffers nor stay bounded; callers use `http.request` there.
  */
 export function requestForRelay(url: URL, headers: Record<string, string>): Promise<RelayedAnswer> {
   const pool: Buffer[] = [];
-  const takeBuffer = () => pool.pop() ?? Buffer.allocUnsafeSlow(READ_BUFFER_BYTES);
+  let allocated = 0;
+  // Node asks for the next read's buffer right after each read, paused or not: it always gets one
+  // (a missing buffer would make it read into the last, still being written), and pausing before
+  // the pool runs dry (below) keeps the total at READ_BUFFERS + 1.
+  const takeBuffer = () => {
+    const reused = pool.pop();
+    if (reused) return reused;
+    allocated++;
+    return Buffer.allocUnsafeSlow(READ_BUFFER_BYTES);
+  };
 
   return new Promise((resolveHead, rejectHead) => {
+    if (url.protocol !== 'http:') throw new RelayError(`only http: URLs are relayed, not ${url.protocol}`);
     const request = requestHead(url, headers);
     let head: Buffer = Buffer.alloc(0);
     let answer: { status: number; length: number } | undefined;
@@ -77,8 +93,10 @@ export function requestForRelay(url: URL, headers: Record<string, string>): Prom
     let waitingForBuffers = false;
     let settled = false;
     let finishRelay: ((err?: Error) => void) | undefined;
+    let failure: Error | undefined;
 
     const fail = (err: Error) => {
+      failure ??= err;
       socket.destroy();
       if (!answer) rejectHead(err);
       if (destination && !destination.destroyed) destination.destroy(err);
@@ -104,19 +122,28 @@ export function requestForRelay(url: URL, headers: Record<string, string>): Prom
     const onRead = (bytes: number, buffer: Buffer): boolean => {
       if (settled) return false;
       if (!answer) {
-        head = Buffer.concat([head, buffer.subarray(0, bytes)]);
-        pool.push(buffer);
+        if (bytes > 0) {
+          head = Buffer.concat([head, buffer.subarray(0, bytes)]);
+          pool.push(buffer);
+        }
         const end = head.indexOf('\r\n\r\n');
         if (end < 0) {
           if (head.length > HEAD_LIMIT_BYTES) fail(new RelayError('storage element sent an oversized head'));
           return true;
         }
+        let parsed: { status: number; length: number };
         try {
-          answer = parseHead(head.subarray(0, end).toString('latin1'));
+          parsed = parseHead(head.subarray(0, end).toString('latin1'));
         } catch (err) {
           fail(err as Error);
           return false;
         }
+        if (parsed.status >= 100 && parsed.status < 200) {
+          // An interim answer (100 Continue, 103 Early Hints): the real one follows.
+          head = Buffer.from(head.subarray(end + 4));
+          return onRead(0, Buffer.alloc(0));
+        }
+        answer = parsed;
         early = Buffer.from(head.subarray(end + 4));
         head = Buffer.alloc(0);
         if (answer.status !== 200 && answer.status !== 206) {
@@ -139,7 +166,8 @@ export function requestForRelay(url: URL, headers: Record<string, string>): Prom
         return false;
       }
       writeBody(buffer.subarray(0, bytes), buffer);
-      if (remaining > 0 && pool.length === 0) {
+      // The next read's buffer is taken as soon as this returns: pause while that would be the last.
+      if (remaining > 0 && pool.length <= 1 && allocated >= READ_BUFFERS) {
         waitingForBuffers = true;
         socket.pause();
         return false;
@@ -155,6 +183,13 @@ export function requestForRelay(url: URL, headers: Record<string, string>): Prom
       },
       relayTo: (target) =>
         new Promise<void>((resolve, reject) => {
+          if (failure || settled) {
+            // The element failed (or the answer was discarded) before anyone took the body.
+            const err = failure ?? new RelayError('the answer was discarded');
+            target.destroy(err);
+            reject(err);
+            return;
+          }
           destination = target;
           finishRelay = (err) => {
             if (settled) return;
@@ -177,8 +212,7 @@ export function requestForRelay(url: URL, headers: Record<string, string>): Prom
         }),
     });
 
-    const options = { host: url.hostname, port: Number(url.port || (url.protocol === 'https:' ? 443 : 80)), onread: { buffer: takeBuffer, callback: onRead } };
-    const socket = url.protocol === 'https:' ? tls.connect({ ...options, servername: net.isIP(url.hostname) ? undefined : url.hostname }) : net.connect(options);
+    const socket = net.connect({ host: url.hostname, port: Number(url.port || 80), onread: { buffer: takeBuffer, callback: onRead } });
     socket.setNoDelay(true);
     socket.setTimeout(IDLE_TIMEOUT_MS, () => {
       // Waiting on a slow destination is not the element's silence.
