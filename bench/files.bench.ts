@@ -12,6 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { requestForRelay } from '../services/platform/files/blob-relay.ts';
+import { writeFileRange } from '../services/platform/files/file-range-writer.ts';
 import { startChildService, type ChildService } from '../test/support/child-service.ts';
 import { testEnv } from '../test/support/infra.ts';
 import { adminToken } from '../test/support/tokens.ts';
@@ -63,30 +64,19 @@ function upload(url: string, token: string, file: string, bytes: number): Promis
       else resolve(JSON.parse(text) as { id: string; sha256: string });
     });
     req.write(head);
-    sendFile(file, req).then(() => req.end(tail), reject);
+    // From reused buffers, as the storage element serves files: the client allocates nothing per
+    // chunk (as curl would not), so the figure measures the modules, not the load generator.
+    void open(file, 'r').then(async (handle) => {
+      try {
+        await writeFileRange(handle, req, 0, bytes);
+        req.end(tail);
+      } catch (err) {
+        reject(err);
+      } finally {
+        await handle.close();
+      }
+    }, reject);
   });
-}
-
-/**
- * Writes the file into `req` from a few reused buffers, each read again only once the socket took
- * it: the client allocates nothing per chunk (as curl would not), so the upload figure measures
- * the modules, not the load generator.
- */
-async function sendFile(file: string, req: http.ClientRequest): Promise<void> {
-  const handle = await open(file, 'r');
-  try {
-    const buffers = Array.from({ length: 4 }, () => Buffer.allocUnsafeSlow(MiB));
-    const written: Promise<void>[] = buffers.map(() => Promise.resolve());
-    for (let turn = 0; ; turn = (turn + 1) % buffers.length) {
-      await written[turn];
-      const { bytesRead } = await handle.read(buffers[turn]!, 0, MiB, null);
-      if (bytesRead === 0) break;
-      written[turn] = new Promise((resolve, reject) => req.write(buffers[turn]!.subarray(0, bytesRead), (err) => (err ? reject(err) : resolve())));
-    }
-    await Promise.all(written);
-  } finally {
-    await handle.close();
-  }
 }
 
 /**

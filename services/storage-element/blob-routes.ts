@@ -1,7 +1,7 @@
 import type { Express, Request, RequestHandler, Response } from 'express';
-import { pipeline } from 'node:stream/promises';
 import { Counter } from 'prom-client';
 import { AppError } from '../platform/errors.ts';
+import { DestinationClosedError, writeFileRange } from '../platform/files/file-range-writer.ts';
 import { parseByteRange } from '../platform/http/byte-range.ts';
 import type { ServiceDeps } from '../platform/runtime.ts';
 import { SHA256_HEX, type BlobStore } from './blob-store.ts';
@@ -60,17 +60,19 @@ export function mountBlobRoutes(app: Express, deps: ServiceDeps, blobs: BlobStor
       res.end();
       return;
     }
-    const content = blobs.read(sha256, range);
-    await new Promise<void>((resolve, reject) => content.once('open', () => resolve()).once('error', reject)).catch((err: NodeJS.ErrnoException) => {
-      throw err.code === 'ENOENT' ? notHere() : err;
-    });
-    // A client that goes away mid-stream is not an error of ours.
-    await pipeline(content, res).then(
-      () => bytes.inc({ direction: 'out' }, length),
-      (err: NodeJS.ErrnoException) => {
-        if (err.code !== 'ERR_STREAM_PREMATURE_CLOSE') req.log.warn({ err: err.message, sha256 }, 'content stream failed');
-      },
-    );
+    const file = await blobs.open(sha256);
+    if (!file) throw notHere();
+    try {
+      await writeFileRange(file, res, range?.start ?? 0, length);
+      res.end();
+      bytes.inc({ direction: 'out' }, length);
+    } catch (err) {
+      // A client that goes away mid-stream is not an error of ours; either way the answer is cut off.
+      if (!(err instanceof DestinationClosedError)) req.log.warn({ err: (err as Error).message, sha256 }, 'content stream failed');
+      res.destroy();
+    } finally {
+      await file.close();
+    }
   };
   app.get('/api/v1/blobs/:sha256', storageOnly, serve);
   app.head('/api/v1/blobs/:sha256', storageOnly, serve);

@@ -1,12 +1,11 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { createReadStream, createWriteStream, type ReadStream } from 'node:fs';
-import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
+import { createWriteStream } from 'node:fs';
+import { mkdir, open, readdir, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { AppError } from '../platform/errors.ts';
 import { fsyncDirectory } from '../platform/fsync-directory.ts';
-import type { ByteRange } from '../platform/files/storage-client.ts';
 import { FILE_STREAM_BUFFER_BYTES } from '../platform/files/stream-buffer.ts';
 
 export const SHA256_HEX = /^[0-9a-f]{64}$/;
@@ -98,8 +97,12 @@ export function createBlobStore(root: string) {
       return info?.isFile() ? info.size : undefined;
     },
 
-    read(sha256: string, range?: ByteRange): ReadStream {
-      return createReadStream(blobPath(sha256), { start: range?.start, end: range?.end, highWaterMark: FILE_STREAM_BUFFER_BYTES });
+    /** The content opened for reading (`writeFileRange` sends it on), or undefined when it is not here. */
+    async open(sha256: string): Promise<FileHandle | undefined> {
+      return open(blobPath(sha256), 'r').catch((err: NodeJS.ErrnoException) => {
+        if (err.code === 'ENOENT') return undefined;
+        throw err;
+      });
     },
 
     /** True when the content was here. */
