@@ -3,9 +3,10 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { Readable, Writable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { AppError } from '../platform/errors.ts';
 import { writeFileRange } from '../platform/files/file-range-writer.ts';
+import { collector } from '../../test/support/collector.ts';
 import { createBlobStore, type BlobStore } from './blob-store.ts';
 
 describe('storage element: content-addressed blob store', () => {
@@ -27,11 +28,10 @@ describe('storage element: content-addressed blob store', () => {
     assert.deepEqual(await blobs.write(Readable.from([content])), { sha256: sha, size: content.length, created: false });
     assert.deepEqual(await everyFile(), [path.join('blobs', sha.slice(0, 2), sha.slice(2, 4), sha)]);
     assert.ok((await readFile(blobs.blobPath(sha))).equals(content));
-    const part: Buffer[] = [];
     const file = (await blobs.open(sha))!;
-    const sink = new Writable({ write: (chunk: Buffer, _encoding, done) => (part.push(Buffer.from(chunk)), done()) });
-    await writeFileRange(file, sink, 10, 10).finally(() => file.close());
-    assert.ok(Buffer.concat(part).equals(content.subarray(10, 20)));
+    const sink = collector();
+    await writeFileRange(file, sink.stream, 10, 10).finally(() => file.close());
+    assert.ok(sink.received().equals(content.subarray(10, 20)));
     assert.equal(await blobs.open('0'.repeat(64)), undefined, 'content that is not here opens as undefined');
   });
 

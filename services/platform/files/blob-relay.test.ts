@@ -3,21 +3,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
+import { collector } from '../../../test/support/collector.ts';
 import { RelayError, requestForRelay } from './blob-relay.ts';
-
-/** Collects what is written, slowly when asked, so the relay has to wait for its buffers. */
-function collector(delayMs = 0) {
-  const chunks: Buffer[] = [];
-  const stream = new Writable({
-    highWaterMark: 1,
-    write(chunk: Buffer, _encoding, done) {
-      // A copy: the relay reuses the buffer once this write is done.
-      chunks.push(Buffer.from(chunk));
-      delayMs ? setTimeout(done, delayMs) : done();
-    },
-  });
-  return { stream, received: () => Buffer.concat(chunks) };
-}
 
 const sha = (data: Buffer) => createHash('sha256').update(data).digest('hex');
 

@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, open, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { Writable } from 'node:stream';
+import { collector } from '../../../test/support/collector.ts';
 import { DestinationClosedError, writeFileRange } from './file-range-writer.ts';
 
 describe('writing a file range from reused buffers', () => {
@@ -17,22 +17,10 @@ describe('writing a file range from reused buffers', () => {
   });
   after(() => rm(dir, { recursive: true, force: true }));
 
-  const collect = (delayMs = 0) => {
-    const chunks: Buffer[] = [];
-    const stream = new Writable({
-      highWaterMark: 1,
-      write(chunk: Buffer, _encoding, done) {
-        chunks.push(Buffer.from(chunk));
-        delayMs ? setTimeout(done, delayMs) : done();
-      },
-    });
-    return { stream, received: () => Buffer.concat(chunks) };
-  };
-
   it('when a range spans many buffers and the destination is slow, then exactly those bytes arrive in order', async () => {
     const handle = await open(file, 'r');
     try {
-      const sink = collect(2);
+      const sink = collector(2);
       await writeFileRange(handle, sink.stream, 777, content.length - 1000);
       assert.ok(sink.received().equals(content.subarray(777, content.length - 223)));
       assert.equal(sink.stream.writableEnded, false, 'the caller ends the destination');
@@ -44,7 +32,7 @@ describe('writing a file range from reused buffers', () => {
   it('when the file is shorter than the range, then it fails instead of sending less', async () => {
     const handle = await open(file, 'r');
     try {
-      await assert.rejects(writeFileRange(handle, collect().stream, content.length - 10, 20), /10 bytes short/);
+      await assert.rejects(writeFileRange(handle, collector().stream, content.length - 10, 20), /10 bytes short/);
     } finally {
       await handle.close();
     }
@@ -53,7 +41,7 @@ describe('writing a file range from reused buffers', () => {
   it('when the destination closes midway, then it stops with DestinationClosedError instead of waiting forever', async () => {
     const handle = await open(file, 'r');
     try {
-      const sink = collect(5);
+      const sink = collector(5);
       setTimeout(() => sink.stream.destroy(), 20);
       await assert.rejects(writeFileRange(handle, sink.stream, 0, content.length), DestinationClosedError);
       assert.ok(sink.received().length < content.length);
