@@ -12,7 +12,7 @@ export interface ChildService {
 const repoRoot = path.resolve(import.meta.dirname, '../..');
 
 /** Where `npm run build` puts an entry's JavaScript: `services/query/main.ts` → `dist/services/query/main.js`. */
-export const compiledEntry = (entry: string) => path.join(repoRoot, 'dist', entry.replace(/\.ts$/, '.js'));
+const compiledEntry = (entry: string) => path.join(repoRoot, 'dist', entry.replace(/\.ts$/, '.js'));
 
 /**
  * Runs an entry file as its own process, so a benchmark's load generator never shares the
