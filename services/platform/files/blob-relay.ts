@@ -122,29 +122,27 @@ export function requestForRelay(url: URL, headers: Record<string, string>): Prom
     const onRead = (bytes: number, buffer: Buffer): boolean => {
       if (settled) return false;
       if (!answer) {
-        if (bytes > 0) {
-          head = Buffer.concat([head, buffer.subarray(0, bytes)]);
-          pool.push(buffer);
-        }
-        const end = head.indexOf('\r\n\r\n');
-        if (end < 0) {
-          if (head.length > HEAD_LIMIT_BYTES) fail(new RelayError('storage element sent an oversized head'));
-          return true;
-        }
+        head = Buffer.concat([head, buffer.subarray(0, bytes)]);
+        pool.push(buffer);
         let parsed: { status: number; length: number };
-        try {
-          parsed = parseHead(head.subarray(0, end).toString('latin1'));
-        } catch (err) {
-          fail(err as Error);
-          return false;
-        }
-        if (parsed.status >= 100 && parsed.status < 200) {
-          // An interim answer (100 Continue, 103 Early Hints): the real one follows.
-          head = Buffer.from(head.subarray(end + 4));
-          return onRead(0, Buffer.alloc(0));
-        }
+        // Interim answers (100 Continue, 103 Early Hints) are skipped: the real one follows.
+        do {
+          const end = head.indexOf('\r\n\r\n');
+          if (end < 0) {
+            if (head.length > HEAD_LIMIT_BYTES) fail(new RelayError('storage element sent an oversized head'));
+            return true;
+          }
+          try {
+            parsed = parseHead(head.subarray(0, end).toString('latin1'));
+          } catch (err) {
+            fail(err as Error);
+            return false;
+          }
+          head = head.subarray(end + 4);
+        } while (parsed.status >= 100 && parsed.status < 200);
         answer = parsed;
-        early = Buffer.from(head.subarray(end + 4));
+        // What came with the head: `head` is Buffer.concat's own copy, never a pooled buffer.
+        early = head;
         head = Buffer.alloc(0);
         if (answer.status !== 200 && answer.status !== 206) {
           // An error answer's body is never relayed, only discarded.
