@@ -10,7 +10,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Redis } from 'ioredis';
-import { createAuditPublisher, type AuditEventInput, type AuditPublisher } from '../services/platform/audit/publisher.ts';
+import { createAuditPublisher, type AuditEventInput, type AuditPublisher } from '../services/audit-log/publisher.ts';
 import { createLogger } from '../services/platform/logger.ts';
 import { createRedis, waitForRedis } from '../services/platform/redis.ts';
 import { Secret } from '../services/platform/secret.ts';

@@ -12,8 +12,8 @@
  */
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import { verifyAuditLog, type ChainCheckpoint, type VerifyProgress } from '../services/admin/audit/verify-chain.ts';
-import { createAuditKeyRing } from '../services/platform/audit/audit-signature.ts';
+import { verifyAuditLog, type ChainCheckpoint, type VerifyProgress } from '../services/audit-log/verify-chain.ts';
+import { createAuditKeyRing } from '../services/audit-log/audit-signature.ts';
 import { ConfigError, loadConfig } from '../services/platform/config.ts';
 import { createPrismaClient } from '../services/platform/db/client.ts';
 

@@ -11,7 +11,7 @@
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { readSecret } from '../services/platform/config.ts';
-import { applyMigrations } from '../services/platform/db/migrations.ts';
+import { applyMigrations } from './db/migrations.ts';
 import { startEmbeddedPostgres } from './embedded/postgres.ts';
 import { startEmbeddedRedis } from './embedded/redis.ts';
 import { ensureDevelopmentSecrets, writeSecretFile } from './dev/secrets.ts';

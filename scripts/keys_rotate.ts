@@ -4,10 +4,10 @@
  * publishes key_rotated (source `cli`), and prints the result as JSON. Exits 1 on failure; under
  * AUDIT_DELIVERY=fail-closed it refuses to rotate while the audit queue is unreachable.
  */
-import { keyRotationEvents } from '../services/admin/keys/key-audit.ts';
-import { createKeyService } from '../services/admin/keys/key-service.ts';
-import { auditedChange } from '../services/platform/audit/audited-change.ts';
-import { createAuditPublisher, type AuditPublisher } from '../services/platform/audit/publisher.ts';
+import { keyRotationEvents } from '../services/signing-keys/key-audit.ts';
+import { createKeyService } from '../services/signing-keys/key-service.ts';
+import { auditedChange } from '../services/audit-log/audited-change.ts';
+import { createAuditPublisher, type AuditPublisher } from '../services/audit-log/publisher.ts';
 import { ConfigError, loadConfig } from '../services/platform/config.ts';
 import { AppError } from '../services/platform/errors.ts';
 import { createPrismaClient } from '../services/platform/db/client.ts';

@@ -1,10 +1,10 @@
 /**
  * `npm run db:migrate`: applies prisma/migrations to the configured database without Prisma's
- * schema engine (see services/platform/db/migrations.ts). The URL comes from DATABASE_URL(_FILE)
+ * schema engine (see scripts/db/migrations.ts). The URL comes from DATABASE_URL(_FILE)
  * or POSTGRES_HOST & co., exactly as the services read it.
  */
 import { ConfigError, loadDatabaseUrl } from '../services/platform/config.ts';
-import { MigrationError, applyMigrations } from '../services/platform/db/migrations.ts';
+import { MigrationError, applyMigrations } from './db/migrations.ts';
 import { redactUrl } from '../services/platform/secret.ts';
 
 try {

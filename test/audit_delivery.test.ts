@@ -3,7 +3,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { AuditEvent } from '../services/platform/audit/events.ts';
+import type { AuditEvent } from '../services/audit-log/events.ts';
 import type { Env } from '../services/platform/config.ts';
 import type { RunningService } from '../services/platform/runtime.ts';
 import { auditJobs, isolatedPrefix } from './support/audit-jobs.ts';

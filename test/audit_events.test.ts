@@ -5,7 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-import type { AuditEvent } from '../services/platform/audit/events.ts';
+import type { AuditEvent } from '../services/audit-log/events.ts';
 import { MaintenanceJob, QueueName } from '../services/platform/queues.ts';
 import type { RunningService } from '../services/platform/runtime.ts';
 import { start as startMaintenance } from '../workers/maintenance/worker.ts';

@@ -5,10 +5,10 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
-import { createAuditKeyRing } from '../services/platform/audit/audit-signature.ts';
+import { createAuditKeyRing } from '../services/audit-log/audit-signature.ts';
 import { createPrismaClient, type PrismaClient } from '../services/platform/db/client.ts';
-import { createChainWriter, ensureChainHead } from '../workers/audit-writer/chain-writer.ts';
-import { writeCheckpoints } from '../workers/audit-writer/checkpoints.ts';
+import { createChainWriter, ensureChainHead } from '../services/audit-log/chain-writer.ts';
+import { writeCheckpoints } from '../services/audit-log/checkpoints.ts';
 import { removeChains, sampleAuditEvents } from './support/audit-events.ts';
 import { testConfig, testEnv, testInfra } from './support/infra.ts';
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { createKeyStore } from '../services/admin/keys/key-store.ts';
+import { createKeyStore } from '../services/signing-keys/key-store.ts';
 import { createPrismaClient } from '../services/platform/db/client.ts';
 import { testEnv, testInfra } from './support/infra.ts';
 

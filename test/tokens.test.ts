@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import type { JWK } from 'jose';
-import { createKeyService } from '../services/admin/keys/key-service.ts';
-import { cleanupKeys } from '../services/admin/keys/key-lifecycle.ts';
+import { createKeyService } from '../services/signing-keys/key-service.ts';
+import { cleanupKeys } from '../services/signing-keys/key-lifecycle.ts';
 import type { RunningService } from '../services/platform/runtime.ts';
 import { TEST_SECRETS, testConfig } from './support/infra.ts';
 import { metricValue, MODULES, startModules, stopAll, type ModuleName } from './support/modules.ts';

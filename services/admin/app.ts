@@ -3,8 +3,8 @@ import type { Logger } from '../platform/logger.ts';
 import { startService, type RunningService } from '../platform/runtime.ts';
 import { createIdentity } from './identity/routes.ts';
 import type { SigningKey } from './identity/token-issuer.ts';
-import { subscribeKeysChanged } from './keys/key-events.ts';
-import { createKeyService, type KeyService } from './keys/key-service.ts';
+import { subscribeKeysChanged } from '../signing-keys/key-events.ts';
+import { createKeyService, type KeyService } from '../signing-keys/key-service.ts';
 import { mountKeyRoutes } from './keys/routes.ts';
 import { mountQueueDashboard } from './queues/queue-dashboard.ts';
 import { mountAuditReadRoutes } from './audit/audit-routes.ts';
@@ -15,7 +15,7 @@ import { mountAuditVerifyRoute } from './audit/verify-routes.ts';
 /** The admin module: identity (service accounts, tokens, JWKS), signing keys, the audit read side and Bull Board. */
 export function start(config: Config, options: { logger?: Logger } = {}): Promise<RunningService> {
   let identity: ReturnType<typeof createIdentity> | undefined;
-  // Signing keys (services/admin/keys) provide the active key for the token endpoint.
+  // Signing keys (services/signing-keys) provide the active key for the token endpoint.
   let signingKey: () => Promise<SigningKey> = () => Promise.reject(new Error('signing keys are not wired yet'));
   let keys: KeyService | undefined;
   let stopKeyEvents: (() => Promise<void>) | undefined;

@@ -1,13 +1,13 @@
 import type { Config } from '../platform/config.ts';
-import { createServiceTokenSource } from '../platform/files/service-token.ts';
-import { createStorageClient } from '../platform/files/storage-client.ts';
-import { createStorageElementStore } from '../platform/files/storage-element-store.ts';
+import { createServiceTokenSource } from '../file-archive/service-token.ts';
+import { createStorageClient } from '../file-archive/storage-client.ts';
+import { createStorageElementStore } from '../file-archive/storage-element-store.ts';
 import type { Logger } from '../platform/logger.ts';
 import { startService, type RunningService } from '../platform/runtime.ts';
 import { createFileOperations } from './file-operations.ts';
 import { createFileStore } from './file-store.ts';
 import { mountFileRoutes } from './routes.ts';
-import { FILE_STREAM_BUFFER_BYTES } from '../platform/files/stream-buffer.ts';
+import { FILE_STREAM_BUFFER_BYTES } from '../file-archive/stream-buffer.ts';
 
 /** The ingester module: uploads, deletes and transfers between storage elements. */
 export function start(config: Config, options: { logger?: Logger } = {}): Promise<RunningService> {

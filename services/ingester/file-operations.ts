@@ -2,8 +2,8 @@ import type { Readable } from 'node:stream';
 import { z } from 'zod';
 import type { Principal } from '../platform/auth/roles.ts';
 import { AppError } from '../platform/errors.ts';
-import { foldForSearch } from '../platform/files/file-names.ts';
-import type { StorageClient, StoredBlob } from '../platform/files/storage-client.ts';
+import { foldForSearch } from '../file-archive/file-names.ts';
+import type { StorageClient, StoredBlob } from '../file-archive/storage-client.ts';
 import type { Logger } from '../platform/logger.ts';
 import type { FileRecord, FileStore } from './file-store.ts';
 

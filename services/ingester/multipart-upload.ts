@@ -2,8 +2,8 @@ import type { Request } from 'express';
 import busboy, { type Busboy } from 'busboy';
 import type { Readable } from 'node:stream';
 import { AppError } from '../platform/errors.ts';
-import { FILE_STREAM_BUFFER_BYTES } from '../platform/files/stream-buffer.ts';
-import { acceptContentType, acceptFileName, MAX_FILE_NAME_LENGTH, type FileNameProblem } from '../platform/files/file-names.ts';
+import { FILE_STREAM_BUFFER_BYTES } from '../file-archive/stream-buffer.ts';
+import { acceptContentType, acceptFileName, MAX_FILE_NAME_LENGTH, type FileNameProblem } from '../file-archive/file-names.ts';
 
 /** The one file part of an upload, as it streams in. */
 export interface IncomingFile {

@@ -1,7 +1,7 @@
 import type { Express, Request, Response } from 'express';
 import { z } from 'zod';
-import { fileEvent, publishFileEvent, reasonOf, statusOf } from '../platform/files/file-audit.ts';
-import { toFileView } from '../platform/files/file-view.ts';
+import { fileEvent, publishFileEvent, reasonOf, statusOf } from '../file-archive/file-events.ts';
+import { toFileView } from '../file-archive/file-view.ts';
 import { parseInput } from '../platform/http/validation.ts';
 import type { ServiceDeps } from '../platform/runtime.ts';
 import type { FileOperations } from './file-operations.ts';

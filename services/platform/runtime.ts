@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import type { Express } from 'express';
 import type { Redis } from 'ioredis';
 import type { JWTVerifyGetKey } from 'jose';
-import { createAuditPublisher, type AuditPublisher } from './audit/publisher.ts';
+import { createAuditPublisher, type AuditPublisher } from '../audit-log/publisher.ts';
 import { ConfigError, loadConfig, type Config, type ServiceName } from './config.ts';
 import { createPrismaClient, type PrismaClient } from './db/client.ts';
 import { createTokenVerifier } from './auth/token-verifier.ts';

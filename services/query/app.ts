@@ -1,12 +1,12 @@
 import type { Config } from '../platform/config.ts';
-import { createServiceTokenSource } from '../platform/files/service-token.ts';
-import { createStorageClient } from '../platform/files/storage-client.ts';
-import { createStorageElementStore } from '../platform/files/storage-element-store.ts';
+import { createServiceTokenSource } from '../file-archive/service-token.ts';
+import { createStorageClient } from '../file-archive/storage-client.ts';
+import { createStorageElementStore } from '../file-archive/storage-element-store.ts';
 import type { Logger } from '../platform/logger.ts';
 import { startService, type RunningService } from '../platform/runtime.ts';
 import { createFileSearchStore } from './file-search-store.ts';
 import { mountQueryRoutes } from './routes.ts';
-import { FILE_STREAM_BUFFER_BYTES } from '../platform/files/stream-buffer.ts';
+import { FILE_STREAM_BUFFER_BYTES } from '../file-archive/stream-buffer.ts';
 
 /** The query module: search, metadata and downloads. */
 export function start(config: Config, options: { logger?: Logger } = {}): Promise<RunningService> {

@@ -1,8 +1,8 @@
 import type { Request, RequestHandler, Response } from 'express';
 import type { FileRecord } from '../platform/db/client.ts';
 import { AppError } from '../platform/errors.ts';
-import { fileEvent, publishFileEvent, reasonOf, statusOf } from '../platform/files/file-audit.ts';
-import type { StorageClient } from '../platform/files/storage-client.ts';
+import { fileEvent, publishFileEvent, reasonOf, statusOf } from '../file-archive/file-events.ts';
+import type { StorageClient } from '../file-archive/storage-client.ts';
 import { parseByteRange } from '../platform/http/byte-range.ts';
 import type { ServiceDeps } from '../platform/runtime.ts';
 import { attachmentDisposition } from './content-disposition.ts';

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { AppError } from '../platform/errors.ts';
 import { parseInput } from '../platform/http/validation.ts';
-import { foldForSearch, MAX_FILE_NAME_LENGTH } from '../platform/files/file-names.ts';
+import { foldForSearch, MAX_FILE_NAME_LENGTH } from '../file-archive/file-names.ts';
 import type { FileFilter } from './file-search-store.ts';
 
 const size = z.coerce.number().int().min(0).max(Number.MAX_SAFE_INTEGER);

@@ -1,10 +1,10 @@
 import type { Config } from '../platform/config.ts';
-import { createStorageElementStore } from '../platform/files/storage-element-store.ts';
+import { createStorageElementStore } from '../file-archive/storage-element-store.ts';
 import type { Logger } from '../platform/logger.ts';
 import { startService, type RunningService } from '../platform/runtime.ts';
 import { mountBlobRoutes } from './blob-routes.ts';
 import { createBlobStore } from './blob-store.ts';
-import { FILE_STREAM_BUFFER_BYTES } from '../platform/files/stream-buffer.ts';
+import { FILE_STREAM_BUFFER_BYTES } from '../file-archive/stream-buffer.ts';
 
 /**
  * The storage-element module: file bytes on disk under STORAGE_ROOT, content-addressed; for

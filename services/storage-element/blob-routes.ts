@@ -1,7 +1,7 @@
 import type { Express, Request, RequestHandler, Response } from 'express';
 import { Counter } from 'prom-client';
 import { AppError } from '../platform/errors.ts';
-import { DestinationClosedError, writeFileRange } from '../platform/files/file-range-writer.ts';
+import { DestinationClosedError, writeFileRange } from '../file-archive/file-range-writer.ts';
 import { parseByteRange } from '../platform/http/byte-range.ts';
 import type { ServiceDeps } from '../platform/runtime.ts';
 import { SHA256_HEX, type BlobStore } from './blob-store.ts';

@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { AppError } from '../platform/errors.ts';
-import { writeFileRange } from '../platform/files/file-range-writer.ts';
+import { writeFileRange } from '../file-archive/file-range-writer.ts';
 import { collector } from '../../test/support/collector.ts';
 import { createBlobStore, type BlobStore } from './blob-store.ts';
 

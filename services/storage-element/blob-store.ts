@@ -6,7 +6,7 @@ import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { AppError } from '../platform/errors.ts';
 import { fsyncDirectory } from '../platform/fsync-directory.ts';
-import { FILE_STREAM_BUFFER_BYTES } from '../platform/files/stream-buffer.ts';
+import { FILE_STREAM_BUFFER_BYTES } from '../file-archive/stream-buffer.ts';
 
 export const SHA256_HEX = /^[0-9a-f]{64}$/;
 

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { createKeyService, type KeyService } from '../../services/admin/keys/key-service.ts';
+import { createKeyService, type KeyService } from '../../services/signing-keys/key-service.ts';
 import { createPrismaClient, type PrismaClient } from '../../services/platform/db/client.ts';
-import { createTestDatabase, type TestDatabase } from '../../services/platform/db/test-databases.ts';
+import { createTestDatabase, type TestDatabase } from '../support/test-databases.ts';
 import { createLogger } from '../../services/platform/logger.ts';
 import { testConfig, testInfra } from '../support/infra.ts';
 

@@ -8,7 +8,7 @@ import { mkdtemp } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { JWK } from 'jose';
-import { createKeyService } from '../../services/admin/keys/key-service.ts';
+import { createKeyService } from '../../services/signing-keys/key-service.ts';
 import { createPrismaClient, type PrismaClient } from '../../services/platform/db/client.ts';
 import { createLogger } from '../../services/platform/logger.ts';
 import { startChildService, type ChildService } from '../support/child-service.ts';

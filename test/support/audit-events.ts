@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { AuditEvent } from '../../services/platform/audit/events.ts';
+import type { AuditEvent } from '../../services/audit-log/events.ts';
 import type { PrismaClient } from '../../services/platform/db/client.ts';
 
 /** An audit event with every field set (nothing null), so each one can be tampered with. */

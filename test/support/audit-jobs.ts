@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-import type { AuditEvent } from '../../services/platform/audit/events.ts';
+import type { AuditEvent } from '../../services/audit-log/events.ts';
 import { QueueName } from '../../services/platform/queues.ts';
 import { testInfra } from './infra.ts';
 

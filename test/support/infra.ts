@@ -4,7 +4,7 @@ import { Redis } from 'ioredis';
 import { startEmbeddedPostgres } from '../../scripts/embedded/postgres.ts';
 import { startEmbeddedRedis } from '../../scripts/embedded/redis.ts';
 import { loadConfig, type Config, type Env, type ServiceName } from '../../services/platform/config.ts';
-import { createTestDatabase } from '../../services/platform/db/test-databases.ts';
+import { createTestDatabase } from './test-databases.ts';
 
 /**
  * Real PostgreSQL and Redis for the whole test run: DATABASE_URL / REDIS_URL when set (CI points them

@@ -1,5 +1,5 @@
-import { keyEncryptionKeyFrom } from '../../services/admin/keys/key-crypto.ts';
-import { ensureSigningKeys, type KeyPolicy, type SigningKeyContext } from '../../services/admin/keys/key-lifecycle.ts';
+import { keyEncryptionKeyFrom } from '../../services/signing-keys/key-crypto.ts';
+import { ensureSigningKeys, type KeyPolicy, type SigningKeyContext } from '../../services/signing-keys/key-lifecycle.ts';
 import type { Env } from '../../services/platform/config.ts';
 import { createPrismaClient, type PrismaClient } from '../../services/platform/db/client.ts';
 import { testConfig, testInfra } from './infra.ts';

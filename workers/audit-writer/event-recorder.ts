@@ -6,11 +6,11 @@
  * length loses nothing.
  */
 import { DelayedError, type Job } from 'bullmq';
-import type { AuditEvent } from '../../services/platform/audit/events.ts';
+import type { AuditEvent } from '../../services/audit-log/events.ts';
 import type { PrismaClient } from '../../services/platform/db/client.ts';
 import type { Logger } from '../../services/platform/logger.ts';
 import { createBatcher, type BatcherOptions } from './batcher.ts';
-import type { WriteOutcome } from './chain-writer.ts';
+import type { WriteOutcome } from '../../services/audit-log/chain-writer.ts';
 import { parseAuditJobData } from './event-validation.ts';
 import type { WriterMetrics } from './writer-metrics.ts';
 

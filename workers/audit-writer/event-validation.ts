@@ -1,5 +1,5 @@
 import { UnrecoverableError } from 'bullmq';
-import { auditEventSchema, type AuditEvent } from '../../services/platform/audit/events.ts';
+import { auditEventSchema, type AuditEvent } from '../../services/audit-log/events.ts';
 
 /** Larger details would bloat every verification; producers keep context small. */
 export const MAX_DETAILS_CHARS = 64 * 1024;

@@ -1,7 +1,7 @@
 import { Worker } from 'node:worker_threads';
-import type { AuditEvent } from '../../services/platform/audit/events.ts';
+import type { AuditEvent } from '../../services/audit-log/events.ts';
 import type { Config } from '../../services/platform/config.ts';
-import type { WriteOutcome } from './chain-writer.ts';
+import type { WriteOutcome } from '../../services/audit-log/chain-writer.ts';
 import type { WriterThreadData } from './writer-thread.ts';
 
 /** Time the thread gets to disconnect from the database before it is terminated. */

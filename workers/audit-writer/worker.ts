@@ -1,12 +1,12 @@
 import { Queue } from 'bullmq';
-import { ensureAuditPartitions } from '../../services/platform/audit/audit-partitions.ts';
+import { ensureAuditPartitions } from '../../services/audit-log/audit-partitions.ts';
 import type { Config } from '../../services/platform/config.ts';
 import type { Logger } from '../../services/platform/logger.ts';
 import { AuditJob, QueueName } from '../../services/platform/queues.ts';
 import { startWorkerService } from '../../services/platform/worker-runtime.ts';
 import type { BatcherOptions } from './batcher.ts';
-import { ensureChainHead } from './chain-writer.ts';
-import { upsertCheckpointScheduler, writeCheckpoints } from './checkpoints.ts';
+import { ensureChainHead } from '../../services/audit-log/chain-writer.ts';
+import { upsertCheckpointScheduler, writeCheckpoints } from '../../services/audit-log/checkpoints.ts';
 import { createEventRecorder, type EventRecorder } from './event-recorder.ts';
 import { startThreadedChainWriter } from './threaded-chain-writer.ts';
 import { createWriterMetrics } from './writer-metrics.ts';

@@ -6,11 +6,11 @@
  * `{ id, error }` out.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { createAuditKeyRing } from '../../services/platform/audit/audit-signature.ts';
-import type { AuditEvent } from '../../services/platform/audit/events.ts';
+import { createAuditKeyRing } from '../../services/audit-log/audit-signature.ts';
+import type { AuditEvent } from '../../services/audit-log/events.ts';
 import { createPrismaClient } from '../../services/platform/db/client.ts';
 import { Secret } from '../../services/platform/secret.ts';
-import { createChainWriter } from './chain-writer.ts';
+import { createChainWriter } from '../../services/audit-log/chain-writer.ts';
 
 export interface WriterThreadData {
   databaseUrl: string;

@@ -1,15 +1,15 @@
 import { Queue, type Job } from 'bullmq';
-import { createKeyService, type KeyService } from '../../services/admin/keys/key-service.ts';
-import { schedulerRepeatOptions } from '../../services/admin/keys/schedule-ticks.ts';
-import { keyRotationEvents } from '../../services/admin/keys/key-audit.ts';
-import { auditedChange } from '../../services/platform/audit/audited-change.ts';
+import { createKeyService, type KeyService } from '../../services/signing-keys/key-service.ts';
+import { schedulerRepeatOptions } from '../../services/signing-keys/schedule-ticks.ts';
+import { keyRotationEvents } from '../../services/signing-keys/key-audit.ts';
+import { auditedChange } from '../../services/audit-log/audited-change.ts';
 import type { Config, JwtConfig } from '../../services/platform/config.ts';
 import { AppError } from '../../services/platform/errors.ts';
 import type { Logger } from '../../services/platform/logger.ts';
 import { DEFAULT_JOB_OPTIONS, MaintenanceJob, QueueName, type RotateJwtKeysPayload, type WeeklyCleanupPayload } from '../../services/platform/queues.ts';
 import type { ServiceDeps } from '../../services/platform/runtime.ts';
 import { startWorkerService } from '../../services/platform/worker-runtime.ts';
-import { applyAuditRetention } from './audit-retention.ts';
+import { applyAuditRetention } from '../../services/audit-log/retention.ts';
 
 /** The tick a scheduler job was made for: BullMQ names those jobs `repeat:<scheduler id>:<millis>`. */
 function scheduledTickOf(job: Job): Date | undefined {
@@ -29,7 +29,7 @@ async function rotateJwtKeys(job: Job<Partial<RotateJwtKeysPayload>>, keys: KeyS
   return result;
 }
 
-/** Retired signing keys past their retention, then audit records past theirs (workers/maintenance/audit-retention.ts). */
+/** Retired signing keys past their retention, then audit records past theirs (services/audit-log/retention.ts). */
 async function weeklyCleanup(job: Job<WeeklyCleanupPayload>, keys: KeyService, { logger, prisma, config }: ServiceDeps) {
   const result = await keys.cleanup();
   const audit = await applyAuditRetention(prisma, { retentionDays: config.audit.retentionDays });

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { AUDIT_EVENT_TYPES, AuditCategory, AuditStatus } from '../../platform/audit/events.ts';
+import { AUDIT_EVENT_TYPES, AuditCategory, AuditStatus } from '../../audit-log/events.ts';
 import type { Prisma, PrismaClient } from '../../platform/db/client.ts';
 import { AppError } from '../../platform/errors.ts';
 

@@ -1,8 +1,8 @@
 import { once } from 'node:events';
 import type { Express, Request, Response } from 'express';
 import { z } from 'zod';
-import type { AuditEventInput } from '../../platform/audit/publisher.ts';
-import { requestAuditContext } from '../../platform/http/audit-middleware.ts';
+import type { AuditEventInput } from '../../audit-log/publisher.ts';
+import { requestAuditContext } from '../../audit-log/request-events.ts';
 import type { ServiceDeps } from '../../platform/runtime.ts';
 import { parseInput } from '../../platform/http/validation.ts';
 import { auditFilterSchema, auditPageSchema, createAuditQuery, type AuditFilter } from './audit-query.ts';

@@ -1,14 +1,14 @@
 import assert from 'node:assert/strict';
 import type { RunningService } from '../../platform/runtime.ts';
-import { createAuditKeyRing } from '../../platform/audit/audit-signature.ts';
+import { createAuditKeyRing } from '../../audit-log/audit-signature.ts';
 import { createPrismaClient, type PrismaClient } from '../../platform/db/client.ts';
 import { auditJobs, isolatedPrefix } from '../../../test/support/audit-jobs.ts';
 import { removeChains, sampleAuditEvents } from '../../../test/support/audit-events.ts';
 import { testConfig, testInfra } from '../../../test/support/infra.ts';
 import { metricValue, MODULES } from '../../../test/support/modules.ts';
 import { accountWithToken, adminToken } from '../../../test/support/tokens.ts';
-import { createChainWriter, ensureChainHead } from '../../../workers/audit-writer/chain-writer.ts';
-import type { VerifyReport } from './verify-chain.ts';
+import { createChainWriter, ensureChainHead } from '../../audit-log/chain-writer.ts';
+import type { VerifyReport } from '../../audit-log/verify-chain.ts';
 
 describe('GET /api/v1/audit/verify', () => {
   let admin: RunningService;

@@ -1,11 +1,11 @@
 import type { Express } from 'express';
 import { Counter } from 'prom-client';
 import { z } from 'zod';
-import { createAuditKeyRing } from '../../platform/audit/audit-signature.ts';
-import { requestAuditContext } from '../../platform/http/audit-middleware.ts';
+import { createAuditKeyRing } from '../../audit-log/audit-signature.ts';
+import { requestAuditContext } from '../../audit-log/request-events.ts';
 import type { ServiceDeps } from '../../platform/runtime.ts';
 import { parseInput } from '../../platform/http/validation.ts';
-import { verifyAuditLog } from './verify-chain.ts';
+import { verifyAuditLog } from '../../audit-log/verify-chain.ts';
 
 const verifyQuerySchema = z.strictObject({
   /** Records stored (recorded_at) at or after this instant. */

@@ -1,6 +1,6 @@
-import type { ChangeEvents } from '../../platform/audit/audited-change.ts';
-import type { AuditEventInput } from '../../platform/audit/publisher.ts';
-import type { AuditEventType } from '../../platform/audit/events.ts';
+import type { ChangeEvents } from '../../audit-log/audited-change.ts';
+import type { AuditEventInput } from '../../audit-log/publisher.ts';
+import type { AuditEventType } from '../../audit-log/events.ts';
 import type { ServiceAccount } from './service-account-store.ts';
 
 type AccountEventType = Extract<AuditEventType, 'service_account_created' | 'service_account_deleted' | 'service_account_updated' | 'secret_rotated'>;

@@ -9,8 +9,8 @@ import { tokenEndpoint } from './token-endpoint.ts';
 import type { SigningKey } from './token-issuer.ts';
 import { ensureBootstrapAdmin } from './bootstrap.ts';
 import { accountChangeEvents } from './account-audit.ts';
-import { auditedChange } from '../../platform/audit/audited-change.ts';
-import { requestAuditContext } from '../../platform/http/audit-middleware.ts';
+import { auditedChange } from '../../audit-log/audited-change.ts';
+import { requestAuditContext } from '../../audit-log/request-events.ts';
 import type { ServiceAccount } from './service-account-store.ts';
 import { publishChangeNotice, subscribeChangeNotices } from '../../platform/change-notices.ts';
 

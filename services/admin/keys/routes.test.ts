@@ -5,7 +5,7 @@ import { start } from '../app.ts';
 import { testConfig } from '../../../test/support/infra.ts';
 import { metricValue } from '../../../test/support/modules.ts';
 import { adminToken, bearer } from '../../../test/support/tokens.ts';
-import { createKeyStore } from './key-store.ts';
+import { createKeyStore } from '../../signing-keys/key-store.ts';
 
 describe('admin key routes', () => {
   let admin: RunningService;

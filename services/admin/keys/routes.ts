@@ -1,10 +1,10 @@
 import type { Express, RequestHandler } from 'express';
-import { auditedChange } from '../../platform/audit/audited-change.ts';
+import { auditedChange } from '../../audit-log/audited-change.ts';
 import { badRequest } from '../../platform/errors.ts';
-import { requestAuditContext } from '../../platform/http/audit-middleware.ts';
+import { requestAuditContext } from '../../audit-log/request-events.ts';
 import type { ServiceDeps } from '../../platform/runtime.ts';
-import { keyRevocationEvents, keyRotationEvents } from './key-audit.ts';
-import type { KeyService } from './key-service.ts';
+import { keyRevocationEvents, keyRotationEvents } from '../../signing-keys/key-audit.ts';
+import type { KeyService } from '../../signing-keys/key-service.ts';
 
 const KID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const MAX_HTTP_CACHE_SECONDS = 60;

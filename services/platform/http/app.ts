@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import express, { type Express, type RequestHandler } from 'express';
-import type { AuditPublisher } from '../audit/publisher.ts';
+import type { AuditPublisher } from '../../audit-log/publisher.ts';
 import type { Config } from '../config.ts';
 import type { Logger } from '../logger.ts';
 import type { ServiceMetrics } from '../metrics.ts';
-import { auditDeniedResponses } from './audit-middleware.ts';
+import { auditDeniedResponses } from '../../audit-log/request-events.ts';
 import { corsWhitelist } from './cors.ts';
 import { errorHandler, notFoundHandler } from './error-handler.ts';
 

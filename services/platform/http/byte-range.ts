@@ -1,4 +1,8 @@
-import type { ByteRange } from '../files/storage-client.ts';
+/** Inclusive byte positions, as in an HTTP Range. */
+export interface ByteRange {
+  start: number;
+  end: number;
+}
 
 export type RangeAnswer = { kind: 'full' } | { kind: 'partial'; range: ByteRange } | { kind: 'unsatisfiable' };
 

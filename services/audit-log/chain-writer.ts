@@ -1,0 +1,114 @@
+/**
+ * Appends a batch of events to an audit chain in one transaction. The chain head row is locked
+ * first (SELECT … FOR UPDATE), so writer replicas take turns: under the lock a writer sees every
+ * record committed before it, skips events already stored (a redelivered job never duplicates or
+ * advances the chain), numbers and signs the rest after the head, and moves the head.
+ */
+import { signingInputTemplate, type AuditKeyRing, type AuditRecord } from './audit-signature.ts';
+import type { AuditEvent } from './events.ts';
+import type { PrismaClient } from '../platform/db/client.ts';
+
+/** Every writer appends to this one chain (docs/AUDIT_LOGGING.md, "Chain and replicas"). */
+export const DEFAULT_CHAIN_ID = 0;
+
+/**
+ * A redelivered event's first copy was recorded after the event happened, less the producer's
+ * clock skew; looking back this far from its timestamp keeps the duplicate check to one or two
+ * monthly partitions.
+ */
+export const DEDUP_CLOCK_SKEW_MS = 24 * 3600_000;
+
+export type WriteOutcome = 'stored' | 'duplicate';
+
+export interface BatchResult {
+  /** One per event, in order. */
+  outcomes: WriteOutcome[];
+  stored: AuditRecord[];
+}
+
+export interface ChainWriter {
+  write(events: AuditEvent[]): Promise<BatchResult>;
+}
+
+type Tx = Parameters<Parameters<PrismaClient['$transaction']>[0]>[0];
+
+interface HeadRow {
+  sequence: bigint;
+  signature: string | null;
+  recorded_at: Date | null;
+}
+
+async function lockHead(tx: Tx, chainId: number): Promise<HeadRow> {
+  const select = () => tx.$queryRaw<HeadRow[]>`SELECT sequence, signature, recorded_at FROM audit_chain_heads WHERE chain_id = ${chainId} FOR UPDATE`;
+  let [head] = await select();
+  if (!head) {
+    await tx.$executeRaw`INSERT INTO audit_chain_heads (chain_id) VALUES (${chainId}) ON CONFLICT DO NOTHING`;
+    [head] = await select();
+  }
+  return head!;
+}
+
+/** Makes sure the chain head row exists, so the first batches do not race to create it. */
+export async function ensureChainHead(prisma: PrismaClient, chainId = DEFAULT_CHAIN_ID): Promise<void> {
+  await prisma.$executeRaw`INSERT INTO audit_chain_heads (chain_id) VALUES (${chainId}) ON CONFLICT DO NOTHING`;
+}
+
+export function createChainWriter(
+  prisma: PrismaClient,
+  keyRing: AuditKeyRing,
+  options: { chainId?: number; now?: () => Date } = {},
+): ChainWriter {
+  const chainId = options.chainId ?? DEFAULT_CHAIN_ID;
+  const now = options.now ?? (() => new Date());
+  return {
+    write: (events) => {
+      // Everything that does not depend on the chain is done before the lock is taken.
+      const templates = events.map(signingInputTemplate);
+      const since = new Date(Math.min(...events.map((e) => Date.parse(e.timestamp))) - DEDUP_CLOCK_SKEW_MS).toISOString();
+      const ids = [...new Set(events.map((e) => e.event_id))];
+      return prisma.$transaction(
+        async (tx) => {
+          const head = await lockHead(tx, chainId);
+          // Read after the lock is held: READ COMMITTED gives this statement a snapshot holding
+          // every batch committed by whoever held the lock before. The LATERAL makes it one index
+          // probe per id whatever the table statistics say (a plain `= ANY` may become a scan).
+          const found = await tx.$queryRawUnsafe<{ event_id: string }[]>(
+            `SELECT ids.id::text AS event_id FROM unnest($1::uuid[]) AS ids(id)
+               CROSS JOIN LATERAL (SELECT 1 FROM audit_logs a WHERE a.event_id = ids.id AND a.recorded_at >= $2::timestamptz LIMIT 1) AS hit`,
+            ids,
+            since,
+          );
+          const seen = new Set(found.map((row) => row.event_id));
+          let sequence = Number(head.sequence);
+          let prev = head.signature;
+          // Never before the head's time, so recorded_at grows along the chain even across replicas' clocks.
+          const recordedAt = new Date(Math.max(now().getTime(), head.recorded_at?.getTime() ?? 0)).toISOString();
+          const outcomes: WriteOutcome[] = [];
+          const stored: AuditRecord[] = [];
+          events.forEach((event, i) => {
+            if (seen.has(event.event_id)) return void outcomes.push('duplicate');
+            seen.add(event.event_id);
+            const chain = { chain_id: chainId, sequence: ++sequence, prev_signature: prev, key_id: keyRing.signingKeyId, recorded_at: recordedAt };
+            const record: AuditRecord = { ...event, ...chain, signature: keyRing.signInput(templates[i]!(chain)) };
+            prev = record.signature;
+            stored.push(record);
+            outcomes.push('stored');
+          });
+          if (stored.length > 0) {
+            await tx.$executeRawUnsafe(
+              `WITH stored AS (INSERT INTO audit_logs SELECT * FROM json_populate_recordset(NULL::audit_logs, $1::json) RETURNING 1)
+               UPDATE audit_chain_heads SET sequence = $2::bigint, signature = $3, recorded_at = $4::timestamptz WHERE chain_id = $5::int`,
+              JSON.stringify(stored),
+              sequence,
+              prev,
+              recordedAt,
+              chainId,
+            );
+          }
+          return { outcomes, stored };
+        },
+        { maxWait: 10_000, timeout: 60_000 },
+      );
+    },
+  };
+}

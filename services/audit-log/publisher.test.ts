@@ -1,0 +1,203 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
+import { testInfra } from '../../test/support/infra.ts';
+import { startRedisProxy, type RedisProxy } from '../../test/support/redis-proxy.ts';
+import { ConfigError, loadConfig, type AuditDelivery } from '../platform/config.ts';
+import { AppError } from '../platform/errors.ts';
+import { createLogger } from '../platform/logger.ts';
+import { AuditJob, QueueName } from '../platform/queues.ts';
+import { createRedis, waitForRedis } from '../platform/redis.ts';
+import { Secret } from '../platform/secret.ts';
+import type { AuditEvent } from './events.ts';
+import { createAuditPublisher, type AuditEventInput, type AuditPublisher } from './publisher.ts';
+
+const logger = createLogger({ service: 'audit-publisher-test', level: 'silent' });
+const input = (n: number): AuditEventInput => ({ event_type: 'auth_failure', action: 'POST', status: 'failure', details: { n } });
+
+async function until(condition: () => Promise<boolean>, timeoutMs = 10_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await sleep(50);
+  }
+}
+
+describe('audit publisher', () => {
+  let proxy: RedisProxy;
+  let spoolDir: string;
+  let prefix: string;
+  let inspect: Queue;
+  let direct: Redis;
+  const open: { publisher: AuditPublisher; redis: Redis }[] = [];
+
+  async function publisher(delivery: AuditDelivery) {
+    const redis = createRedis(new Secret(proxy.url), 'producer', logger, 'audit-publisher-test');
+    await waitForRedis(redis, 5000).catch(() => undefined);
+    const created = await createAuditPublisher({ redis, bullmqPrefix: prefix, source: 'admin', delivery, spoolDir, logger });
+    open.push({ publisher: created, redis });
+    return created;
+  }
+  async function stopAll() {
+    for (const { publisher: p, redis } of open.splice(0)) {
+      await p.close();
+      redis.disconnect();
+    }
+  }
+  const jobs = () => inspect.getJobs(['waiting', 'active', 'completed', 'failed', 'delayed']);
+  /** Waiting jobs in the order a worker takes them. */
+  const queuedIds = async () => (await inspect.getWaiting(0, -1)).map((j) => j.id);
+  const spoolLines = async () => (await readFile(path.join(spoolDir, 'admin.ndjson'), 'utf8').catch(() => '')).split('\n').filter(Boolean);
+
+  beforeEach(async () => {
+    proxy = await startRedisProxy(testInfra().redisUrl);
+    spoolDir = await mkdtemp(path.join(tmpdir(), 'audit-spool-'));
+    prefix = `${testInfra().bullmqPrefix}-pub-${randomBytes(3).toString('hex')}`;
+    direct = new Redis(testInfra().redisUrl);
+    inspect = new Queue(QueueName.AuditEvents, { connection: direct, prefix });
+  });
+  afterEach(async () => {
+    await stopAll();
+    await inspect.obliterate({ force: true }).catch(() => undefined);
+    await inspect.close();
+    direct.disconnect();
+    await proxy.close();
+    await rm(spoolDir, { recursive: true, force: true });
+  });
+
+  it('when an event is published, then exactly one record-audit-event job exists with jobId = event_id and the full event', async () => {
+    const audit = await publisher('fail-closed');
+    const event = await audit.publish({ ...input(1), resource_type: 'api', resource_id: '/x', request_id: 'r-1' });
+    const all = await jobs();
+    assert.equal(all.length, 1);
+    assert.equal(all[0]!.id, event.event_id);
+    assert.equal(all[0]!.name, AuditJob.Record);
+    assert.deepEqual(all[0]!.data, event);
+    assert.equal(event.event_category, 'authentication');
+    assert.equal(event.source, 'admin');
+    assert.equal(event.user_id, null);
+  });
+
+  it('when an event breaks the contract, then publish throws and nothing is queued', async () => {
+    const audit = await publisher('fail-closed');
+    await assert.rejects(audit.publish({ ...input(1), action: '' }), (err: Error) => !(err instanceof AppError));
+    await assert.rejects(audit.publish({ ...input(1), resource_type: 'x'.repeat(51) }));
+    assert.equal((await jobs()).length, 0);
+  });
+
+  it('when Redis is down under fail-closed, then publish rejects with a 503 AppError and nothing is spooled', async () => {
+    const audit = await publisher('fail-closed');
+    proxy.cut();
+    await sleep(50);
+    const started = Date.now();
+    await assert.rejects(audit.publish(input(1)), (err: unknown) => err instanceof AppError && err.status === 503 && err.code === 'audit_unavailable');
+    assert.ok(Date.now() - started < 500, 'a refused publish answers at once');
+    assert.throws(() => audit.assertAvailable(), (err: unknown) => err instanceof AppError && err.status === 503);
+    assert.deepEqual(await spoolLines(), []);
+  });
+
+  it('when Redis is down under fail-closed and the event is committed, then it is spooled and queued once Redis is back', async () => {
+    const audit = await publisher('fail-closed');
+    proxy.cut();
+    await sleep(50);
+    const event = await audit.publish(input(1), { committed: true });
+    assert.equal(JSON.parse((await spoolLines())[0]!).event_id, event.event_id);
+    proxy.restore();
+    await until(async () => (await jobs()).length === 1 && (await spoolLines()).length === 0);
+    assert.equal((await jobs())[0]!.id, event.event_id);
+  });
+
+  it('when Redis is down under spool, then every publish succeeds from the fsynced spool and is replayed in order, none lost or doubled', async () => {
+    const audit = await publisher('spool');
+    const before = await audit.publish(input(0));
+    proxy.cut();
+    await sleep(50);
+    const during: AuditEvent[] = [];
+    for (let n = 1; n <= 50; n++) during.push(await audit.publish(input(n)));
+    // Concurrent publishes share fsyncs and keep their order of arrival.
+    during.push(...(await Promise.all([51, 52, 53].map((n) => audit.publish(input(n))))));
+    assert.deepEqual(
+      (await spoolLines()).map((line) => JSON.parse(line).event_id),
+      during.map((e) => e.event_id),
+    );
+    assert.equal((await jobs()).length, 1, 'nothing reached the queue during the outage');
+
+    proxy.restore();
+    await until(async () => (await spoolLines()).length === 0);
+    const after = await audit.publish(input(99));
+    // The replay may still be finishing when the spool file empties; an event published then goes
+    // through the spool behind it, so it is queued a moment later, never before the backlog.
+    const expected = [before, ...during, after].map((e) => e.event_id);
+    await until(async () => (await queuedIds()).length >= expected.length);
+    assert.deepEqual(await queuedIds(), expected);
+  });
+
+  it('when the process restarts with a non-empty spool, then the new process replays it at start', async () => {
+    const first = await publisher('spool');
+    proxy.cut();
+    await sleep(50);
+    const spooled = [await first.publish(input(1)), await first.publish(input(2))];
+    await stopAll();
+    assert.equal((await spoolLines()).length, 2);
+
+    proxy.restore();
+    await publisher('spool');
+    await until(async () => (await jobs()).length === 2);
+    assert.deepEqual(await queuedIds(), spooled.map((e) => e.event_id));
+    await until(async () => (await spoolLines()).length === 0);
+  });
+
+  it('when a replay was cut short after queueing, then queueing the same lines again adds no duplicate job', async () => {
+    const first = await publisher('spool');
+    proxy.cut();
+    await sleep(50);
+    const spooled = [await first.publish(input(1)), await first.publish(input(2))];
+    await stopAll();
+    // As if the last run queued the first line and died before moving the offset past it.
+    await inspect.add(AuditJob.Record, spooled[0], { jobId: spooled[0]!.event_id });
+    // And as if it died in the middle of writing a third line.
+    await writeFile(path.join(spoolDir, 'admin.ndjson'), '{"event_id":"torn', { flag: 'a' });
+
+    proxy.restore();
+    await publisher('spool');
+    await until(async () => (await spoolLines()).length === 0);
+    assert.deepEqual(await queuedIds(), spooled.map((e) => e.event_id));
+  });
+
+  it('when Redis answers, then a publish is not slowed by the spool', async () => {
+    const audit = await publisher('spool');
+    await audit.publish(input(0));
+    const started = process.hrtime.bigint();
+    for (let n = 0; n < 200; n++) await audit.publish(input(n));
+    const perPublishMs = Number(process.hrtime.bigint() - started) / 1e6 / 200;
+    assert.ok(perPublishMs < 5, `a publish took ${perPublishMs} ms`);
+    assert.deepEqual(await spoolLines(), []);
+  });
+});
+
+describe('audit delivery configuration', () => {
+  const env = { DATABASE_URL: 'postgresql://u@db/x', REDIS_URL: 'redis://r:6379/0' };
+
+  it('when AUDIT_DELIVERY is unset, then production, staging and test fail closed and development spools', () => {
+    for (const environment of ['production', 'staging', 'test'] as const) {
+      const strong = 'Xq3vN8kP2mR7tY4wZ9aB6cD1eF5gH0jK';
+      const config = loadConfig('ingester', { ...env, ENVIRONMENT: environment, REDIS_URL: `redis://:${strong}@r:6379/0`, DATABASE_URL: `postgresql://u:${strong}@db/x` });
+      assert.equal(config.audit.delivery, 'fail-closed', environment);
+    }
+    assert.equal(loadConfig('ingester', { ...env, ENVIRONMENT: 'development' }).audit.delivery, 'spool');
+  });
+
+  it('when AUDIT_DELIVERY is not a known mode, then a ConfigError names it', () => {
+    assert.throws(() => loadConfig('ingester', { ...env, AUDIT_DELIVERY: 'best-effort' }), (err: unknown) => err instanceof ConfigError && err.variable === 'AUDIT_DELIVERY');
+  });
+
+  it('when AUDIT_SPOOL_DIR is unset, then each service spools under .data/audit-spool/<service>', () => {
+    assert.equal(loadConfig('query', env).audit.spoolDir, path.resolve('.data/audit-spool/query'));
+    assert.equal(loadConfig('query', { ...env, AUDIT_SPOOL_DIR: '/var/spool/x' }).audit.spoolDir, '/var/spool/x');
+  });
+});

@@ -1,0 +1,227 @@
+import { randomUUID } from 'node:crypto';
+import { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { Counter, Gauge, type Registry } from 'prom-client';
+import type { AuditDelivery } from '../platform/config.ts';
+import { AppError } from '../platform/errors.ts';
+import type { Logger } from '../platform/logger.ts';
+import { AuditJob, DEFAULT_JOB_OPTIONS, QueueName } from '../platform/queues.ts';
+import { AUDIT_EVENT_CATEGORY, auditEventSchema, type AuditEvent, type AuditSource } from './events.ts';
+import { openAuditSpool, type AuditSpool } from './spool.ts';
+
+/**
+ * What a caller gives to publish one audit event; the publisher fills in event_id (a new UUID),
+ * timestamp (now), event_category (from the type), source (this process) and, when absent,
+ * the nullable fields as null.
+ */
+export type AuditEventInput = Pick<AuditEvent, 'event_type' | 'action' | 'status'> &
+  Partial<Pick<AuditEvent, 'user_id' | 'service_account_id' | 'ip_address' | 'user_agent' | 'resource_type' | 'resource_id' | 'details' | 'request_id'>>;
+
+export interface PublishOptions {
+  /**
+   * The event records something that already happened and cannot be undone (a committed change, a
+   * response already sent): when the queue is unreachable it goes to the spool even with
+   * AUDIT_DELIVERY=fail-closed, since refusing would lose it without preventing anything.
+   * @defaultValue false
+   */
+  committed?: boolean;
+}
+
+/**
+ * Publishing an audit event is one call. It resolves once the event is durable — a BullMQ job on
+ * `audit-events` (jobId = event_id), or with AUDIT_DELIVERY=spool an fsynced line in the local
+ * spool — and rejects with a 503 AppError when neither is possible (fail-closed).
+ */
+export interface AuditPublisher {
+  publish(event: AuditEventInput, options?: PublishOptions): Promise<AuditEvent>;
+  /**
+   * Throws the 503 AppError a publish would throw right now (fail-closed and Redis unreachable).
+   * Call it before a change that will be published with `committed`, so nothing changes unaudited.
+   */
+  assertAvailable(): void;
+  /** Waits for queued spool appends, stops replaying; the Redis connection stays open (it is not ours). */
+  close(): Promise<void>;
+}
+
+export interface AuditPublisherOptions {
+  /** The producer connection (no offline queue, so an outage fails at once). */
+  redis: Redis;
+  bullmqPrefix: string;
+  source: AuditSource;
+  delivery: AuditDelivery;
+  spoolDir: string;
+  logger: Logger;
+  /** Where audit_events_published_total and audit_spool_backlog_bytes are registered. */
+  registry?: Registry;
+}
+
+/** A hung (not refused) Redis must not hold a request for long: past this a publish counts as failed. */
+const QUEUE_TIMEOUT_MS = 1000;
+const REPLAY_RETRY_MS = { first: 500, max: 10_000 };
+
+export const auditUnavailable = (cause?: unknown) =>
+  new AppError(503, 'audit_unavailable', 'The audit log cannot record this request right now; try again shortly', {
+    headers: { 'Retry-After': '5' },
+    cause,
+  });
+
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`redis did not answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+export function buildAuditEvent(input: AuditEventInput, source: AuditSource, now = new Date()): AuditEvent {
+  // parse, not safeParse: an event that does not fit the contract is a bug in the caller.
+  return auditEventSchema.parse({
+    event_id: randomUUID(),
+    event_type: input.event_type,
+    event_category: AUDIT_EVENT_CATEGORY[input.event_type],
+    timestamp: now.toISOString(),
+    user_id: input.user_id ?? null,
+    service_account_id: input.service_account_id ?? null,
+    ip_address: input.ip_address ?? null,
+    user_agent: input.user_agent ?? null,
+    resource_type: input.resource_type ?? null,
+    resource_id: input.resource_id ?? null,
+    action: input.action,
+    status: input.status,
+    details: input.details ?? null,
+    source,
+    request_id: input.request_id ?? null,
+  });
+}
+
+/**
+ * The publisher of one process: one `Queue.add` per event on the producer connection, the spool
+ * when Redis is away (AUDIT_DELIVERY=spool, or `committed` events), and a replay of the spool, in
+ * file order, whenever Redis is ready again and at start.
+ */
+export async function createAuditPublisher(options: AuditPublisherOptions): Promise<AuditPublisher> {
+  const { redis, logger, source, delivery } = options;
+  let closed = false;
+  // BullMQ keeps a failed connection set-up (Redis lost between ready and its version check) for
+  // good; a queue whose set-up failed is replaced so publishing recovers with Redis.
+  const openQueue = (): Queue => {
+    const opened = new Queue(QueueName.AuditEvents, { connection: redis, prefix: options.bullmqPrefix, defaultJobOptions: DEFAULT_JOB_OPTIONS });
+    opened.on('error', (err) => logger.debug({ err: err.message }, 'audit queue error'));
+    opened.waitUntilReady().catch(() => {
+      if (closed || queue !== opened) return;
+      queue = openQueue();
+      void opened.close().catch(() => undefined);
+    });
+    return opened;
+  };
+  let queue = openQueue();
+  const spool: AuditSpool = await openAuditSpool(options.spoolDir, source, logger);
+  const published = new Counter({
+    name: 'audit_events_published_total',
+    help: 'Audit events published by this process, by outcome (queued, spooled, rejected)',
+    labelNames: ['outcome'],
+    registers: options.registry ? [options.registry] : [],
+  });
+  new Gauge({
+    name: 'audit_spool_backlog_bytes',
+    help: 'Bytes of audit events in the local spool waiting to be replayed into the queue',
+    registers: options.registry ? [options.registry] : [],
+    collect() {
+      this.set(spool.backlogBytes());
+    },
+  });
+
+  const enqueue = async (event: AuditEvent) => {
+    if (redis.status !== 'ready') throw new Error(`redis is ${redis.status}`);
+    await withTimeout(queue.add(AuditJob.Record, event, { jobId: event.event_id }), QUEUE_TIMEOUT_MS);
+  };
+  const deliverReplayed = async (events: AuditEvent[]) => {
+    if (redis.status !== 'ready') throw new Error(`redis is ${redis.status}`);
+    const jobs = events.map((event) => ({ name: AuditJob.Record, data: event, opts: { jobId: event.event_id } }));
+    await withTimeout(queue.addBulk(jobs), QUEUE_TIMEOUT_MS * 5);
+  };
+
+  let replaying: Promise<void> | undefined;
+  let retry: NodeJS.Timeout | undefined;
+  let retryDelay = REPLAY_RETRY_MS.first;
+  const replay = () => {
+    if (closed || replaying || !spool.hasBacklog()) return;
+    clearTimeout(retry);
+    replaying = spool
+      .replay(deliverReplayed)
+      .then(
+        () => {
+          retryDelay = REPLAY_RETRY_MS.first;
+          logger.info('audit spool replayed into the queue');
+        },
+        (err: Error) => {
+          logger.warn({ err: err.message, backlogBytes: spool.backlogBytes(), retryInMs: retryDelay }, 'audit spool replay paused');
+          if (closed) return;
+          retry = setTimeout(replay, retryDelay);
+          retry.unref();
+          retryDelay = Math.min(retryDelay * 2, REPLAY_RETRY_MS.max);
+        },
+      )
+      .finally(() => {
+        replaying = undefined;
+      });
+  };
+  const onReady = () => {
+    retryDelay = REPLAY_RETRY_MS.first;
+    replay();
+  };
+  redis.on('ready', onReady);
+  if (spool.hasBacklog()) {
+    logger.warn({ backlogBytes: spool.backlogBytes() }, 'audit spool holds events from an earlier run; replaying them');
+    replay();
+  }
+
+  const mayRefuse = (committed: boolean) => delivery === 'fail-closed' && !committed;
+
+  return {
+    async publish(input, publishOptions = {}) {
+      const event = buildAuditEvent(input, source);
+      const committed = publishOptions.committed === true;
+      // Behind a backlog a new event waits its turn in the spool, so the queue sees events in order.
+      if (!spool.hasBacklog()) {
+        try {
+          await enqueue(event);
+          published.inc({ outcome: 'queued' });
+          return event;
+        } catch (err) {
+          if (mayRefuse(committed)) {
+            published.inc({ outcome: 'rejected' });
+            throw auditUnavailable(err);
+          }
+        }
+      } else if (mayRefuse(committed) && redis.status !== 'ready') {
+        published.inc({ outcome: 'rejected' });
+        throw auditUnavailable();
+      }
+      try {
+        await spool.append(event);
+      } catch (err) {
+        published.inc({ outcome: 'rejected' });
+        logger.error({ err: (err as Error).message, eventId: event.event_id, eventType: event.event_type }, 'audit event could not be queued or spooled');
+        throw auditUnavailable(err);
+      }
+      published.inc({ outcome: 'spooled' });
+      if (redis.status === 'ready') replay();
+      return event;
+    },
+
+    assertAvailable() {
+      if (delivery === 'fail-closed' && redis.status !== 'ready') throw auditUnavailable();
+    },
+
+    async close() {
+      if (closed) return;
+      closed = true;
+      clearTimeout(retry);
+      redis.off('ready', onReady);
+      await replaying;
+      await spool.close();
+      await queue.close();
+    },
+  };
+}
