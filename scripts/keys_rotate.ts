@@ -6,7 +6,7 @@
  */
 import { keyRotationEvents } from '../services/signing-keys/key-audit.ts';
 import { createKeyService } from '../services/signing-keys/key-service.ts';
-import { auditedChange } from '../services/audit-log/audited-change.ts';
+import { auditedAction } from '../services/audit-log/audited-action.ts';
 import { createAuditPublisher, type AuditPublisher } from '../services/audit-log/publisher.ts';
 import { ConfigError, loadConfig } from '../services/platform/config.ts';
 import { AppError } from '../services/platform/errors.ts';
@@ -27,7 +27,7 @@ async function rotateNow(): Promise<void> {
     audit = await createAuditPublisher({ redis, bullmqPrefix: config.bullmqPrefix, source: 'cli', delivery: config.audit.delivery, spoolDir: config.audit.spoolDir, logger });
     const keys = createKeyService({ config, prisma, redis, logger });
     await keys.ensure();
-    const result = await auditedChange(audit, () => keys.rotate({ force: true }), keyRotationEvents({}, 'cli'));
+    const result = await auditedAction(audit, () => keys.rotate({ force: true }), keyRotationEvents({}, 'cli'));
     process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
   } finally {
     await audit?.close();

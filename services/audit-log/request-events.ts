@@ -1,4 +1,6 @@
 import type { Request, RequestHandler, Response } from 'express';
+import { recordOutcome } from './audited-action.ts';
+import type { ErrorCode } from '../platform/errors.ts';
 import type { AuditEventInput, AuditPublisher } from './publisher.ts';
 
 declare module 'express-serve-static-core' {
@@ -6,7 +8,7 @@ declare module 'express-serve-static-core' {
     /** Set by a handler that published its own event for this response, so the middleware adds none. */
     auditRecorded?: boolean;
     /** The error code of an error response (set by the error handler). */
-    errorCode?: string;
+    errorCode?: ErrorCode;
   }
 }
 
@@ -49,19 +51,17 @@ function deniedEvent(req: Request, res: Response): AuditEventInput {
 }
 
 /**
- * The seed's AuditMiddleware: every 401 becomes an auth_failure and every 403 an
- * authorization_denied event, on every module and route. It publishes after the response has gone
- * out, so it never delays or changes it; the response cannot be taken back, so the event is
- * `committed` (spooled even under fail-closed when Redis is away) and a failure is only logged.
+ * Every 401 becomes an auth_failure and every 403 an authorization_denied event, on every module
+ * and route, unless the handler recorded its own. It publishes after the response has gone out, so
+ * it never delays or changes it; the response cannot be taken back, so the event is recorded as an
+ * outcome (spooled even under fail-closed when Redis is away) and a loss is only logged.
  */
 export function auditDeniedResponses(audit: AuditPublisher): RequestHandler {
   return (req, res, next) => {
     res.once('finish', () => {
       if ((res.statusCode !== 401 && res.statusCode !== 403) || res.locals.auditRecorded) return;
       try {
-        audit.publish(deniedEvent(req, res), { committed: true }).catch((err: Error) => {
-          req.log.error({ err: err.message, status: res.statusCode }, 'audit event for a denied request was lost');
-        });
+        void recordOutcome(audit, deniedEvent(req, res), res);
       } catch (err) {
         req.log.error({ err }, 'audit event for a denied request could not be built');
       }

@@ -1,21 +1,11 @@
-import type { Request, Response } from 'express';
-import type { AuditEventInput, AuditPublisher } from '../audit-log/publisher.ts';
-import type { AuditStatus } from '../audit-log/events.ts';
-import { AppError } from '../platform/errors.ts';
+import type { Request } from 'express';
 import { requestAuditContext } from '../audit-log/request-events.ts';
+import type { AuditStatus } from '../audit-log/events.ts';
+import type { AuditEventInput } from '../audit-log/publisher.ts';
 
 export type FileEventType = 'file_upload' | 'file_delete' | 'file_transfer' | 'file_download';
 
-/** The status an error gives a file event: refused by authorization → denied, anything else → failure. */
-export function statusOf(err: unknown): AuditStatus {
-  return err instanceof AppError && err.status === 403 ? 'denied' : 'failure';
-}
-
-export function reasonOf(err: unknown): string {
-  return err instanceof AppError ? err.code : 'internal_error';
-}
-
-/** One file operation's audit event (the seed's log_file_operation: file name and size in details). */
+/** One file operation's audit event: who did what to which file, with its name and size in details. */
 export function fileEvent(
   req: Request,
   type: FileEventType,
@@ -33,20 +23,4 @@ export function fileEvent(
     ...requestAuditContext(req),
     details,
   };
-}
-
-/**
- * Publishes an event for something that already happened (`committed`: spooled if Redis is away).
- * Marks the response as audited, so a 403 gets this event rather than a second, generic one.
- */
-export async function publishFileEvent(audit: AuditPublisher, req: Request, res: Response, event: AuditEventInput): Promise<void> {
-  res.locals.auditRecorded = true;
-  try {
-    await audit.publish(event, { committed: true });
-  } catch (err) {
-    req.log.error({ err: (err as Error).message, eventType: event.event_type, status: event.status }, 'file audit event was lost');
-    if (event.status === 'success') {
-      throw new AppError(500, 'audit_not_recorded', 'The operation was done but its audit event could not be recorded', { isOperational: true, cause: err });
-    }
-  }
 }

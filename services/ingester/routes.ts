@@ -1,6 +1,7 @@
-import type { Express, Request, Response } from 'express';
+import type { Express } from 'express';
 import { z } from 'zod';
-import { fileEvent, publishFileEvent, reasonOf, statusOf } from '../file-archive/file-events.ts';
+import { auditedAction, reasonOf, statusOf } from '../audit-log/audited-action.ts';
+import { fileEvent } from '../file-archive/file-events.ts';
 import { toFileView } from '../file-archive/file-view.ts';
 import { parseInput } from '../platform/http/validation.ts';
 import type { ServiceDeps } from '../platform/runtime.ts';
@@ -18,22 +19,11 @@ const transferBody = z.strictObject({
 export function mountFileRoutes(app: Express, deps: ServiceDeps, operations: FileOperations) {
   const ingesterOnly = deps.auth.require('ingester');
   const maxBytes = deps.config.storage.uploadMaxBytes;
-  const audited = async <T>(req: Request, res: Response, failed: (err: unknown) => ReturnType<typeof fileEvent>, work: () => Promise<T>): Promise<T> => {
-    try {
-      deps.audit.assertAvailable();
-      return await work();
-    } catch (err) {
-      await publishFileEvent(deps.audit, req, res, failed(err));
-      throw err;
-    }
-  };
 
   app.post('/api/v1/files/upload', ingesterOnly, async (req, res) => {
     let name: string | null = null;
-    const file = await audited(
-      req,
-      res,
-      (err) => fileEvent(req, 'file_upload', 'upload', statusOf(err), null, { file_name: name, reason: reasonOf(err) }),
+    const file = await auditedAction(
+      deps.audit,
       async () => {
         checkUploadHeaders(req, maxBytes);
         const upload = await receiveUpload(req, maxBytes, {
@@ -50,35 +40,33 @@ export function mountFileRoutes(app: Express, deps: ServiceDeps, operations: Fil
           throw err;
         }
       },
-    );
-    await publishFileEvent(
-      deps.audit,
-      req,
+      {
+        success: (stored) =>
+          fileEvent(req, 'file_upload', 'upload', 'success', stored.id, {
+            file_name: stored.originalName,
+            file_size: Number(stored.size),
+            sha256: stored.sha256,
+            content_type: stored.contentType,
+            storage_element_id: stored.storageElementId,
+          }),
+        failed: (err) => fileEvent(req, 'file_upload', 'upload', statusOf(err), null, { file_name: name, reason: reasonOf(err) }),
+      },
       res,
-      fileEvent(req, 'file_upload', 'upload', 'success', file.id, {
-        file_name: file.originalName,
-        file_size: Number(file.size),
-        sha256: file.sha256,
-        content_type: file.contentType,
-        storage_element_id: file.storageElementId,
-      }),
     );
     res.status(201).json(toFileView(file));
   });
 
   app.delete('/api/v1/files/:id', ingesterOnly, async (req, res) => {
     const id = String(req.params.id);
-    const file = await audited(
-      req,
-      res,
-      (err) => fileEvent(req, 'file_delete', 'delete', statusOf(err), id, { reason: reasonOf(err) }),
-      () => operations.remove(id, req.principal!),
-    );
-    await publishFileEvent(
+    await auditedAction(
       deps.audit,
-      req,
+      () => operations.remove(id, req.principal!),
+      {
+        success: (file) =>
+          fileEvent(req, 'file_delete', 'delete', 'success', file.id, { file_name: file.originalName, file_size: Number(file.size), storage_element_id: file.storageElementId }),
+        failed: (err) => fileEvent(req, 'file_delete', 'delete', statusOf(err), id, { reason: reasonOf(err) }),
+      },
       res,
-      fileEvent(req, 'file_delete', 'delete', 'success', file.id, { file_name: file.originalName, file_size: Number(file.size), storage_element_id: file.storageElementId }),
     );
     res.status(204).end();
   });
@@ -86,25 +74,23 @@ export function mountFileRoutes(app: Express, deps: ServiceDeps, operations: Fil
   app.post('/api/v1/files/:id/transfer', ingesterOnly, async (req, res) => {
     const id = String(req.params.id);
     let target: string | null = null;
-    const { file, from } = await audited(
-      req,
-      res,
-      (err) => fileEvent(req, 'file_transfer', 'transfer', statusOf(err), id, { target_storage_element: target, reason: reasonOf(err) }),
+    const { file } = await auditedAction(
+      deps.audit,
       () => {
         target = parseInput(transferBody, req.body).target_storage_element;
         return operations.transfer(id, target, req.principal!);
       },
-    );
-    await publishFileEvent(
-      deps.audit,
-      req,
+      {
+        success: (moved) =>
+          fileEvent(req, 'file_transfer', 'transfer', 'success', moved.file.id, {
+            file_name: moved.file.originalName,
+            file_size: Number(moved.file.size),
+            from_storage_element: moved.from,
+            to_storage_element: moved.file.storageElementId,
+          }),
+        failed: (err) => fileEvent(req, 'file_transfer', 'transfer', statusOf(err), id, { target_storage_element: target, reason: reasonOf(err) }),
+      },
       res,
-      fileEvent(req, 'file_transfer', 'transfer', 'success', file.id, {
-        file_name: file.originalName,
-        file_size: Number(file.size),
-        from_storage_element: from,
-        to_storage_element: file.storageElementId,
-      }),
     );
     res.json(toFileView(file));
   });

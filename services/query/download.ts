@@ -1,7 +1,8 @@
 import type { Request, RequestHandler, Response } from 'express';
 import type { FileRecord } from '../platform/db/client.ts';
 import { AppError } from '../platform/errors.ts';
-import { fileEvent, publishFileEvent, reasonOf, statusOf } from '../file-archive/file-events.ts';
+import { auditedAction, reasonOf, recordOutcome, statusOf } from '../audit-log/audited-action.ts';
+import { fileEvent } from '../file-archive/file-events.ts';
 import type { StorageClient } from '../file-archive/storage-client.ts';
 import { parseByteRange } from '../platform/http/byte-range.ts';
 import type { ServiceDeps } from '../platform/runtime.ts';
@@ -18,18 +19,16 @@ const namesEtag = (header: string | undefined, etag: string) =>
  */
 export function downloadHandler(deps: ServiceDeps, findFile: (id: string) => Promise<FileRecord>, storage: StorageClient): RequestHandler {
   const publish = (req: Request, res: Response, status: 'success' | 'failure' | 'denied', id: string, details: Record<string, string | number | null>) =>
-    publishFileEvent(deps.audit, req, res, fileEvent(req, 'file_download', 'download', status, id, details)).catch(() => undefined);
+    recordOutcome(deps.audit, fileEvent(req, 'file_download', 'download', status, id, details), res);
 
   return async (req, res) => {
     const id = String(req.params.id);
-    let file: FileRecord;
-    try {
-      deps.audit.assertAvailable();
-      file = await findFile(id);
-    } catch (err) {
-      await publish(req, res, statusOf(err), id, { reason: reasonOf(err) });
-      throw err;
-    }
+    const file = await auditedAction(
+      deps.audit,
+      () => findFile(id),
+      { failed: (err) => fileEvent(req, 'file_download', 'download', statusOf(err), id, { reason: reasonOf(err) }) },
+      res,
+    );
     const size = Number(file.size);
     const etag = `"${file.sha256}"`;
     const about = { file_name: file.originalName, file_size: size, storage_element_id: file.storageElementId };

@@ -1,4 +1,4 @@
-import type { ChangeEvents } from '../audit-log/audited-change.ts';
+import { statusOf, reasonOf, type ActionEvents } from '../audit-log/audited-action.ts';
 import type { AuditEventInput } from '../audit-log/publisher.ts';
 import type { RevocationResult, RotationResult } from './key-lifecycle.ts';
 
@@ -12,7 +12,7 @@ export type RotationTrigger = 'api' | 'schedule' | 'job' | 'catch_up' | 'cli';
 export type AuditContext = Partial<Pick<AuditEventInput, 'service_account_id' | 'ip_address' | 'user_agent' | 'request_id'>>;
 
 /** key_rotated for a rotation that happened (the resource is the new active key); none for a skipped one. */
-export function keyRotationEvents(context: AuditContext, trigger: RotationTrigger): ChangeEvents<RotationResult> {
+export function keyRotationEvents(context: AuditContext, trigger: RotationTrigger): ActionEvents<RotationResult> {
   return {
     success: (result) =>
       result.rotated
@@ -30,7 +30,7 @@ export function keyRotationEvents(context: AuditContext, trigger: RotationTrigge
 }
 
 /** key_revoked for a revocation, and for a refused one (unknown or no longer live key) with status failure. */
-export function keyRevocationEvents(context: AuditContext, kid: string): ChangeEvents<RevocationResult> {
+export function keyRevocationEvents(context: AuditContext, kid: string): ActionEvents<RevocationResult> {
   const event = (status: AuditEventInput['status'], details: Record<string, string>): AuditEventInput => ({
     event_type: 'key_revoked',
     action: 'revoke',
@@ -42,6 +42,6 @@ export function keyRevocationEvents(context: AuditContext, kid: string): ChangeE
   });
   return {
     success: (result) => event('success', { active_kid: result.activeKid, next_kid: result.nextKid }),
-    refused: (error) => event('failure', { reason: error.code }),
+    failed: (error) => event(statusOf(error), { reason: reasonOf(error) }),
   };
 }

@@ -2,7 +2,7 @@ import { Queue, type Job } from 'bullmq';
 import { createKeyService, type KeyService } from '../../services/signing-keys/key-service.ts';
 import { schedulerRepeatOptions } from '../../services/signing-keys/schedule-ticks.ts';
 import { keyRotationEvents } from '../../services/signing-keys/key-audit.ts';
-import { auditedChange } from '../../services/audit-log/audited-change.ts';
+import { auditedAction } from '../../services/audit-log/audited-action.ts';
 import type { Config, JwtConfig } from '../../services/platform/config.ts';
 import { AppError } from '../../services/platform/errors.ts';
 import type { Logger } from '../../services/platform/logger.ts';
@@ -20,7 +20,7 @@ function scheduledTickOf(job: Job): Date | undefined {
 /** A rotation nobody can audit waits: under fail-closed the job fails before any change and retries with backoff. */
 async function rotateJwtKeys(job: Job<Partial<RotateJwtKeysPayload>>, keys: KeyService, { logger, audit }: ServiceDeps) {
   await keys.ensure();
-  const result = await auditedChange(
+  const result = await auditedAction(
     audit,
     () => keys.rotate({ force: job.data?.force === true, scheduledAt: scheduledTickOf(job) }),
     keyRotationEvents({ request_id: job.id ?? null }, job.repeatJobKey ? 'schedule' : 'job'),
@@ -59,7 +59,7 @@ async function upsertSchedulers(queue: Queue, jwt: JwtConfig, now = new Date()) 
  */
 async function prepareSigningKeys(keys: KeyService, { logger, audit }: ServiceDeps) {
   await keys.ensure();
-  const catchUp = await auditedChange(audit, () => keys.rotate({ force: false }), keyRotationEvents({}, 'catch_up')).catch((err: unknown) => {
+  const catchUp = await auditedAction(audit, () => keys.rotate({ force: false }), keyRotationEvents({}, 'catch_up')).catch((err: unknown) => {
     if (!(err instanceof AppError && err.code === 'audit_unavailable')) throw err;
     logger.warn('audit log unreachable: a missed rotation is left to the scheduled job');
     return undefined;

@@ -1,4 +1,4 @@
-import type { ChangeEvents } from '../../audit-log/audited-change.ts';
+import { statusOf, reasonOf, type ActionEvents } from '../../audit-log/audited-action.ts';
 import type { AuditEventInput } from '../../audit-log/publisher.ts';
 import type { AuditEventType } from '../../audit-log/events.ts';
 import type { ServiceAccount } from './service-account-store.ts';
@@ -15,7 +15,7 @@ export function accountChangeEvents<T>(
   action: string,
   accountOf: (result: T) => ServiceAccount,
   target: { id?: string; clientId?: string } = {},
-): ChangeEvents<T> {
+): Required<ActionEvents<T>> {
   const base = (status: AuditEventInput['status'], resourceId: string | undefined, details: Record<string, string | null>): AuditEventInput => ({
     event_type: type,
     action,
@@ -30,6 +30,6 @@ export function accountChangeEvents<T>(
       const account = accountOf(result);
       return base('success', account.id, { client_id: account.clientId, name: account.name, role: account.role, account_status: account.status });
     },
-    refused: (error) => base('failure', target.id?.slice(0, 200), { client_id: target.clientId ?? null, reason: error.code }),
+    failed: (error) => base(statusOf(error), target.id?.slice(0, 200), { client_id: target.clientId ?? null, reason: reasonOf(error) }),
   };
 }

@@ -9,7 +9,7 @@ import { tokenEndpoint } from './token-endpoint.ts';
 import type { SigningKey } from './token-issuer.ts';
 import { ensureBootstrapAdmin } from './bootstrap.ts';
 import { accountChangeEvents } from './account-audit.ts';
-import { auditedChange } from '../../audit-log/audited-change.ts';
+import { auditedAction } from '../../audit-log/audited-action.ts';
 import { requestAuditContext } from '../../audit-log/request-events.ts';
 import type { ServiceAccount } from './service-account-store.ts';
 import { publishChangeNotice, subscribeChangeNotices } from '../../platform/change-notices.ts';
@@ -54,7 +54,7 @@ export function createIdentity(deps: ServiceDeps, signingKey: () => Promise<Sign
 
     app.post('/api/v1/service-accounts', adminOnly, async (req, res) => {
       const input = parseInput(newAccountSchema, req.body);
-      const { account, clientSecret } = await auditedChange(
+      const { account, clientSecret } = await auditedAction(
         deps.audit,
         () => accounts.create(input),
         accountChangeEvents(requestAuditContext(req), 'service_account_created', 'create', (created) => created.account, { clientId: input.client_id }),
@@ -72,7 +72,7 @@ export function createIdentity(deps: ServiceDeps, signingKey: () => Promise<Sign
     for (const [action, status] of [['suspend', 'suspended'], ['activate', 'active']] as const) {
       app.post(`/api/v1/service-accounts/:id/${action}`, adminOnly, async (req, res) => {
         const id = req.params.id as string;
-        const changed = await auditedChange(
+        const changed = await auditedAction(
           deps.audit,
           () => accounts.setStatus(id, status),
           accountChangeEvents(requestAuditContext(req), 'service_account_updated', action, (account) => account, { id }),
@@ -82,12 +82,12 @@ export function createIdentity(deps: ServiceDeps, signingKey: () => Promise<Sign
     }
     app.delete('/api/v1/service-accounts/:id', adminOnly, async (req, res) => {
       const id = req.params.id as string;
-      await auditedChange(deps.audit, () => accounts.remove(id), accountChangeEvents(requestAuditContext(req), 'service_account_deleted', 'delete', (account) => account, { id }));
+      await auditedAction(deps.audit, () => accounts.remove(id), accountChangeEvents(requestAuditContext(req), 'service_account_deleted', 'delete', (account) => account, { id }));
       res.status(204).end();
     });
     app.post('/api/v1/service-accounts/:id/rotate-secret', adminOnly, async (req, res) => {
       const id = req.params.id as string;
-      const rotated = await auditedChange(
+      const rotated = await auditedAction(
         deps.audit,
         () => accounts.rotateSecret(id),
         accountChangeEvents(requestAuditContext(req), 'secret_rotated', 'rotate_secret', (result) => result.account, { id }),

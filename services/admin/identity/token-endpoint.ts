@@ -8,11 +8,17 @@ import { issueAccessToken, type SigningKey } from './token-issuer.ts';
 import type { ServiceAccounts } from './service-accounts.ts';
 import type { ServiceAccount } from './service-account-store.ts';
 
+/**
+ * The RFC 6749 §5.2 `error` values this endpoint answers with. OAuth2's own vocabulary, kept apart
+ * from ErrorCode: standard clients read `{error, error_description}` here, not `{error:{code}}`.
+ */
+export type OAuthErrorCode = 'invalid_request' | 'invalid_client' | 'unsupported_grant_type';
+
 /** RFC 6749 §5.2 error answer; the token endpoint speaks OAuth2 so standard clients understand it. */
 class OAuthError extends Error {
   constructor(
     readonly status: number,
-    readonly error: 'invalid_request' | 'invalid_client' | 'unsupported_grant_type',
+    readonly error: OAuthErrorCode,
     readonly description: string,
   ) {
     super(description);
@@ -97,7 +103,7 @@ export function tokenEndpoint(deps: {
   accounts: ServiceAccounts;
   signingKey: () => Promise<SigningKey>;
   onIssued?: (req: Request, account: ServiceAccount) => void;
-  onRejected?: (req: Request, clientId: string | undefined, reason: string) => void;
+  onRejected?: (req: Request, clientId: string | undefined, reason: OAuthErrorCode) => void;
   /** auth_success / auth_failure for every answer; fail-closed turns an unrecordable answer into a 503. */
   audit: AuditPublisher;
 }): RequestHandler {

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import express, { type Express, type RequestHandler } from 'express';
 import type { AuditPublisher } from '../../audit-log/publisher.ts';
 import type { Config } from '../config.ts';
+import type { ErrorCode } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import type { ServiceMetrics } from '../metrics.ts';
 import { auditDeniedResponses } from '../../audit-log/request-events.ts';
@@ -94,7 +95,7 @@ export function createHttpApp(options: {
       res.json({ status: 'ready', checks });
       return;
     }
-    res.status(503).json({ error: { code: 'not_ready', message: `Unreachable: ${failed.join(', ')}` }, checks });
+    res.status(503).json({ error: { code: 'not_ready' satisfies ErrorCode, message: `Unreachable: ${failed.join(', ')}` }, checks });
   });
   app.get('/metrics', async (_req, res) => {
     res.type(metrics.registry.contentType).send(await metrics.registry.metrics());

@@ -1,11 +1,18 @@
 import { STATUS_CODES, type Server } from 'node:http';
 import type { Duplex } from 'node:stream';
+import type { ErrorCode } from '../errors.ts';
 
-const ANSWERS: Record<string, { status: number; code: string; message: string }> = {
+interface ClientErrorAnswer {
+  status: number;
+  code: ErrorCode;
+  message: string;
+}
+
+const ANSWERS: Record<string, ClientErrorAnswer> = {
   HPE_HEADER_OVERFLOW: { status: 431, code: 'headers_too_large', message: 'Request headers are too large' },
   ERR_HTTP_REQUEST_TIMEOUT: { status: 408, code: 'request_timeout', message: 'The request took too long to arrive' },
 };
-const MALFORMED = { status: 400, code: 'malformed_request', message: 'The request is not valid HTTP' };
+const MALFORMED: ClientErrorAnswer = { status: 400, code: 'malformed_request', message: 'The request is not valid HTTP' };
 
 /**
  * Requests Node's HTTP parser refuses (oversized headers, garbage on the wire) never reach Express;

@@ -1,8 +1,8 @@
 import type { ErrorRequestHandler, RequestHandler } from 'express';
-import { AppError } from '../errors.ts';
+import { AppError, type ErrorCode } from '../errors.ts';
 
 /** body-parser's error types → our stable codes. */
-const BODY_ERRORS: Record<string, { code: string; message: string }> = {
+const BODY_ERRORS: Record<string, { code: ErrorCode; message: string }> = {
   'entity.parse.failed': { code: 'invalid_json', message: 'Request body is not valid JSON' },
   'entity.too.large': { code: 'payload_too_large', message: 'Request body exceeds the size limit' },
   'encoding.unsupported': { code: 'unsupported_encoding', message: 'Content-Encoding is not supported' },
@@ -17,7 +17,7 @@ function toAppError(err: unknown): AppError {
   const candidate = err as { type?: unknown; status?: unknown; statusCode?: unknown };
   const status = Number(candidate?.status ?? candidate?.statusCode);
   if (typeof candidate?.type === 'string' && status >= 400 && status < 500) {
-    const known = BODY_ERRORS[candidate.type] ?? { code: 'bad_request', message: 'Request could not be read' };
+    const known = BODY_ERRORS[candidate.type] ?? { code: 'bad_request' as const, message: 'Request could not be read' };
     return new AppError(status, known.code, known.message, { cause: err });
   }
   if (status >= 400 && status < 500) return new AppError(status, 'bad_request', 'Request could not be processed', { cause: err });
