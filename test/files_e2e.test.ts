@@ -5,20 +5,11 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import type { FileView } from '../services/file-archive/file-view.ts';
 import { waitForAuditRows } from './support/audit-rows.ts';
 import { startFileArchive, type FileArchive } from './support/file-archive.ts';
 
 const run = promisify(execFile);
-
-interface FileView {
-  id: string;
-  original_name: string;
-  size: number;
-  sha256: string;
-  content_type: string;
-  owner_id: string;
-  storage_element_id: string;
-}
 
 describe('file archive end to end (upload → search → download → transfer → delete)', function () {
   this.timeout(30_000);
@@ -45,7 +36,7 @@ describe('file archive end to end (upload → search → download → transfer �
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
-  it("when a file is uploaded with the seed's curl -F file=@…, then it is stored under its sha256 and described in PostgreSQL", async () => {
+  it("when a file is uploaded with curl -F file=@…, then it is stored under its sha256 and described in PostgreSQL", async () => {
     const local = path.join(dir, 'Quarterly-Report.txt');
     await writeFile(local, content);
     const { stdout } = await run('curl', [

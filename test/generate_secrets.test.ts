@@ -9,7 +9,7 @@ const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const generateSecretsScript = join(repoRoot, 'scripts', 'generate_secrets.sh');
 const envExamplePath = join(repoRoot, '.env.example');
 
-/** Seed "1.2 Strong Random Passwords" lengths; the audit key, bootstrap and storage secrets are ours. */
+/** The least length of each generated secret, as docs/SECRETS_MANAGEMENT.md gives it. */
 const minimumSecretLength: Record<string, number> = {
   POSTGRES_PASSWORD: 32,
   REDIS_PASSWORD: 32,
@@ -119,7 +119,7 @@ describe('scripts/generate_secrets.sh', function () {
     assert.equal(valueOf(firstEnv, 'ADMIN_BOOTSTRAP_CLIENT_ID'), 'admin-service');
   });
 
-  it('when secrets are generated, then each is at least the seed length', function () {
+  it('when secrets are generated, then each is at least its documented length', function () {
     for (const name of secretNames) {
       const minimum = minimumSecretLength[name] ?? Infinity;
       const length = secretPart(name, valueOf(firstEnv, name)).length;

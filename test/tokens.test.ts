@@ -7,17 +7,12 @@ import { TEST_SECRETS, testConfig } from './support/infra.ts';
 import { metricValue, MODULES, startModules, stopAll, type ModuleName } from './support/modules.ts';
 import { forgedTokens } from './support/forged-tokens.ts';
 import { accountWithToken, adminToken, bearer, claimsOf, kidOf, requestToken, tokenFor } from './support/tokens.ts';
+import { waitFor } from './support/wait-for.ts';
 
 const moduleNames = Object.keys(MODULES) as ModuleName[];
 
-/** Polls for well under the account cache's 5 s TTL, so passing proves the change notice worked. */
-async function waitFor(condition: () => Promise<boolean>, what: string, withinMs = 1000): Promise<void> {
-  const deadline = Date.now() + withinMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+/** Well under the account cache's 5 s TTL, so a change seen within it proves the change notice worked. */
+const NOTICE_WITHIN_MS = 1000;
 const whoami = (service: RunningService, token: string) => fetch(`${service.url}/api/v1/auth/whoami`, bearer(token));
 
 describe('service tokens across the modules', () => {
@@ -39,7 +34,7 @@ describe('service tokens across the modules', () => {
   after(() => stopAll(Object.values(modules ?? {})));
 
   describe('the token endpoint', () => {
-    it('when the seed JSON credentials are posted, then a Bearer token with every claim and a kid is issued', async () => {
+    it('when JSON credentials are posted, then a Bearer token with every claim and a kid is issued', async () => {
       const answer = await requestToken(adminUrl, {
         headers: { 'Content-Type': 'application/json' },
         body: JSON.stringify({ client_id: TEST_SECRETS.ADMIN_BOOTSTRAP_CLIENT_ID, client_secret: TEST_SECRETS.ADMIN_BOOTSTRAP_CLIENT_SECRET }),
@@ -100,10 +95,10 @@ describe('service tokens across the modules', () => {
 
         const rotated = await fetch(`${adminUrl}/api/v1/service-accounts/${service_account.id}/rotate-secret`, { method: 'POST', ...bearer(admin) });
         const { client_secret: newSecret } = (await rotated.json()) as { client_secret: string };
-        await waitFor(async () => (await post(replica.url, newSecret)).status === 200, 'the replica to accept the rotated secret');
+        await waitFor(async () => (await post(replica.url, newSecret)).status === 200, { timeoutMs: NOTICE_WITHIN_MS, message: 'the replica to accept the rotated secret' });
 
         await fetch(`${adminUrl}/api/v1/service-accounts/${service_account.id}/suspend`, { method: 'POST', ...bearer(admin) });
-        await waitFor(async () => (await post(replica.url, newSecret)).status === 401, 'the replica to refuse the suspended account');
+        await waitFor(async () => (await post(replica.url, newSecret)).status === 401, { timeoutMs: NOTICE_WITHIN_MS, message: 'the replica to refuse the suspended account' });
       } finally {
         await replica.stop();
       }
@@ -229,7 +224,7 @@ describe('service tokens across the modules', () => {
         // jwt-keys-changed notice can have told this verifier about it.
         for (let i = 0; i < 2; i++) assert.equal((await fetch(`${adminUrl}/api/v1/keys/rotate`, { method: 'POST', ...bearer(await adminToken(adminUrl)) })).status, 200);
         const newest = await adminToken(adminUrl);
-        await waitFor(async () => (await whoami(slow, newest)).status === 200, 'the verifier to accept the newest key');
+        await waitFor(async () => (await whoami(slow, newest)).status === 200, { timeoutMs: NOTICE_WITHIN_MS, message: 'the verifier to accept the newest key' });
       } finally {
         await slow.stop();
       }

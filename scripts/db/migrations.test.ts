@@ -309,7 +309,7 @@ describe('the migrated schema, through the generated Prisma client', () => {
     assert.equal(await prisma.jwtKey.count({ where: { id: data.id } }), 0);
   });
 
-  it('when a jwt key is created with only the required fields, then it gets a serial id and the seed defaults', async () => {
+  it('when a jwt key is created with only the required fields, then it gets a serial id and the column defaults', async () => {
     const created = await prisma.jwtKey.create({
       data: { version: 'kid-defaults', privateKey: 'enc', publicKey: '{}', expiresAt: at('2030-01-01T00:00:00Z'), state: 'next' },
     });

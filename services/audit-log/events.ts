@@ -39,7 +39,7 @@ export type AuditStatus = (typeof AuditStatus)[keyof typeof AuditStatus];
 
 const AUDIT_SOURCES = ['admin', 'storage-element', 'ingester', 'query', 'audit-writer', 'maintenance', 'cli'] as const;
 
-/** Column limits of `audit_logs` (the seed's), enforced before a job is ever queued. */
+/** Column limits of `audit_logs`, enforced before a job is ever queued. */
 const text = (max: number) => z.string().max(max);
 
 /**

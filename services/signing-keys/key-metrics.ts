@@ -14,7 +14,7 @@ export interface KeyMetrics {
 const SCRAPE_MEMO_MS = 1000;
 
 /**
- * Registers the seed's key metrics on `registry`. The gauges are computed at scrape time from the
+ * Registers the signing-key metrics the dashboards and alerts use on `registry`. The gauges are computed at scrape time from the
  * database; while it is unreachable they keep their last value rather than failing /metrics.
  */
 export function registerKeyMetrics(registry: Registry, prisma: PrismaClient): KeyMetrics {

@@ -56,7 +56,7 @@ const PROMETHEUS_SERIES = new Set(['up', 'scrape_duration_seconds', 'scrape_samp
 
 /**
  * Lint findings of `promtool check metrics` accepted on purpose: bullmq_job_count and
- * jwt_active_keys_count are the names the issues and the seed give. Anything else fails.
+ * jwt_active_keys_count are the names dashboards and alerts were built on. Anything else fails.
  */
 const ACCEPTED_LINT = [
   /^(bullmq_job_count|jwt_active_keys_count) non-histogram and non-summary metrics should not have "_count" suffix$/,

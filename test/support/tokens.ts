@@ -11,7 +11,7 @@ export async function requestToken(adminUrl: string, init: RequestInit): Promise
   return { status: res.status, body: (await res.json()) as Record<string, unknown> };
 }
 
-/** A token for the given credentials in the seed's JSON form; throws unless issued. */
+/** A token for the given credentials as a JSON body; throws unless issued. */
 export async function tokenFor(adminUrl: string, clientId: string, clientSecret: string): Promise<string> {
   const answer = await requestToken(adminUrl, {
     headers: { 'Content-Type': 'application/json' },

@@ -18,15 +18,15 @@ interface Waiter {
 }
 
 /**
- * A chain writer running in its own thread (writer-thread.ts), with the same results. A thread
- * that dies fails the batches it held (their jobs retry) and is replaced at the next batch.
- */
-/**
  * Compiled (dist/, `npm run build`) the thread loads its JavaScript directly; run as TypeScript it
  * goes through a boot file that registers tsx in the thread first.
  */
 const threadEntry = import.meta.url.endsWith('.js') ? new URL('./writer-thread.js', import.meta.url) : new URL('./writer-thread-boot.mjs', import.meta.url);
 
+/**
+ * A chain writer running in its own thread (writer-thread.ts), with the same results. A thread
+ * that dies fails the batches it held (their jobs retry) and is replaced at the next batch.
+ */
 export function startThreadedChainWriter(config: Config): ThreadedChainWriter {
   const data: WriterThreadData = { databaseUrl: config.databaseUrl.reveal(), keys: config.auditKeys.map((k) => ({ id: k.id, key: k.key.reveal() })) };
   const pending = new Map<number, Waiter>();

@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { Queue } from 'bullmq';
 import { pino } from 'pino';
 import { verifyAuditLog } from '../../services/audit-log/verify-chain.ts';
@@ -9,22 +8,14 @@ import type { AuditEvent } from '../../services/audit-log/events.ts';
 import { createPrismaClient, type PrismaClient } from '../../services/platform/db/client.ts';
 import { AuditJob, DEFAULT_JOB_OPTIONS, QueueName } from '../../services/platform/queues.ts';
 import { sampleAuditEvent, sampleAuditEvents } from '../../test/support/audit-events.ts';
-import { isolatedPrefix } from '../../test/support/audit-jobs.ts';
 import { startChildService } from '../../test/support/child-service.ts';
 import { startRedisProxy } from '../../test/support/redis-proxy.ts';
-import { testConfig, testEnv, testInfra } from '../../test/support/infra.ts';
+import { isolatedPrefix, testConfig, testEnv, testInfra } from '../../test/support/infra.ts';
 import { metricValue } from '../../test/support/modules.ts';
+import { waitFor } from '../../test/support/wait-for.ts';
 import { start, type AuditWriterOptions } from './worker.ts';
 
 type Writer = Awaited<ReturnType<typeof start>>;
-
-async function waitUntil(what: string, check: () => Promise<boolean>, timeoutMs = 15_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
-    await sleep(25);
-  }
-}
 
 describe('audit writer', () => {
   let prisma: PrismaClient;
@@ -64,9 +55,9 @@ describe('audit writer', () => {
     const writer = await startWriter();
     const events = sampleAuditEvents(25);
     await publish(events);
-    await waitUntil('all are stored', allStored(events));
+    await waitFor(allStored(events), { timeoutMs: 15_000, message: 'all events to be stored' });
     assert.deepEqual(await storedCount(events), { rows: 25, distinct: 25 });
-    // The seed's psql check, as written.
+    // The check an operator runs by hand in psql, as written.
     const [row] = await prisma.$queryRawUnsafe<{ event_type: string; status: string; details: unknown }[]>(
       'SELECT event_type, status, details FROM audit_logs ORDER BY timestamp DESC LIMIT 1;',
     );
@@ -82,7 +73,7 @@ describe('audit writer', () => {
     const writer = await startWriter();
     const event = sampleAuditEvent();
     await publish([event]);
-    await waitUntil('it is stored', allStored([event]));
+    await waitFor(allStored([event]), { timeoutMs: 15_000, message: 'the event to be stored' });
     const [before] = await prisma.$queryRaw<{ sequence: bigint }[]>`SELECT sequence FROM audit_chain_heads WHERE chain_id = 0`;
     // A redelivery: the first job is gone (trimmed), the same event comes again, also twice in one batch.
     await (await queue.getJob(event.event_id))!.remove();
@@ -91,7 +82,7 @@ describe('audit writer', () => {
       { name: AuditJob.Record, data: event, opts: { jobId: `${event.event_id}-again` } },
     ]);
     const done = async (id: string) => (await queue.getJobState(id)) === 'completed';
-    await waitUntil('both are done', async () => (await done(event.event_id)) && (await done(`${event.event_id}-again`)));
+    await waitFor(async () => (await done(event.event_id)) && (await done(`${event.event_id}-again`)), { timeoutMs: 15_000, message: 'both jobs to be done' });
     assert.deepEqual(await storedCount([event]), { rows: 1, distinct: 1 });
     const [after] = await prisma.$queryRaw<{ sequence: bigint }[]>`SELECT sequence FROM audit_chain_heads WHERE chain_id = 0`;
     assert.equal(after!.sequence, before!.sequence);
@@ -106,8 +97,8 @@ describe('audit writer', () => {
     const bad = { ...sampleAuditEvent(), event_category: 'security', ip_address: 'x'.repeat(46) };
     await queue.add(AuditJob.Record, bad, { jobId: bad.event_id, attempts: 5 });
     await publish([good]);
-    await waitUntil('the bad job failed', async () => (await queue.getFailedCount()) === 1);
-    await waitUntil('the good one is stored', allStored([good]));
+    await waitFor(async () => (await queue.getFailedCount()) === 1, { timeoutMs: 15_000, message: 'the bad job to fail' });
+    await waitFor(allStored([good]), { timeoutMs: 15_000, message: 'the good event to be stored' });
     const failed = (await queue.getJob(bad.event_id))!;
     assert.equal(failed.attemptsMade, 1);
     assert.match(failed.failedReason, /invalid audit event: .*event_category/);
@@ -121,7 +112,7 @@ describe('audit writer', () => {
     await startWriter({ batch: { maxSize: 50 } });
     const events = sampleAuditEvents(3000);
     await publish(events);
-    await waitUntil('all are stored', allStored(events), 45_000);
+    await waitFor(allStored(events), { timeoutMs: 45_000, message: 'all events to be stored' });
     assert.deepEqual(await storedCount(events), { rows: 3000, distinct: 3000 });
     const report = await verifyMainChain();
     assert.equal(report.ok, true, JSON.stringify(report.first_break));
@@ -134,7 +125,7 @@ describe('audit writer', () => {
     const child = await startChildService('test/support/audit-writer-child.ts', testEnv({ BULLMQ_PREFIX: prefix }));
     let killed = false;
     try {
-      await waitUntil('the child has stored some', async () => (await storedCount(events)).rows > 0, 30_000);
+      await waitFor(async () => (await storedCount(events)).rows > 0, { timeoutMs: 30_000, message: 'the child to store some events' });
       process.kill(child.pid, 'SIGKILL');
       killed = true;
     } finally {
@@ -145,9 +136,9 @@ describe('audit writer', () => {
     assert.ok((await queue.getActiveCount()) > 0, 'jobs were in flight when it died');
 
     await startWriter({ workerOptions: { stalledInterval: 500, lockDuration: 1000 } });
-    await waitUntil('all are stored', allStored(events), 60_000);
+    await waitFor(allStored(events), { timeoutMs: 60_000, message: 'all events to be stored' });
     const pending = async () => (await queue.getJobs(['active', 'wait', 'delayed'])).filter((j) => j.name === AuditJob.Record).length;
-    await waitUntil('no event job is left', async () => (await pending()) === 0, 15_000);
+    await waitFor(async () => (await pending()) === 0, { timeoutMs: 15_000, message: 'no event job to be left' });
     assert.deepEqual(await storedCount(events), { rows: events.length, distinct: events.length });
     assert.equal(await queue.getFailedCount(), 0);
     const report = await verifyMainChain();
@@ -160,18 +151,18 @@ describe('audit writer', () => {
     await startWriter({ logger }, { AUDIT_CHECKPOINT_EVERY_MS: '200' });
     const events = sampleAuditEvents(3);
     await publish(events);
-    await waitUntil('all are stored', allStored(events));
+    await waitFor(allStored(events), { timeoutMs: 15_000, message: 'all events to be stored' });
     const [head] = await prisma.$queryRaw<{ sequence: bigint; signature: string }[]>`SELECT sequence, signature FROM audit_chain_heads WHERE chain_id = 0`;
-    await waitUntil('a checkpoint of the head exists', async () => {
+    await waitFor(async () => {
       const rows = await prisma.$queryRaw<{ n: bigint }[]>`SELECT count(*) AS n FROM audit_checkpoints WHERE chain_id = 0 AND sequence = ${head!.sequence} AND signature = ${head!.signature}`;
       return rows[0]!.n > 0n;
-    });
+    }, { timeoutMs: 15_000, message: 'a checkpoint of the head' });
     const logged = () =>
       lines
         .filter((l) => l.includes('"audit_checkpoint"'))
         .map((l) => (JSON.parse(l) as { audit_checkpoint: { sequence: number; signature: string } }).audit_checkpoint)
         .find((c) => c.sequence === Number(head!.sequence));
-    await waitUntil('it is logged', async () => logged() !== undefined, 5000);
+    await waitFor(async () => logged() !== undefined, { timeoutMs: 5000, message: 'the checkpoint to be logged' });
     assert.equal(logged()!.signature, head!.signature);
   });
 
@@ -187,12 +178,12 @@ describe('audit writer', () => {
       proxy.cut();
       await publish(events);
       const waiting = async () => (await queue.getJobs(['delayed'])).filter((j) => j.name === AuditJob.Record).length;
-      await waitUntil('the events wait in delayed', async () => (await waiting()) === events.length, 20_000);
+      await waitFor(async () => (await waiting()) === events.length, { timeoutMs: 20_000, message: 'the events to wait in delayed' });
       assert.equal(await queue.getFailedCount(), 0);
       const attempts = (await queue.getJobs(['delayed'])).filter((j) => j.name === AuditJob.Record).map((j) => j.attemptsMade);
       assert.deepEqual([...new Set(attempts)], [0], 'no attempt was spent');
       proxy.restore();
-      await waitUntil('all are stored', allStored(events), 40_000);
+      await waitFor(allStored(events), { timeoutMs: 40_000, message: 'all events to be stored' });
       assert.deepEqual(await storedCount(events), { rows: 40, distinct: 40 });
       assert.equal(await queue.getFailedCount(), 0);
     } finally {

@@ -1,7 +1,7 @@
 import { Counter, Histogram, type Registry } from 'prom-client';
 
 export interface WriterMetrics {
-  /** The seed's name: records stored, by category, type and status. */
+  /** audit_log_total: records stored, by category, type and status (the name dashboards use). */
   stored: Counter<'event_category' | 'event_type' | 'status'>;
   persistLatency: Histogram;
   rejected: Counter;

@@ -92,7 +92,7 @@ function sendOAuthError(res: Response, err: OAuthError, viaBasic: boolean) {
 }
 
 /**
- * POST /api/v1/auth/token: the seed's JSON `{client_id, client_secret}` and the OAuth2
+ * POST /api/v1/auth/token: a JSON `{client_id, client_secret}` body and the OAuth2
  * client-credentials grant (form body or HTTP Basic). Wrong, unknown or suspended credentials all
  * answer the same 401 invalid_client.
  */
@@ -102,8 +102,6 @@ export function tokenEndpoint(deps: {
   tokensIssued: Counter<'result'>;
   accounts: ServiceAccounts;
   signingKey: () => Promise<SigningKey>;
-  onIssued?: (req: Request, account: ServiceAccount) => void;
-  onRejected?: (req: Request, clientId: string | undefined, reason: OAuthErrorCode) => void;
   /** auth_success / auth_failure for every answer; fail-closed turns an unrecordable answer into a 503. */
   audit: AuditPublisher;
 }): RequestHandler {
@@ -122,7 +120,6 @@ export function tokenEndpoint(deps: {
         resource_id: decodeJwt(token.access_token).jti ?? null,
       });
       deps.tokensIssued.inc({ result: 'issued' });
-      deps.onIssued?.(req, account);
       res.json(token);
     } catch (err) {
       if (!(err instanceof OAuthError)) return next(err);
@@ -133,7 +130,6 @@ export function tokenEndpoint(deps: {
       }
       res.locals.auditRecorded = true;
       deps.tokensIssued.inc({ result: err.error });
-      deps.onRejected?.(req, credentials?.clientId, err.error);
       sendOAuthError(res, err, credentials?.viaBasic ?? /^basic /i.test(req.get('authorization') ?? ''));
     }
   };

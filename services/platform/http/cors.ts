@@ -9,7 +9,7 @@ export function isOriginAllowed(config: CorsConfig, origin: string): boolean {
 }
 
 /**
- * The CORS whitelist every module uses (seed 1.1). An allowed origin is echoed back exactly
+ * The CORS whitelist every module uses. An allowed origin is echoed back exactly
  * (never `*` with credentials); a disallowed one gets no Access-Control-* header, is counted,
  * and its preflight is refused with a JSON 403 instead of falling through to the router.
  */
