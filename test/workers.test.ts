@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { Queue, QueueEvents } from 'bullmq';
-import { QueueName } from '../services/platform/queues.ts';
+import { MaintenanceJob, QueueName } from '../services/platform/queues.ts';
 import type { RunningService } from '../services/platform/runtime.ts';
-import { checkProcessors } from '../services/platform/worker-runtime.ts';
+import { startWorkerService, type Processors } from '../services/platform/worker-runtime.ts';
 import { start as startAuditWriter } from '../workers/audit-writer/worker.ts';
 import { start as startMaintenance } from '../workers/maintenance/worker.ts';
 import { testConfig, testInfra } from './support/infra.ts';
@@ -46,7 +46,16 @@ describe('worker processes', () => {
     }
   });
 
-  it('when a processor is missing or unknown for a queue, then the worker refuses to start', () => {
-    assert.throws(() => checkProcessors(QueueName.Maintenance, { 'made-up-job': async () => undefined }), /unknown \[made-up-job\]/);
+  // The Processors type refuses both at compile time; a JavaScript caller or a cast still meets the boot check.
+  const refusedStart = (processors: Record<string, () => Promise<unknown>>) =>
+    startWorkerService(testConfig('maintenance'), { queue: QueueName.Maintenance, processors: processors as unknown as Processors<typeof QueueName.Maintenance> });
+
+  it('when a job of the queue has no processor, then the worker refuses to start and names that job', async () => {
+    await assert.rejects(refusedStart({ [MaintenanceJob.RotateJwtKeys]: async () => undefined }), /missing for \[weekly-cleanup\]/);
+  });
+
+  it('when a processor names a job the queue does not carry, then the worker refuses to start and names that job', async () => {
+    const processors = { [MaintenanceJob.RotateJwtKeys]: async () => undefined, [MaintenanceJob.WeeklyCleanup]: async () => undefined };
+    await assert.rejects(refusedStart({ ...processors, 'made-up-job': async () => undefined }), /unknown \[made-up-job\]/);
   });
 });

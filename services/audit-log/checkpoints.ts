@@ -4,10 +4,9 @@
  * shipping). A chain that later ends before a checkpoint's sequence was truncated; a record at a
  * checkpoint's sequence with another signature was rewritten.
  */
-import type { Queue } from 'bullmq';
 import type { PrismaClient } from '../platform/db/client.ts';
 import type { Logger } from '../platform/logger.ts';
-import { AuditJob, DEFAULT_JOB_OPTIONS } from '../platform/queues.ts';
+import { AuditJob, DEFAULT_JOB_OPTIONS, type ContractQueue, type QueueName } from '../platform/queues.ts';
 
 /** A checkpoint as logged and as `npm run audit:verify --checkpoint FILE` reads it back. */
 export interface AuditCheckpointLine {
@@ -48,6 +47,6 @@ export async function writeCheckpoints(prisma: PrismaClient, logger: Logger): Pr
 }
 
 /** One scheduler with a fixed id, so every writer start replaces the same one. */
-export async function upsertCheckpointScheduler(queue: Queue, everyMs: number): Promise<void> {
+export async function upsertCheckpointScheduler(queue: ContractQueue<typeof QueueName.AuditEvents>, everyMs: number): Promise<void> {
   await queue.upsertJobScheduler(AuditJob.Checkpoint, { every: everyMs }, { name: AuditJob.Checkpoint, data: {}, opts: DEFAULT_JOB_OPTIONS });
 }

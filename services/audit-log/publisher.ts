@@ -1,11 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { AuditDelivery } from '../platform/config.ts';
 import { AppError } from '../platform/errors.ts';
 import type { Logger } from '../platform/logger.ts';
-import { AuditJob, DEFAULT_JOB_OPTIONS, QueueName } from '../platform/queues.ts';
+import { AuditJob, DEFAULT_JOB_OPTIONS, openQueue, QueueName, type ContractQueue } from '../platform/queues.ts';
 import { AUDIT_EVENT_CATEGORY, auditEventSchema, type AuditEvent, type AuditSource } from './events.ts';
 import { openAuditSpool, type AuditSpool } from './spool.ts';
 
@@ -104,17 +103,17 @@ export async function createAuditPublisher(options: AuditPublisherOptions): Prom
   let closed = false;
   // BullMQ keeps a failed connection set-up (Redis lost between ready and its version check) for
   // good; a queue whose set-up failed is replaced so publishing recovers with Redis.
-  const openQueue = (): Queue => {
-    const opened = new Queue(QueueName.AuditEvents, { connection: redis, prefix: options.bullmqPrefix, defaultJobOptions: DEFAULT_JOB_OPTIONS });
+  const openAuditQueue = (): ContractQueue<typeof QueueName.AuditEvents> => {
+    const opened = openQueue(QueueName.AuditEvents, { connection: redis, prefix: options.bullmqPrefix, defaultJobOptions: DEFAULT_JOB_OPTIONS });
     opened.on('error', (err) => logger.debug({ err: err.message }, 'audit queue error'));
     opened.waitUntilReady().catch(() => {
       if (closed || queue !== opened) return;
-      queue = openQueue();
+      queue = openAuditQueue();
       void opened.close().catch(() => undefined);
     });
     return opened;
   };
-  let queue = openQueue();
+  let queue = openAuditQueue();
   const spool: AuditSpool = await openAuditSpool(options.spoolDir, source, logger);
   const published = new Counter({
     name: 'audit_events_published_total',

@@ -2,7 +2,9 @@
  * Queue contracts: the one place that names BullMQ queues, their job names and payload types.
  * Producers and workers import from here; nothing else spells a queue or job name.
  */
-import type { DefaultJobOptions } from 'bullmq';
+import { Queue, type BulkJobOptions, type DefaultJobOptions, type Job, type JobSchedulerTemplateOptions, type JobsOptions, type QueueOptions, type RepeatOptions } from 'bullmq';
+// Types only: platform must not load the audit log to name its payload.
+import type { AuditEvent } from '../audit-log/events.ts';
 
 export const QueueName = {
   AuditEvents: 'audit-events',
@@ -10,11 +12,7 @@ export const QueueName = {
 } as const;
 export type QueueName = (typeof QueueName)[keyof typeof QueueName];
 
-/**
- * Jobs of the audit-events queue: `record-audit-event`, one per event, jobId = event_id, payload an
- * `AuditEvent` (audit/events.ts); `write-audit-checkpoint`, made by a job scheduler of that id,
- * payload empty.
- */
+/** Jobs of the audit-events queue; payloads in QueueJobs. */
 export const AuditJob = {
   Record: 'record-audit-event',
   Checkpoint: 'write-audit-checkpoint',
@@ -37,11 +35,65 @@ export interface RotateJwtKeysPayload {
 /** Payload of `weekly-cleanup`: nothing; retention periods come from the worker's config. */
 export type WeeklyCleanupPayload = Record<string, never>;
 
-/** Job names each queue carries; a worker must register exactly one processor for each. */
-export const JOBS_BY_QUEUE = {
-  [QueueName.AuditEvents]: [AuditJob.Record, AuditJob.Checkpoint] as string[],
-  [QueueName.Maintenance]: [MaintenanceJob.RotateJwtKeys, MaintenanceJob.WeeklyCleanup] as string[],
-} satisfies Record<QueueName, string[]>;
+/** Payload of `write-audit-checkpoint`: nothing; the writer checkpoints every chain it holds. */
+export type WriteAuditCheckpointPayload = Record<string, never>;
+
+/**
+ * The contract producers and workers share: each queue's job names, and each job's payload. A
+ * worker must register exactly these processors, and a producer can add nothing else.
+ */
+export interface QueueJobs {
+  [QueueName.AuditEvents]: {
+    /** One per event, jobId = event_id, so a redelivered publish never makes a second record. */
+    [AuditJob.Record]: AuditEvent;
+    /** Made by the job scheduler of that id. */
+    [AuditJob.Checkpoint]: WriteAuditCheckpointPayload;
+  };
+  [QueueName.Maintenance]: {
+    [MaintenanceJob.RotateJwtKeys]: RotateJwtKeysPayload;
+    [MaintenanceJob.WeeklyCleanup]: WeeklyCleanupPayload;
+  };
+}
+
+export type JobName<Q extends QueueName> = keyof QueueJobs[Q] & string;
+export type JobPayload<Q extends QueueName, N extends JobName<Q> = JobName<Q>> = QueueJobs[Q][N];
+
+/**
+ * The same names at run time, for the worker's boot check (a JavaScript caller or a cast can still
+ * get them wrong). Keyed by name, so a name missing here, or not in QueueJobs, does not compile.
+ */
+const JOB_NAMES: { readonly [Q in QueueName]: Readonly<Record<JobName<Q>, true>> } = {
+  [QueueName.AuditEvents]: { [AuditJob.Record]: true, [AuditJob.Checkpoint]: true },
+  [QueueName.Maintenance]: { [MaintenanceJob.RotateJwtKeys]: true, [MaintenanceJob.WeeklyCleanup]: true },
+};
+
+export const jobNamesOf = <Q extends QueueName>(queue: Q): JobName<Q>[] => Object.keys(JOB_NAMES[queue]) as JobName<Q>[];
+
+/** One job of queue `Q` as `addBulk` takes it: a name with its own payload. */
+export type JobEntry<Q extends QueueName> = {
+  [N in JobName<Q>]: { name: N; data: JobPayload<Q, N>; opts?: BulkJobOptions };
+}[JobName<Q>];
+
+/**
+ * A BullMQ queue held to its contract: `add`, `addBulk` and `upsertJobScheduler` take only this
+ * queue's job names, each with its own payload. (BullMQ's own generics type names and data apart,
+ * so they cannot tie a payload to its name.)
+ */
+export type ContractQueue<Q extends QueueName> = Omit<Queue, 'add' | 'addBulk' | 'upsertJobScheduler'> & {
+  add<N extends JobName<Q>>(name: N, data: JobPayload<Q, N>, opts?: JobsOptions): Promise<Job<JobPayload<Q, N>>>;
+  addBulk(jobs: JobEntry<Q>[]): Promise<Job<JobPayload<Q>>[]>;
+  /** Scheduler ids are the job names they make, so every start replaces the same scheduler. */
+  upsertJobScheduler<N extends JobName<Q>>(
+    schedulerId: N,
+    repeat: Omit<RepeatOptions, 'key'>,
+    template: { name: NoInfer<N>; data: JobPayload<Q, NoInfer<N>>; opts?: JobSchedulerTemplateOptions },
+  ): Promise<Job<JobPayload<Q, N>>>;
+};
+
+/** Opens a queue for producing; every job added through it is checked against QueueJobs. */
+export function openQueue<Q extends QueueName>(queue: Q, options: QueueOptions): ContractQueue<Q> {
+  return new Queue(queue, options);
+}
 
 /**
  * Set once for every queue: retried with exponential backoff, completed jobs trimmed,

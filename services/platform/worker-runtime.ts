@@ -1,16 +1,19 @@
 import { UnrecoverableError, Worker, type Job, type WorkerOptions } from 'bullmq';
 import type { Config } from './config.ts';
 import type { Logger } from './logger.ts';
-import { JOBS_BY_QUEUE, type QueueName } from './queues.ts';
+import { jobNamesOf, type JobName, type JobPayload, type QueueName } from './queues.ts';
 import { createRedis } from './redis.ts';
 import { startService, type RunningService, type ServiceDeps } from './runtime.ts';
 
 /** `token` is the job's lock token, for processors that move their job themselves (e.g. `moveToDelayed`). */
-export type JobProcessor = (job: Job, deps: ServiceDeps, token?: string) => Promise<unknown>;
+export type JobProcessor<Q extends QueueName, N extends JobName<Q> = JobName<Q>> = (job: Job<JobPayload<Q, N>>, deps: ServiceDeps, token?: string) => Promise<unknown>;
+
+/** Exactly one processor for each job name of queue `Q`: a missing or an unknown one does not compile. */
+export type Processors<Q extends QueueName> = { [N in JobName<Q>]: JobProcessor<Q, N> };
 
 /** A worker refuses to start unless every job name of its queue has exactly one processor. */
-export function checkProcessors(queue: QueueName, processors: Record<string, JobProcessor>) {
-  const expected = new Set(JOBS_BY_QUEUE[queue]);
+function checkProcessors(queue: QueueName, processors: object) {
+  const expected = new Set<string>(jobNamesOf(queue));
   const missing = [...expected].filter((name) => !(name in processors));
   const unknown = Object.keys(processors).filter((name) => !expected.has(name));
   if (missing.length || unknown.length) {
@@ -22,11 +25,11 @@ export function checkProcessors(queue: QueueName, processors: Record<string, Job
  * Starts a BullMQ worker on one queue plus the HTTP server every process has (/health, /ready,
  * /metrics), so Prometheus can scrape workers like modules.
  */
-export async function startWorkerService(
+export async function startWorkerService<Q extends QueueName>(
   config: Config,
   options: {
-    queue: QueueName;
-    processors: Record<string, JobProcessor>;
+    queue: Q;
+    processors: Processors<Q>;
     concurrency?: number;
     logger?: Logger;
     /** Runs before the worker takes its first job. */
@@ -36,6 +39,8 @@ export async function startWorkerService(
   },
 ): Promise<RunningService & { worker: Worker }> {
   checkProcessors(options.queue, options.processors);
+  // A producer outside the contract (Bull Board, a script) can still add any name: look it up as a string.
+  const processors: Partial<Record<string, (job: Job, deps: ServiceDeps, token?: string) => Promise<unknown>>> = options.processors;
   let worker: Worker | undefined;
   const service = await startService(config, {
     logger: options.logger,
@@ -51,7 +56,7 @@ export async function startWorkerService(
   worker = new Worker(
     options.queue,
     async (job, token) => {
-      const processor = options.processors[job.name];
+      const processor = processors[job.name];
       if (!processor) throw new UnrecoverableError(`no processor for job "${job.name}" on queue ${options.queue}`);
       return processor(job, service.deps, token);
     },

@@ -1,8 +1,7 @@
-import { Queue } from 'bullmq';
 import { ensureAuditPartitions } from '../../services/audit-log/audit-partitions.ts';
 import type { Config } from '../../services/platform/config.ts';
 import type { Logger } from '../../services/platform/logger.ts';
-import { AuditJob, QueueName } from '../../services/platform/queues.ts';
+import { AuditJob, openQueue, QueueName } from '../../services/platform/queues.ts';
 import { startWorkerService } from '../../services/platform/worker-runtime.ts';
 import type { BatcherOptions } from './batcher.ts';
 import { ensureChainHead } from '../../services/audit-log/chain-writer.ts';
@@ -56,7 +55,7 @@ export async function start(config: Config, options: AuditWriterOptions = {}) {
     await chainWriter.close();
     throw err;
   });
-  const schedulers = new Queue(QueueName.AuditEvents, { connection: { url: config.redisUrl.reveal() }, prefix: config.bullmqPrefix });
+  const schedulers = openQueue(QueueName.AuditEvents, { connection: { url: config.redisUrl.reveal() }, prefix: config.bullmqPrefix });
   const stop = async () => {
     // Closing the worker waits for its active jobs, whose batches flush on their timers.
     await service.stop();

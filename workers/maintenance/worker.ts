@@ -1,4 +1,4 @@
-import { Queue, type Job } from 'bullmq';
+import type { Job } from 'bullmq';
 import { createKeyService, type KeyService } from '../../services/signing-keys/key-service.ts';
 import { schedulerRepeatOptions } from '../../services/signing-keys/schedule-ticks.ts';
 import { keyRotationEvents } from '../../services/signing-keys/key-audit.ts';
@@ -6,7 +6,7 @@ import { auditedAction } from '../../services/audit-log/audited-action.ts';
 import type { Config, JwtConfig } from '../../services/platform/config.ts';
 import { AppError } from '../../services/platform/errors.ts';
 import type { Logger } from '../../services/platform/logger.ts';
-import { DEFAULT_JOB_OPTIONS, MaintenanceJob, QueueName, type RotateJwtKeysPayload, type WeeklyCleanupPayload } from '../../services/platform/queues.ts';
+import { DEFAULT_JOB_OPTIONS, MaintenanceJob, openQueue, QueueName, type ContractQueue, type RotateJwtKeysPayload, type WeeklyCleanupPayload } from '../../services/platform/queues.ts';
 import type { ServiceDeps } from '../../services/platform/runtime.ts';
 import { startWorkerService } from '../../services/platform/worker-runtime.ts';
 import { applyAuditRetention } from '../../services/audit-log/retention.ts';
@@ -38,17 +38,15 @@ async function weeklyCleanup(job: Job<WeeklyCleanupPayload>, keys: KeyService, {
 }
 
 /** Fixed scheduler ids (the job names), so every start replaces the same two schedulers. */
-async function upsertSchedulers(queue: Queue, jwt: JwtConfig, now = new Date()) {
-  const rotate: RotateJwtKeysPayload = { force: false };
+async function upsertSchedulers(queue: ContractQueue<typeof QueueName.Maintenance>, jwt: JwtConfig, now = new Date()) {
   await queue.upsertJobScheduler(MaintenanceJob.RotateJwtKeys, schedulerRepeatOptions(jwt.rotationSchedule, now), {
     name: MaintenanceJob.RotateJwtKeys,
-    data: rotate,
+    data: { force: false },
     opts: DEFAULT_JOB_OPTIONS,
   });
-  const cleanup: WeeklyCleanupPayload = {};
   await queue.upsertJobScheduler(MaintenanceJob.WeeklyCleanup, schedulerRepeatOptions(jwt.cleanupSchedule, now), {
     name: MaintenanceJob.WeeklyCleanup,
-    data: cleanup,
+    data: {},
     opts: DEFAULT_JOB_OPTIONS,
   });
 }
@@ -82,7 +80,7 @@ export async function start(config: Config, options: { logger?: Logger } = {}) {
     },
     logger: options.logger,
   });
-  const schedulers = new Queue(QueueName.Maintenance, { connection: { url: config.redisUrl.reveal() }, prefix: config.bullmqPrefix });
+  const schedulers = openQueue(QueueName.Maintenance, { connection: { url: config.redisUrl.reveal() }, prefix: config.bullmqPrefix });
   const stop = async () => {
     await service.stop();
     await schedulers.close();
