@@ -2,23 +2,15 @@ import assert from 'node:assert/strict';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { AuditEvent } from '../services/audit-log/events.ts';
 import type { Env } from '../services/platform/config.ts';
 import type { RunningService } from '../services/platform/runtime.ts';
-import { auditJobs, isolatedPrefix } from './support/audit-jobs.ts';
-import { TEST_SECRETS, testConfig, testInfra } from './support/infra.ts';
+import { auditJobs } from './support/audit-jobs.ts';
+import { isolatedPrefix, TEST_SECRETS, testConfig, testInfra } from './support/infra.ts';
 import { MODULES } from './support/modules.ts';
 import { startRedisProxy, type RedisProxy } from './support/redis-proxy.ts';
 import { adminToken } from './support/tokens.ts';
-
-async function until(condition: () => Promise<boolean>, timeoutMs = 10_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await sleep(50);
-  }
-}
+import { waitFor } from './support/wait-for.ts';
 
 describe('audit delivery while Redis is unreachable', () => {
   let proxy: RedisProxy;
@@ -49,11 +41,11 @@ describe('audit delivery while Redis is unreachable', () => {
   /** Cuts Redis and waits until the module's producer connection has noticed. */
   const outage = async (admin: RunningService) => {
     proxy.cut();
-    await until(async () => admin.deps.redis.status !== 'ready');
+    await waitFor(() => admin.deps.redis.status !== 'ready', { message: 'the producer connection to notice the outage' });
   };
   const recovery = async (admin: RunningService) => {
     proxy.restore();
-    await until(async () => admin.deps.redis.status === 'ready');
+    await waitFor(() => admin.deps.redis.status === 'ready', { message: 'the producer connection to be ready again' });
   };
 
   beforeEach(async () => {
@@ -104,11 +96,11 @@ describe('audit delivery while Redis is unreachable', () => {
     await outage(admin);
     const res = await fetch(`${admin.url}/api/v1/keys`, { headers: { 'X-Request-Id': 'fc-401' } });
     assert.equal(res.status, 401, 'the answer itself does not change');
-    await until(async () => (await spoolLines()).some((e) => e.request_id === 'fc-401'));
+    await waitFor(async () => (await spoolLines()).some((e) => e.request_id === 'fc-401'), { message: 'the 401 event in the spool' });
     await recovery(admin);
     const event = await jobs.waitFor((e) => e.request_id === 'fc-401', 10_000);
     assert.equal(event.event_type, 'auth_failure');
-    await until(async () => (await spoolLines()).length === 0);
+    await waitFor(async () => (await spoolLines()).length === 0, { message: 'the spool to empty' });
   });
 
   it('when AUDIT_DELIVERY=spool, then requests succeed, their events wait fsynced in the spool and reach the queue in order, once each', async function () {
@@ -132,7 +124,7 @@ describe('audit delivery while Redis is unreachable', () => {
     assert.equal((await jobs.matching((e) => e.request_id?.startsWith('sp-') ?? false)).length, 0);
 
     await recovery(admin);
-    await until(async () => (await spoolLines()).length === 0);
+    await waitFor(async () => (await spoolLines()).length === 0, { message: 'the spool to empty' });
     const waiting = (await jobs.queue.getWaiting(0, -1)).map((job) => (job.data as AuditEvent).request_id).filter((id) => id?.startsWith('sp-'));
     assert.deepEqual(waiting, ['sp-create-1', 'sp-create-2', 'sp-create-3', 'sp-token']);
     assert.deepEqual(
@@ -155,6 +147,6 @@ describe('audit delivery while Redis is unreachable', () => {
     await startAdmin({ AUDIT_DELIVERY: 'spool' });
     const event = await jobs.waitFor((e) => e.request_id === 'sp-restart', 10_000);
     assert.equal(event.event_type, 'service_account_created');
-    await until(async () => (await spoolLines()).length === 0);
+    await waitFor(async () => (await spoolLines()).length === 0, { message: 'the spool to empty' });
   });
 });

@@ -9,8 +9,8 @@ import type { AuditEvent } from '../services/audit-log/events.ts';
 import { MaintenanceJob, QueueName } from '../services/platform/queues.ts';
 import type { RunningService } from '../services/platform/runtime.ts';
 import { start as startMaintenance } from '../workers/maintenance/worker.ts';
-import { auditJobs, isolatedPrefix } from './support/audit-jobs.ts';
-import { TEST_SECRETS, testConfig, testEnv, testInfra } from './support/infra.ts';
+import { auditJobs } from './support/audit-jobs.ts';
+import { isolatedPrefix, TEST_SECRETS, testConfig, testEnv, testInfra } from './support/infra.ts';
 import { MODULES } from './support/modules.ts';
 import { accountWithToken, adminToken, claimsOf, requestToken } from './support/tokens.ts';
 

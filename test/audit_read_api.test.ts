@@ -1,25 +1,14 @@
 import assert from 'node:assert/strict';
-import { setTimeout as sleep } from 'node:timers/promises';
+import type { toAuditView } from '../services/admin/audit/audit-query.ts';
 import type { RunningService } from '../services/platform/runtime.ts';
 import { start as startAuditWriter } from '../workers/audit-writer/worker.ts';
-import { auditJobs, isolatedPrefix } from './support/audit-jobs.ts';
-import { testConfig } from './support/infra.ts';
+import { auditJobs } from './support/audit-jobs.ts';
+import { isolatedPrefix, testConfig } from './support/infra.ts';
 import { MODULES } from './support/modules.ts';
-import { accountWithToken, adminToken } from './support/tokens.ts';
+import { accountWithToken, adminToken, claimsOf } from './support/tokens.ts';
+import { waitFor } from './support/wait-for.ts';
 
-interface AuditRecord {
-  event_id: string;
-  event_type: string;
-  timestamp: string;
-  service_account_id: string | null;
-  request_id: string | null;
-  ip_address: string | null;
-  user_agent: string | null;
-  status: string;
-  sequence: string;
-  signature: string;
-  key_id: string;
-}
+type AuditRecord = ReturnType<typeof toAuditView>;
 
 describe('audit log read API (end to end through the audit writer)', () => {
   let admin: RunningService;
@@ -36,15 +25,6 @@ describe('audit log read API (end to end through the audit writer)', () => {
     assert.equal(res.status, 200, await res.clone().text());
     return (await res.json()) as { items: AuditRecord[]; next_cursor: string | null };
   };
-  async function until<T>(read: () => Promise<T>, done: (value: T) => boolean, timeoutMs = 15_000): Promise<T> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const value = await read();
-      if (done(value)) return value;
-      if (Date.now() > deadline) throw new Error(`not reached in time: ${JSON.stringify(value).slice(0, 300)}`);
-      await sleep(100);
-    }
-  }
 
   before(async function () {
     this.timeout(60_000);
@@ -53,7 +33,7 @@ describe('audit log read API (end to end through the audit writer)', () => {
     writer = await startAuditWriter(testConfig('audit-writer', { BULLMQ_PREFIX: prefix }));
     jobs = auditJobs(prefix);
     adminBearer = await adminToken(admin.url);
-    adminId = JSON.parse(Buffer.from(adminBearer.split('.')[1]!, 'base64url').toString()).sub;
+    adminId = claimsOf(adminBearer).sub!;
     reader = await accountWithToken(admin.url, adminBearer, 'reader');
     for (let n = 0; n < denied; n++) {
       const res = await fetch(`${admin.url}/api/v1/keys`, { headers: { Authorization: `Bearer ${reader.token}`, 'X-Request-Id': `read-403-${n}`, 'User-Agent': 'read-api-test' } });
@@ -67,10 +47,12 @@ describe('audit log read API (end to end through the audit writer)', () => {
 
   it('when 403s happen, then the writer stores them in audit_logs, signed, with IP and user agent, and the API finds them by service account', async function () {
     this.timeout(30_000);
-    const page = await until(
-      () => logs(`service_account_id=${reader.service_account.id}&event_type=authorization_denied&limit=100`),
-      (p) => p.items.length === denied,
-    );
+    const page = await waitFor(() => logs(`service_account_id=${reader.service_account.id}&event_type=authorization_denied&limit=100`), {
+      until: (p) => p.items.length === denied,
+      timeoutMs: 15_000,
+      intervalMs: 100,
+      message: (p) => `${denied} authorization_denied records (${p.items.length} so far)`,
+    });
     for (const record of page.items) {
       assert.equal(record.status, 'denied');
       assert.equal(record.ip_address, '127.0.0.1');
@@ -146,10 +128,12 @@ describe('audit log read API (end to end through the audit writer)', () => {
     const marker = `marker-${Date.now()}`;
     await logs(`resource_id=${marker}`);
     await (await get(`/api/v1/audit/export?resource_id=${marker}`)).text();
-    const reads = await until(
-      () => logs(`event_type=audit_log_read&service_account_id=${adminId}&limit=1000`),
-      (p) => p.items.filter((r) => JSON.stringify(r).includes(marker)).length === 2,
-    );
+    const reads = await waitFor(() => logs(`event_type=audit_log_read&service_account_id=${adminId}&limit=1000`), {
+      until: (p) => p.items.filter((r) => JSON.stringify(r).includes(marker)).length === 2,
+      timeoutMs: 15_000,
+      intervalMs: 100,
+      message: 'the query and the export recorded as audit_log_read',
+    });
     const mine = reads.items.filter((r) => JSON.stringify(r).includes(marker)) as (AuditRecord & { action: string; details: { filters: Record<string, string> } })[];
     assert.deepEqual(mine.map((r) => r.action).sort(), ['export', 'query']);
     for (const r of mine) assert.equal(r.details.filters.resource_id, marker);

@@ -5,6 +5,7 @@ import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { waitFor } from './support/wait-for.ts';
 
 const repoRoot = path.resolve(import.meta.dirname, '..');
 const MODULE_PORT_OFFSETS = { admin: 0, 'storage-element': 10, ingester: 20, query: 30 };
@@ -112,14 +113,16 @@ describe('development launcher (npm start)', function () {
   });
 
   it('when started with an empty data directory, then all four modules answer /health within 60 s', async () => {
-    const deadline = Date.now() + 60_000;
-    let statuses: (number | undefined)[] = [];
-    while (Date.now() < deadline) {
+    const healthStatuses = () => {
       assert.equal(launcher.exitCode, null, `the launcher exited early:\n${output}`);
-      statuses = await Promise.all(Object.values(MODULE_PORT_OFFSETS).map((offset) => healthStatus(portBase + offset)));
-      if (statuses.every((status) => status === 200)) break;
-      await sleep(500);
-    }
+      return Promise.all(Object.values(MODULE_PORT_OFFSETS).map((offset) => healthStatus(portBase + offset)));
+    };
+    const statuses = await waitFor(healthStatuses, {
+      until: (all) => all.every((status) => status === 200),
+      timeoutMs: 60_000,
+      intervalMs: 500,
+      message: (all) => `all four modules healthy (${all.join(', ')}); launcher output:\n${output}`,
+    });
     assert.deepEqual(statuses, [200, 200, 200, 200], `modules not healthy after 60 s; launcher output:\n${output}`);
 
     for (const pid of await descendantsOf(launcher.pid!)) startedPids.add(pid);

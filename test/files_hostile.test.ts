@@ -6,6 +6,7 @@ import { waitForAuditRows } from './support/audit-rows.ts';
 import { multipartBody, startFileArchive, type FileArchive } from './support/file-archive.ts';
 import { TEST_SECRETS } from './support/infra.ts';
 import { accountWithToken, tokenFor } from './support/tokens.ts';
+import { waitFor } from './support/wait-for.ts';
 
 const LIMIT = 64 * 1024;
 
@@ -30,7 +31,11 @@ describe('file archive: roles, limits, hostile names and broken uploads', functi
   };
   /** Storage holds nothing beyond `expected` content files, and no temporary file once the element has settled. */
   const assertNothingLeft = async (before: string[]) => {
-    for (let n = 0; n < 40 && (await archive.filesUnder(archive.roots.hot)).some((f) => f.startsWith('tmp')); n++) await sleep(50);
+    await waitFor(() => archive.filesUnder(archive.roots.hot), {
+      until: (files) => !files.some((f) => f.startsWith('tmp')),
+      timeoutMs: 2000,
+      message: (files) => `no temporary file among ${files.join(', ')}`,
+    });
     assert.deepEqual(await archive.filesUnder(archive.roots.hot), before);
   };
 
@@ -130,7 +135,7 @@ describe('file archive: roles, limits, hostile names and broken uploads', functi
       });
       req.on('error', () => undefined);
       req.write(form.body.subarray(0, form.body.length / 2));
-      for (let n = 0; n < 40 && !(await archive.filesUnder(archive.roots.hot)).some((f) => f.startsWith('tmp')); n++) await sleep(25);
+      await waitFor(async () => (await archive.filesUnder(archive.roots.hot)).some((f) => f.startsWith('tmp')), { timeoutMs: 1000, intervalMs: 25, message: 'a temporary file of the upload' });
       assert.ok((await archive.filesUnder(archive.roots.hot)).some((f) => f.startsWith('tmp')), 'the content was streaming to the storage element');
       req.destroy();
       await sleep(200);

@@ -1,13 +1,8 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
+import type { FileView } from '../services/file-archive/file-view.ts';
 import { multipartBody, startFileArchive, type FileArchive } from './support/file-archive.ts';
-
-interface FileView {
-  id: string;
-  original_name: string;
-  content_type: string;
-}
+import { waitFor } from './support/wait-for.ts';
 
 /** The name a client following RFC 6266 takes from a Content-Disposition header. */
 function dispositionName(header: string | null): string {
@@ -155,7 +150,7 @@ describe('file archive: file names and multipart input', function () {
         assert.equal((await errorOf(res)).code, code);
         // The storage element discards an interrupted stream as soon as it sees the connection cut.
         const added = async () => (await archive.filesUnder(archive.roots.hot)).filter((f) => !before.includes(f));
-        for (let n = 0; n < 40 && (await added()).length > 0; n++) await sleep(50);
+        await waitFor(added, { until: (files) => files.length === 0, timeoutMs: 2000, message: (files) => `the interrupted upload's files to go: ${files.join(', ')}` });
         assert.deepEqual(await added(), []);
       });
     }

@@ -1,17 +1,9 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { FileView } from '../services/file-archive/file-view.ts';
 import { multipartBody, startFileArchive, type FileArchive } from './support/file-archive.ts';
 import { accountWithToken } from './support/tokens.ts';
-
-interface FileView {
-  id: string;
-  original_name: string;
-  size: number;
-  content_type: string;
-  owner_id: string;
-  created_at: string;
-}
 
 describe('file search (query module)', function () {
   this.timeout(30_000);

@@ -1,45 +1,27 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import { once } from 'node:events';
+import { pickPort } from '../scripts/embedded/process-control.ts';
 import { start } from '../services/query/app.ts';
 import type { RunningService } from '../services/platform/runtime.ts';
 import { testConfig } from './support/infra.ts';
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-    server.on('error', reject);
-  });
-}
+import { waitFor } from './support/wait-for.ts';
 
 /** A private redis-server, so the test can stop it without touching anyone else's. */
 async function startRedis(port: number): Promise<ChildProcess> {
   const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
   child.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
-  const deadline = Date.now() + 10_000;
-  while (!out.includes('Ready to accept connections')) {
-    if (child.exitCode !== null || Date.now() > deadline) throw new Error(`redis-server did not start: ${out}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  const ready = () => {
+    if (child.exitCode !== null) throw new Error(`redis-server exited before it was ready: ${out}`);
+    return out.includes('Ready to accept connections');
+  };
+  await waitFor(ready, { message: () => `redis-server to accept connections: ${out}` });
   return child;
 }
 
-async function waitForStatus(url: string, status: number, timeoutMs = 15_000): Promise<number> {
-  const deadline = Date.now() + timeoutMs;
-  let last = 0;
-  while (Date.now() < deadline) {
-    last = (await fetch(url)).status;
-    if (last === status) return last;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return last;
-}
+const waitForStatus = (url: string, status: number) =>
+  waitFor(async () => (await fetch(url)).status, { until: (last) => last === status, timeoutMs: 15_000, intervalMs: 100, message: (last) => `${url} to answer ${status} (last ${last})` });
 
 describe('readiness', () => {
   let redis: ChildProcess | undefined;
@@ -51,7 +33,7 @@ describe('readiness', () => {
 
   it('when Redis stops, then /ready turns 503 naming it, and 200 again when Redis is back', async function () {
     this.timeout(60_000);
-    const port = await freePort();
+    const port = await pickPort(0);
     redis = await startRedis(port);
     service = await start(testConfig('query', { REDIS_URL: `redis://127.0.0.1:${port}/0` }));
     const ready = `${service.url}/ready`;
@@ -71,7 +53,7 @@ describe('readiness', () => {
 
   it('when PostgreSQL is unreachable, then /ready answers 503 naming the database', async function () {
     this.timeout(30_000);
-    const port = await freePort();
+    const port = await pickPort(0);
     service = await start(testConfig('query', { DATABASE_URL: `postgresql://postgres@127.0.0.1:${port}/none` }));
     const res = await fetch(`${service.url}/ready`);
     assert.equal(res.status, 503);

@@ -47,6 +47,15 @@ describe('applyMigrations', () => {
     databases.push(database);
     return database;
   }
+  /** A database migrated from a scratch copy of the migrations, with the first one's file there to edit. */
+  async function appliedScratchCopy() {
+    const database = await emptyDatabase();
+    const migrations = await copyOfMigrations();
+    scratchDirs.push(migrations);
+    await applyMigrations(database.url, { migrationsDir: migrations.dir });
+    const [first] = await listMigrations(migrations.dir);
+    return { database, migrations, first: first!, file: path.join(migrations.dir, first!.name, 'migration.sql') };
+  }
 
   after(async () => {
     await Promise.all(databases.map((database) => database.drop()));
@@ -135,29 +144,19 @@ describe('applyMigrations', () => {
   });
 
   it('when an applied migration was edited afterwards, then it refuses with an error naming that migration', async () => {
-    const database = await emptyDatabase();
-    const migrations = await copyOfMigrations();
-    scratchDirs.push(migrations);
-    await applyMigrations(database.url, { migrationsDir: migrations.dir });
-    const [first] = await listMigrations(migrations.dir);
-    const file = path.join(migrations.dir, first!.name, 'migration.sql');
+    const { database, migrations, first, file } = await appliedScratchCopy();
     await writeFile(file, `${await readFile(file, 'utf8')}\nALTER TABLE "jwt_keys" ADD COLUMN "sneaky" TEXT;\n`);
 
     await assert.rejects(
       applyMigrations(database.url, { migrationsDir: migrations.dir }),
-      isMigrationError('MIGRATION_MODIFIED', `Migration \`${first!.name}\` was modified after it was applied`),
+      isMigrationError('MIGRATION_MODIFIED', `Migration \`${first.name}\` was modified after it was applied`),
     );
     const sneaky = await query(database.url, `SELECT 1 FROM information_schema.columns WHERE column_name = 'sneaky'`);
     assert.equal(sneaky.length, 0);
   });
 
   it('when only the line endings of an applied migration changed, then it is still accepted like Prisma does', async () => {
-    const database = await emptyDatabase();
-    const migrations = await copyOfMigrations();
-    scratchDirs.push(migrations);
-    await applyMigrations(database.url, { migrationsDir: migrations.dir });
-    const [first] = await listMigrations(migrations.dir);
-    const file = path.join(migrations.dir, first!.name, 'migration.sql');
+    const { database, migrations, file } = await appliedScratchCopy();
     await writeFile(file, (await readFile(file, 'utf8')).replaceAll('\n', '\r\n'));
 
     const result = await applyMigrations(database.url, { migrationsDir: migrations.dir });

@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-import { testInfra } from '../../test/support/infra.ts';
+import { isolatedPrefix, testInfra } from '../../test/support/infra.ts';
 import { startRedisProxy, type RedisProxy } from '../../test/support/redis-proxy.ts';
+import { waitFor } from '../../test/support/wait-for.ts';
 import { ConfigError, loadConfig, type AuditDelivery } from '../platform/config.ts';
 import { AppError } from '../platform/errors.ts';
 import { createLogger } from '../platform/logger.ts';
@@ -19,14 +19,6 @@ import { createAuditPublisher, type AuditEventInput, type AuditPublisher } from 
 
 const logger = createLogger({ service: 'audit-publisher-test', level: 'silent' });
 const input = (n: number): AuditEventInput => ({ event_type: 'auth_failure', action: 'POST', status: 'failure', details: { n } });
-
-async function until(condition: () => Promise<boolean>, timeoutMs = 10_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await sleep(50);
-  }
-}
 
 describe('audit publisher', () => {
   let proxy: RedisProxy;
@@ -53,11 +45,20 @@ describe('audit publisher', () => {
   /** Waiting jobs in the order a worker takes them. */
   const queuedIds = async () => (await inspect.getWaiting(0, -1)).map((j) => j.id);
   const spoolLines = async () => (await readFile(path.join(spoolDir, 'admin.ndjson'), 'utf8').catch(() => '')).split('\n').filter(Boolean);
+  /** Two events a publisher spooled while Redis was out of reach, left behind when its process stopped. */
+  async function spoolTwoThenStop(): Promise<AuditEvent[]> {
+    const first = await publisher('spool');
+    proxy.cut();
+    await sleep(50);
+    const spooled = [await first.publish(input(1)), await first.publish(input(2))];
+    await stopAll();
+    return spooled;
+  }
 
   beforeEach(async () => {
     proxy = await startRedisProxy(testInfra().redisUrl);
     spoolDir = await mkdtemp(path.join(tmpdir(), 'audit-spool-'));
-    prefix = `${testInfra().bullmqPrefix}-pub-${randomBytes(3).toString('hex')}`;
+    prefix = isolatedPrefix('pub');
     direct = new Redis(testInfra().redisUrl);
     inspect = new Queue(QueueName.AuditEvents, { connection: direct, prefix });
   });
@@ -108,7 +109,7 @@ describe('audit publisher', () => {
     const event = await audit.publish(input(1), { committed: true });
     assert.equal(JSON.parse((await spoolLines())[0]!).event_id, event.event_id);
     proxy.restore();
-    await until(async () => (await jobs()).length === 1 && (await spoolLines()).length === 0);
+    await waitFor(async () => (await jobs()).length === 1 && (await spoolLines()).length === 0, { message: 'the spooled event to be queued' });
     assert.equal((await jobs())[0]!.id, event.event_id);
   });
 
@@ -128,36 +129,28 @@ describe('audit publisher', () => {
     assert.equal((await jobs()).length, 1, 'nothing reached the queue during the outage');
 
     proxy.restore();
-    await until(async () => (await spoolLines()).length === 0);
+    await waitFor(async () => (await spoolLines()).length === 0, { message: 'the spool to empty' });
     const after = await audit.publish(input(99));
     // The replay may still be finishing when the spool file empties; an event published then goes
     // through the spool behind it, so it is queued a moment later, never before the backlog.
     const expected = [before, ...during, after].map((e) => e.event_id);
-    await until(async () => (await queuedIds()).length >= expected.length);
+    await waitFor(async () => (await queuedIds()).length >= expected.length, { message: `${expected.length} queued jobs` });
     assert.deepEqual(await queuedIds(), expected);
   });
 
   it('when the process restarts with a non-empty spool, then the new process replays it at start', async () => {
-    const first = await publisher('spool');
-    proxy.cut();
-    await sleep(50);
-    const spooled = [await first.publish(input(1)), await first.publish(input(2))];
-    await stopAll();
+    const spooled = await spoolTwoThenStop();
     assert.equal((await spoolLines()).length, 2);
 
     proxy.restore();
     await publisher('spool');
-    await until(async () => (await jobs()).length === 2);
+    await waitFor(async () => (await jobs()).length === 2, { message: 'both spooled events to be queued' });
     assert.deepEqual(await queuedIds(), spooled.map((e) => e.event_id));
-    await until(async () => (await spoolLines()).length === 0);
+    await waitFor(async () => (await spoolLines()).length === 0, { message: 'the spool to empty' });
   });
 
   it('when a replay was cut short after queueing, then queueing the same lines again adds no duplicate job', async () => {
-    const first = await publisher('spool');
-    proxy.cut();
-    await sleep(50);
-    const spooled = [await first.publish(input(1)), await first.publish(input(2))];
-    await stopAll();
+    const spooled = await spoolTwoThenStop();
     // As if the last run queued the first line and died before moving the offset past it.
     await inspect.add(AuditJob.Record, spooled[0], { jobId: spooled[0]!.event_id });
     // And as if it died in the middle of writing a third line.
@@ -165,7 +158,7 @@ describe('audit publisher', () => {
 
     proxy.restore();
     await publisher('spool');
-    await until(async () => (await spoolLines()).length === 0);
+    await waitFor(async () => (await spoolLines()).length === 0, { message: 'the spool to empty' });
     assert.deepEqual(await queuedIds(), spooled.map((e) => e.event_id));
   });
 

@@ -9,8 +9,7 @@ import { removeChains, sampleAuditEvents } from '../../test/support/audit-events
 import { TEST_SECRETS, testInfra } from '../../test/support/infra.ts';
 import { Queue, QueueEvents } from 'bullmq';
 import { MaintenanceJob, QueueName } from '../platform/queues.ts';
-import { isolatedPrefix } from '../../test/support/audit-jobs.ts';
-import { testConfig } from '../../test/support/infra.ts';
+import { isolatedPrefix, testConfig } from '../../test/support/infra.ts';
 import { createChainWriter, ensureChainHead } from './chain-writer.ts';
 import { applyAuditRetention } from './retention.ts';
 import { start as startMaintenance } from '../../workers/maintenance/worker.ts';

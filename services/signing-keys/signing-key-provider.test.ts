@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { jwtVerify, SignJWT } from 'jose';
 import { createLogger } from '../platform/logger.ts';
 import { keyTestContext, restoreDefaultKeys } from '../../test/support/signing-keys.ts';
-import { testConfig, testInfra } from '../../test/support/infra.ts';
+import { isolatedPrefix, testConfig, testInfra } from '../../test/support/infra.ts';
+import { waitFor } from '../../test/support/wait-for.ts';
 import { subscribeKeysChanged, type KeysChangedEvent } from './key-events.ts';
 import { ensureSigningKeys, rotateSigningKeys } from './key-lifecycle.ts';
 import { createKeyService } from './key-service.ts';
@@ -37,7 +37,7 @@ describe('signing key provider', () => {
   });
 
   it('when a rotation commits in one process, then a subscriber in another hears jwt-keys-changed', async () => {
-    const prefix = `${testInfra().bullmqPrefix}-events-${randomBytes(3).toString('hex')}`;
+    const prefix = isolatedPrefix('events');
     const config = testConfig('maintenance', { BULLMQ_PREFIX: prefix, JWT_ALGORITHM: 'ES256' });
     const redis = new Redis(testInfra().redisUrl);
     const heard: KeysChangedEvent[] = [];
@@ -45,8 +45,7 @@ describe('signing key provider', () => {
     try {
       const keys = createKeyService({ config, prisma: ctx.prisma, redis, logger: createLogger({ service: 'maintenance', level: 'silent' }) });
       const result = await keys.rotate({ force: true });
-      const deadline = Date.now() + 3000;
-      while (heard.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      await waitFor(() => heard.length > 0, { timeoutMs: 3000, intervalMs: 20, message: 'jwt-keys-changed' });
       assert.equal(heard[0]?.reason, 'rotated');
       assert.equal(heard[0]?.activeKid, result.activeKid);
     } finally {
@@ -56,7 +55,7 @@ describe('signing key provider', () => {
   });
 
   it('when a forced rotation promotes a key created seconds before, then the local verification keys accept its tokens at once', async () => {
-    const prefix = `${testInfra().bullmqPrefix}-local-${randomBytes(3).toString('hex')}`;
+    const prefix = isolatedPrefix('local');
     const redis = new Redis(testInfra().redisUrl);
     try {
       const config = testConfig('maintenance', { BULLMQ_PREFIX: prefix, JWT_ALGORITHM: 'ES256' });

@@ -1,21 +1,11 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { pickPort } from '../../scripts/embedded/process-control.ts';
+import { waitFor } from '../support/wait-for.ts';
 import { interpolate, loadCompose } from './deploy-files.ts';
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-    server.on('error', reject);
-  });
-}
 
 function which(program: string): string {
   const found = spawnSync('sh', ['-c', `command -v ${program}`], { encoding: 'utf8' }).stdout.trim();
@@ -70,7 +60,7 @@ describe('the compose redis command', () => {
   ];
   for (const { file, secret } of cases) {
     it(`when redis starts with the ${file} command, then it demands the password, keeps an AOF and never evicts`, async () => {
-      port = await freePort();
+      port = await pickPort(0);
       const service = loadCompose(file).services.redis!;
       const command = service.command!.map(interpolate);
       const healthcheck = service.healthcheck!.test.map(interpolate);
@@ -80,7 +70,7 @@ describe('the compose redis command', () => {
       redis = spawn(command[0]!, command.slice(1), { env: env(withPassword), stdio: 'ignore' });
       const cli = (args: string[], auth?: string) =>
         spawnSync(which('redis-cli'), ['-p', String(port), ...args], { env: { ...process.env, REDISCLI_AUTH: auth ?? '' }, encoding: 'utf8' }).stdout.trim();
-      for (let i = 0; i < 50 && cli(['ping'], password) !== 'PONG'; i++) await sleep(100);
+      await waitFor(() => cli(['ping'], password) === 'PONG', { timeoutMs: 5000, intervalMs: 100, message: 'redis-server to answer PING' });
       assert.equal(cli(['ping'], password), 'PONG');
       assert.equal(cli(['config', 'get', 'appendonly'], password), 'appendonly\nyes');
       assert.equal(cli(['config', 'get', 'maxmemory-policy'], password), 'maxmemory-policy\nnoeviction');

@@ -21,6 +21,7 @@ import { AuditJob, DEFAULT_JOB_OPTIONS, QueueName } from '../../services/platfor
 import { sampleAuditEvent } from '../support/audit-events.ts';
 import { startChildService, type ChildService } from '../support/child-service.ts';
 import { testEnv } from '../support/infra.ts';
+import { waitFor } from '../support/wait-for.ts';
 
 const FULL = process.env.FAULT_SUITE !== 'fast';
 const EVENTS = FULL ? 50_000 : 6_000;
@@ -106,14 +107,13 @@ describe('fault suite: audit events through crashes and restarts', function () {
 
       const stored = async () =>
         (await prisma.$queryRaw<{ total: bigint; distinct_ids: bigint }[]>`SELECT count(*) AS total, count(DISTINCT event_id) AS distinct_ids FROM audit_logs`)[0]!;
-      const deadline = Date.now() + (FULL ? 600_000 : 180_000);
-      let counts = await stored();
-      while (Number(counts.distinct_ids) < EVENTS && Date.now() < deadline) {
-        await sleep(1000);
-        counts = await stored().catch(() => counts);
-      }
+      // Not all stored in time: the count below reports the lost ones.
+      await waitFor(() => stored().then((counts) => Number(counts.distinct_ids) >= EVENTS, () => false), {
+        timeoutMs: FULL ? 600_000 : 180_000,
+        intervalMs: 1000,
+      }).catch(() => undefined);
       await sleep(2000);
-      counts = await stored();
+      const counts = await stored();
       const storedIds = new Set((await prisma.$queryRaw<{ event_id: string }[]>`SELECT event_id::text FROM audit_logs`).map((r) => r.event_id));
       const lost = [...ids].filter((id) => !storedIds.has(id)).length;
       const duplicated = Number(counts.total) - Number(counts.distinct_ids);

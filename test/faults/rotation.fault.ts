@@ -9,6 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { createPrismaClient, type PrismaClient } from '../../services/platform/db/client.ts';
 import { startChildService, type ChildService } from '../support/child-service.ts';
 import { testEnv, testInfra } from '../support/infra.ts';
+import { untilMidSlot } from '../support/scheduler-slot.ts';
 import { accountWithToken, adminToken, tokenFor } from '../support/tokens.ts';
 
 const FULL = process.env.FAULT_SUITE !== 'fast';
@@ -19,13 +20,6 @@ const ROTATION_PERIODS = FULL ? 30 : 8;
 async function activeRotationCount(prisma: PrismaClient): Promise<number> {
   const active = await prisma.jwtKey.findFirst({ where: { state: 'active' } });
   return active?.rotationCount ?? 0;
-}
-
-async function untilMidSlot(every: number) {
-  const now = Date.now();
-  let target = Math.floor(now / every) * every + every / 2;
-  if (target < now + 50) target += every;
-  await sleep(target - now);
 }
 
 function get(agent: Agent, url: string, token: string): Promise<number> {

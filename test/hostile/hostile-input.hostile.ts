@@ -16,6 +16,7 @@ import { forgedTokens } from '../support/forged-tokens.ts';
 import { testConfig, testEnv, testInfra } from '../support/infra.ts';
 import type { ModuleName } from '../support/modules.ts';
 import { accountWithToken, adminToken } from '../support/tokens.ts';
+import { waitFor } from '../support/wait-for.ts';
 import { attacksFor, seededRandom, type HostileRequest } from './attacks.ts';
 import { ENDPOINTS } from './catalog.ts';
 import { answerProblem, closeConnections, send } from './send.ts';
@@ -47,13 +48,8 @@ async function auditedRefusals(prisma: PrismaClient, since: Date, expected: numb
     Number(
       ((await prisma.$queryRaw`SELECT count(*) AS n FROM audit_logs WHERE event_type IN ('auth_failure', 'authorization_denied') AND recorded_at >= ${since}`) as { n: bigint }[])[0]!.n,
     );
-  const deadline = Date.now() + 60_000;
-  let seen = await count();
-  while (seen < expected && Date.now() < deadline) {
-    await new Promise((r) => setTimeout(r, 250));
-    seen = await count();
-  }
-  return seen;
+  // Short of `expected` after 60 s, the count as it stands: the test reports it before asserting.
+  return waitFor(count, { until: (seen) => seen >= expected, timeoutMs: 60_000, intervalMs: 250 }).catch(count);
 }
 
 describe('hostile input against every endpoint', function () {

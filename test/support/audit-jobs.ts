@@ -1,13 +1,9 @@
-import { randomBytes } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { AuditEvent } from '../../services/audit-log/events.ts';
 import { QueueName } from '../../services/platform/queues.ts';
 import { testInfra } from './infra.ts';
-
-/** A BullMQ prefix of this run (removed with it) that no other test publishes into. */
-export const isolatedPrefix = (name: string) => `${testInfra().bullmqPrefix}-${name}-${randomBytes(3).toString('hex')}`;
+import { waitFor } from './wait-for.ts';
 
 /** Reads the jobs of the audit-events queue under one prefix, straight from the run's Redis. */
 export function auditJobs(prefix: string) {
@@ -23,14 +19,8 @@ export function auditJobs(prefix: string) {
       return (await events()).filter(predicate);
     },
     /** The first event that matches, waiting for it up to `timeoutMs`. */
-    async waitFor(predicate: (event: AuditEvent) => boolean, timeoutMs = 5000): Promise<AuditEvent> {
-      const deadline = Date.now() + timeoutMs;
-      for (;;) {
-        const found = (await events()).find(predicate);
-        if (found) return found;
-        if (Date.now() > deadline) throw new Error(`no matching audit event within ${timeoutMs} ms`);
-        await sleep(25);
-      }
+    waitFor(predicate: (event: AuditEvent) => boolean, timeoutMs = 5000): Promise<AuditEvent> {
+      return waitFor(async () => (await events()).find(predicate), { timeoutMs, intervalMs: 25, message: 'a matching audit event' });
     },
     async close() {
       await queue.close();

@@ -1,6 +1,6 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { testInfra } from './infra.ts';
+import { waitFor } from './wait-for.ts';
 
 export interface AuditRow {
   event_type: string;
@@ -19,16 +19,13 @@ export async function waitForAuditRows(requestId: string, count = 1, timeoutMs =
   const client = new pg.Client({ connectionString: testInfra().databaseUrl });
   await client.connect();
   try {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const { rows } = await client.query<AuditRow>(
-        'SELECT event_type, status, action, service_account_id, resource_type, resource_id, request_id, details, signature FROM audit_logs WHERE request_id = $1 ORDER BY sequence',
-        [requestId],
-      );
-      if (rows.length >= count) return rows;
-      if (Date.now() > deadline) throw new Error(`${rows.length} of ${count} audit rows for request ${requestId} within ${timeoutMs} ms`);
-      await sleep(50);
-    }
+    const sql =
+      'SELECT event_type, status, action, service_account_id, resource_type, resource_id, request_id, details, signature FROM audit_logs WHERE request_id = $1 ORDER BY sequence';
+    return await waitFor(async () => (await client.query<AuditRow>(sql, [requestId])).rows, {
+      until: (rows) => rows.length >= count,
+      timeoutMs,
+      message: (rows) => `${count} audit rows for request ${requestId} (${rows.length} so far)`,
+    });
   } finally {
     await client.end();
   }

@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { childExited, forEachLine, pickPort, stopChild } from '../../scripts/embedded/process-control.ts';
+import { waitFor } from './wait-for.ts';
 
 export interface ChildService {
   url: string;
@@ -36,16 +36,15 @@ export async function startChildService(
   let exited = false;
   void childExited(child).then(() => (exited = true));
   const url = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + (options.timeoutMs ?? 30_000);
-  for (;;) {
+  const healthy = async () => {
     if (exited) throw new Error(`${entry} exited before it was healthy:\n${errors.slice(-20).join('\n')}`);
-    if (Date.now() > deadline) {
-      child.kill('SIGKILL');
-      throw new Error(`${entry} was not healthy in time:\n${errors.slice(-20).join('\n')}`);
-    }
-    const ok = await fetch(`${url}/health`).then((r) => r.ok, () => false);
-    if (ok) break;
-    await sleep(100);
+    return fetch(`${url}/health`).then((r) => r.ok, () => false);
+  };
+  try {
+    await waitFor(healthy, { timeoutMs: options.timeoutMs ?? 30_000, intervalMs: 100, message: () => `${entry} to be healthy:\n${errors.slice(-20).join('\n')}` });
+  } catch (error) {
+    child.kill('SIGKILL');
+    throw error;
   }
   return { url, pid: child.pid!, stop: () => stopChild(child, 'SIGTERM', 'SIGKILL', 8000) };
 }

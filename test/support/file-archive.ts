@@ -5,8 +5,7 @@ import path from 'node:path';
 import type { Env } from '../../services/platform/config.ts';
 import type { RunningService } from '../../services/platform/runtime.ts';
 import { start as startAuditWriter } from '../../workers/audit-writer/worker.ts';
-import { isolatedPrefix } from './audit-jobs.ts';
-import { testConfig } from './infra.ts';
+import { isolatedPrefix, testConfig } from './infra.ts';
 import { MODULES } from './modules.ts';
 import { accountWithToken, adminToken } from './tokens.ts';
 

@@ -76,6 +76,9 @@ export function testInfra(): TestInfra {
   return infra;
 }
 
+/** A BullMQ prefix of this run (removed with it) that no other test publishes into. */
+export const isolatedPrefix = (name: string) => `${testInfra().bullmqPrefix}-${name}-${randomBytes(3).toString('hex')}`;
+
 /** The environment a process gets in tests: this run's database and prefix, port 0, silent logs. */
 export function testEnv(overrides: Env = {}): Env {
   const { databaseUrl, redisUrl, bullmqPrefix } = testInfra();

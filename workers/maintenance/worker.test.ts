@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Queue } from 'bullmq';
 import { ensureSigningKeys } from '../../services/signing-keys/key-lifecycle.ts';
@@ -7,20 +6,11 @@ import { createKeyStore, type KeyRecord } from '../../services/signing-keys/key-
 import type { Env } from '../../services/platform/config.ts';
 import { QueueName } from '../../services/platform/queues.ts';
 import type { RunningService } from '../../services/platform/runtime.ts';
-import { testConfig, testInfra } from '../../test/support/infra.ts';
+import { isolatedPrefix, testConfig, testInfra } from '../../test/support/infra.ts';
 import { metricValue } from '../../test/support/modules.ts';
+import { untilMidSlot } from '../../test/support/scheduler-slot.ts';
 import { emptyKeyTable, keyTestContext, restoreDefaultKeys } from '../../test/support/signing-keys.ts';
 import { start } from './worker.ts';
-
-const uniquePrefix = () => `${testInfra().bullmqPrefix}-mw-${randomBytes(3).toString('hex')}`;
-
-/** Sleeps to the middle of a scheduler slot, where no tick is due and the last one has been handled. */
-async function untilMidSlot(every: number) {
-  const now = Date.now();
-  let target = Math.floor(now / every) * every + every / 2;
-  if (target < now + 50) target += every;
-  await sleep(target - now);
-}
 
 describe('maintenance worker: signing key schedule', () => {
   let ctx: ReturnType<typeof keyTestContext>;
@@ -48,7 +38,7 @@ describe('maintenance worker: signing key schedule', () => {
   });
 
   it('when workers start again and again, then each scheduler id exists once with one pending job', async () => {
-    const prefix = uniquePrefix();
+    const prefix = isolatedPrefix('mw');
     await Promise.all([startWorker({ BULLMQ_PREFIX: prefix }), startWorker({ BULLMQ_PREFIX: prefix })]);
     await startWorker({ BULLMQ_PREFIX: prefix, JWT_KEY_ROTATION_CRON: '30 4 * * *', JWT_KEY_ROTATION_TZ: 'Europe/Paris' });
     const queue = new Queue(QueueName.Maintenance, { connection: { url: testInfra().redisUrl }, prefix });
@@ -74,7 +64,7 @@ describe('maintenance worker: signing key schedule', () => {
     const before = await live();
     assert.ok(before.next.activatesAt! < new Date(), 'the planned rotation was missed');
 
-    const prefix = uniquePrefix();
+    const prefix = isolatedPrefix('mw');
     await startWorker({ BULLMQ_PREFIX: prefix });
     const after = await live();
     assert.equal(after.active.kid, before.next.kid);
@@ -89,7 +79,7 @@ describe('maintenance worker: signing key schedule', () => {
     this.timeout(60_000);
     const every = 2000;
     await emptyKeyTable(ctx.prisma);
-    const env = { BULLMQ_PREFIX: uniquePrefix(), JWT_KEY_ROTATION_EVERY_MS: String(every), JWT_ALGORITHM: 'ES256' };
+    const env = { BULLMQ_PREFIX: isolatedPrefix('mw'), JWT_KEY_ROTATION_EVERY_MS: String(every), JWT_ALGORITHM: 'ES256' };
     const workers = await Promise.all([startWorker(env), startWorker(env), startWorker(env)]);
 
     await untilMidSlot(every);

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import type { RunningService } from '../../platform/runtime.ts';
-import { isolatedPrefix } from '../../../test/support/audit-jobs.ts';
-import { testConfig } from '../../../test/support/infra.ts';
+import { isolatedPrefix, testConfig } from '../../../test/support/infra.ts';
 import { metricValue } from '../../../test/support/modules.ts';
 import { accountWithToken, adminToken } from '../../../test/support/tokens.ts';
 import { start } from '../app.ts';
