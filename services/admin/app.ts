@@ -3,7 +3,7 @@ import type { Logger } from '../platform/logger.ts';
 import { startService, type RunningService } from '../platform/runtime.ts';
 import { createIdentity } from './identity/routes.ts';
 import type { SigningKey } from './identity/token-issuer.ts';
-import { subscribeKeysChanged } from '../signing-keys/key-events.ts';
+import { ChangeTopic } from '../platform/change-notices.ts';
 import { createKeyService, type KeyService } from '../signing-keys/key-service.ts';
 import { mountKeyRoutes } from './keys/routes.ts';
 import { mountQueueDashboard } from './queues/queue-dashboard.ts';
@@ -18,8 +18,6 @@ export function start(config: Config, options: { logger?: Logger } = {}): Promis
   // Signing keys (services/signing-keys) provide the active key for the token endpoint.
   let signingKey: () => Promise<SigningKey> = () => Promise.reject(new Error('signing keys are not wired yet'));
   let keys: KeyService | undefined;
-  let stopKeyEvents: (() => Promise<void>) | undefined;
-  let stopAccountEvents: (() => Promise<void>) | undefined;
   let closeQueueDashboard: (() => Promise<void>) | undefined;
   return startService(config, {
     logger: options.logger,
@@ -28,7 +26,7 @@ export function start(config: Config, options: { logger?: Logger } = {}): Promis
       identity = createIdentity(deps, () => signingKey());
       await identity.bootstrap();
       await ensureStorageAccount(deps, identity.accounts);
-      stopAccountEvents = await identity.followChanges();
+      identity.followChanges();
 
       // Signing keys: both exist before the first token; a rotation or revocation anywhere drops the cached key at once.
       const keyService = createKeyService(deps);
@@ -36,7 +34,7 @@ export function start(config: Config, options: { logger?: Logger } = {}): Promis
       await keyService.ensure();
       const provider = keyService.signingKeys();
       signingKey = () => provider.current();
-      stopKeyEvents = await subscribeKeysChanged(config.redisUrl, config.bullmqPrefix, () => keyService.dropCachedKeys(), deps.logger);
+      deps.notices.on(ChangeTopic.KeysChanged, () => keyService.dropCachedKeys());
     },
     routes: (app, deps) => {
       identity!.mount(app);
@@ -47,8 +45,6 @@ export function start(config: Config, options: { logger?: Logger } = {}): Promis
       mountAuditVerifyRoute(app, deps);
     },
     beforeStop: async () => {
-      await stopKeyEvents?.();
-      await stopAccountEvents?.();
       await closeQueueDashboard?.();
     },
   });

@@ -5,17 +5,58 @@ import { Secret } from './secret.ts';
 /**
  * Change notices between replicas over Redis pub/sub, on `${bullmqPrefix}:${topic}`: a process that
  * changed something publishes after the change commits, and every replica drops what it cached.
- * Best effort by design — a notice can be lost, so caches still expire on their own TTL — and a
- * subscriber that reconnects hears `undefined`, meaning "anything may have changed meanwhile".
+ * Best effort by design — a notice can be lost, so caches still expire on their own TTL — and after
+ * a reconnect every listener hears `undefined`, meaning "anything may have changed meanwhile".
  */
-export const changeChannel = (bullmqPrefix: string, topic: string) => `${bullmqPrefix}:${topic}`;
+export const changeChannel = (bullmqPrefix: string, topic: ChangeTopic) => `${bullmqPrefix}:${topic}`;
+
+/** Every pub/sub topic; nothing else spells a channel name. */
+export const ChangeTopic = {
+  KeysChanged: 'jwt-keys-changed',
+  AccountsChanged: 'service-accounts-changed',
+} as const;
+export type ChangeTopic = (typeof ChangeTopic)[keyof typeof ChangeTopic];
+
+/** Signing keys changed: signers drop cached keys, verifiers refetch the JWKS. */
+export interface KeysChangedNotice {
+  reason: 'created' | 'rotated' | 'revoked' | 'retired';
+  activeKid?: string;
+  /** ISO time of the change. */
+  at: string;
+}
+
+/** A service account changed (created, suspended, deleted, secret rotated): admin replicas drop it from their account cache. */
+export interface AccountsChangedNotice {
+  clientId: string;
+  /** ISO time of the change. */
+  at: string;
+}
+
+/** The notice each topic carries; `at` is stamped by the publisher. */
+export interface ChangeNotices {
+  [ChangeTopic.KeysChanged]: KeysChangedNotice;
+  [ChangeTopic.AccountsChanged]: AccountsChangedNotice;
+}
+export type ChangeNotice<T extends ChangeTopic> = ChangeNotices[T];
+
+/** `undefined`: the subscriber reconnected, and notices sent meanwhile are lost. */
+export type ChangeListener<T extends ChangeTopic> = (notice: ChangeNotice<T> | undefined) => void;
+
+/** The listeners of one process, all fed by its one subscriber connection. */
+export interface ChangeListeners {
+  /** Calls `listener` for every notice on `topic`; returns the function that removes it. */
+  on<T extends ChangeTopic>(topic: T, listener: ChangeListener<T>): () => void;
+}
 
 const SUBSCRIBE_WAIT_MS = 2000;
 
-/** Signing keys changed (created, rotated, revoked, retired): signers drop cached keys, verifiers refetch the JWKS. */
-export const KEYS_CHANGED_TOPIC = 'jwt-keys-changed';
-
-export async function publishChangeNotice(redis: Redis, bullmqPrefix: string, topic: string, notice: object, logger?: Logger): Promise<void> {
+export async function publishChangeNotice<T extends ChangeTopic>(
+  redis: Redis,
+  bullmqPrefix: string,
+  topic: T,
+  notice: Omit<ChangeNotice<T>, 'at'>,
+  logger?: Logger,
+): Promise<void> {
   try {
     await redis.publish(changeChannel(bullmqPrefix, topic), JSON.stringify({ ...notice, at: new Date().toISOString() }));
   } catch (err) {
@@ -24,49 +65,63 @@ export async function publishChangeNotice(redis: Redis, bullmqPrefix: string, to
 }
 
 /**
- * Calls `onNotice` for every notice on its own subscriber connection. Resolves once subscribed (or
- * after a short wait if Redis is away: ioredis subscribes when it connects); returns `close`.
+ * A process's one subscriber connection: every topic's channel subscribed once, each notice fanned
+ * out to the listeners registered with `on`. Subscribing every topic up front lets a listener added
+ * later (in a module's prepare) hear from the start without waiting for a subscription of its own.
+ * Resolves once subscribed (or after a short wait if Redis is away: ioredis subscribes when it connects).
  */
-export async function subscribeChangeNotices<T>(
+export async function openChangeNotices(
   redisUrl: Secret | string,
   bullmqPrefix: string,
-  topic: string,
-  onNotice: (notice: T | undefined) => void,
-  logger?: Logger,
-): Promise<() => Promise<void>> {
+  options: { logger?: Logger; connectionName?: string } = {},
+): Promise<ChangeListeners & { close(): Promise<void> }> {
+  const { logger } = options;
   const url = redisUrl instanceof Secret ? redisUrl.reveal() : redisUrl;
-  const subscriber = new Redis(url, { connectionName: `${topic}:subscriber`, retryStrategy: (attempt) => Math.min(attempt * 200, 2000) });
-  const channel = changeChannel(bullmqPrefix, topic);
-  const notify = (notice: T | undefined) => {
-    try {
-      onNotice(notice);
-    } catch (err) {
-      logger?.warn({ err: (err as Error).message, topic }, 'change notice handler failed');
+  const subscriber = new Redis(url, { connectionName: options.connectionName ?? 'change-notices', retryStrategy: (attempt) => Math.min(attempt * 200, 2000) });
+  const topics = Object.values(ChangeTopic);
+  const topicOf = new Map(topics.map((topic) => [changeChannel(bullmqPrefix, topic), topic]));
+  const listeners = new Map<ChangeTopic, Set<(notice: unknown) => void>>(topics.map((topic) => [topic, new Set()]));
+
+  const notify = (topic: ChangeTopic, notice: unknown) => {
+    for (const listener of listeners.get(topic) ?? []) {
+      try {
+        listener(notice);
+      } catch (err) {
+        logger?.warn({ err: (err as Error).message, topic }, 'change notice listener failed');
+      }
     }
   };
   let connectedBefore = false;
   subscriber.on('ready', () => {
-    if (connectedBefore) notify(undefined);
+    if (connectedBefore) for (const topic of topics) notify(topic, undefined);
     connectedBefore = true;
   });
-  subscriber.on('error', (err: Error) => logger?.debug({ err: err.message, topic }, 'change notice subscriber error'));
-  subscriber.on('message', (from: string, text: string) => {
-    if (from !== channel) return;
-    let notice: T | undefined;
+  subscriber.on('error', (err: Error) => logger?.debug({ err: err.message }, 'change notice subscriber error'));
+  subscriber.on('message', (channel: string, text: string) => {
+    const topic = topicOf.get(channel);
+    if (!topic) return;
+    let notice: unknown;
     try {
-      notice = JSON.parse(text) as T;
+      notice = JSON.parse(text);
     } catch {
       notice = undefined;
     }
-    notify(notice);
+    notify(topic, notice);
   });
   let timer: NodeJS.Timeout | undefined;
   await Promise.race([
-    subscriber.subscribe(channel).catch((err: Error) => logger?.warn({ err: err.message, topic }, 'change notice subscription failed')),
+    subscriber.subscribe(...topicOf.keys()).catch((err: Error) => logger?.warn({ err: err.message }, 'change notice subscription failed')),
     new Promise<void>((resolve) => (timer = setTimeout(resolve, SUBSCRIBE_WAIT_MS))),
   ]);
   clearTimeout(timer);
-  return async () => {
-    await subscriber.quit().catch(() => subscriber.disconnect());
+  return {
+    on(topic, listener) {
+      const registered = listener as (notice: unknown) => void;
+      listeners.get(topic)!.add(registered);
+      return () => void listeners.get(topic)!.delete(registered);
+    },
+    async close() {
+      await subscriber.quit().catch(() => subscriber.disconnect());
+    },
   };
 }

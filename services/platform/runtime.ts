@@ -10,7 +10,7 @@ import { createTokenVerifier } from './auth/token-verifier.ts';
 import { createAuth, type Auth } from './http/auth.ts';
 import { createHttpApp, type ReadinessCheck } from './http/app.ts';
 import { answerClientErrorsWithJson } from './http/client-errors.ts';
-import { KEYS_CHANGED_TOPIC, subscribeChangeNotices } from './change-notices.ts';
+import { ChangeTopic, openChangeNotices, type ChangeListeners } from './change-notices.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { createServiceMetrics, type ServiceMetrics } from './metrics.ts';
 import { createRedis, waitForRedis } from './redis.ts';
@@ -26,6 +26,8 @@ export interface ServiceDeps {
   auth: Auth;
   /** Publishes audit events onto `audit-events` (or the local spool); closed when the process stops. */
   audit: AuditPublisher;
+  /** Change notices from other replicas, heard on this process's one subscriber connection. */
+  notices: ChangeListeners;
   /** This process's own base URL, known once it listens. */
   selfUrl(): string;
 }
@@ -102,7 +104,12 @@ export async function startService(config: Config, options: ServiceOptions = {})
     onResult: (result) => metrics.tokensVerified.inc({ result }),
   });
   const auth = createAuth(verifier, () => metrics.tokensVerified.inc({ result: 'forbidden' }));
-  const deps: ServiceDeps = { config, logger, metrics, prisma, redis, auth, audit, selfUrl: () => url };
+  const notices = await openChangeNotices(config.redisUrl, config.bullmqPrefix, { logger, connectionName: `${config.service}:notices` });
+  // A key change anywhere makes this process refetch the JWKS at once: a new `next` key is known
+  // long before it signs even when rotations come faster than the cache age, and a revoked key stops
+  // verifying within moments (the cache age remains the bound if a notice is lost).
+  notices.on(ChangeTopic.KeysChanged, () => void verifier.refresh());
+  const deps: ServiceDeps = { config, logger, metrics, prisma, redis, auth, audit, notices, selfUrl: () => url };
   const readiness: ReadinessCheck[] = [
     {
       name: 'redis',
@@ -130,15 +137,12 @@ export async function startService(config: Config, options: ServiceOptions = {})
     server.on('request', createHttpApp({ config, logger, metrics, readiness, routes, audit }));
     port = await listen(server, config);
   } catch (err) {
+    await notices.close();
     await audit.close();
     redis.disconnect();
     await prisma.$disconnect();
     throw err;
   }
-  // A key change anywhere makes this process refetch the JWKS at once: a new `next` key is known
-  // long before it signs even when rotations come faster than the cache age, and a revoked key stops
-  // verifying within moments (the cache age remains the bound if a notice is lost).
-  const stopKeyNotices = await subscribeChangeNotices(config.redisUrl, config.bullmqPrefix, KEYS_CHANGED_TOPIC, () => void verifier.refresh(), logger);
   const host = config.http.host === '0.0.0.0' || config.http.host === '::' ? '127.0.0.1' : config.http.host;
   url = `http://${host}:${port}`;
   logger.info({ url }, `${config.service} listening`);
@@ -147,7 +151,7 @@ export async function startService(config: Config, options: ServiceOptions = {})
   const stop = () =>
     (stopping ??= (async () => {
       await options.beforeStop?.();
-      await stopKeyNotices();
+      await notices.close();
       await closeServer(server);
       await audit.close();
       await Promise.allSettled([redis.quit(), prisma.$disconnect()]);

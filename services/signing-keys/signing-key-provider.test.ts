@@ -5,7 +5,8 @@ import { createLogger } from '../platform/logger.ts';
 import { keyTestContext, restoreDefaultKeys } from '../../test/support/signing-keys.ts';
 import { isolatedPrefix, testConfig, testInfra } from '../../test/support/infra.ts';
 import { waitFor } from '../../test/support/wait-for.ts';
-import { subscribeKeysChanged, type KeysChangedEvent } from './key-events.ts';
+import { ChangeTopic, openChangeNotices } from '../platform/change-notices.ts';
+import type { KeysChangedEvent } from './key-events.ts';
 import { ensureSigningKeys, rotateSigningKeys } from './key-lifecycle.ts';
 import { createKeyService } from './key-service.ts';
 import { createSigningKeyProvider } from './signing-key-provider.ts';
@@ -41,7 +42,8 @@ describe('signing key provider', () => {
     const config = testConfig('maintenance', { BULLMQ_PREFIX: prefix, JWT_ALGORITHM: 'ES256' });
     const redis = new Redis(testInfra().redisUrl);
     const heard: KeysChangedEvent[] = [];
-    const close = await subscribeKeysChanged(testInfra().redisUrl, prefix, (event) => heard.push(event));
+    const notices = await openChangeNotices(testInfra().redisUrl, prefix);
+    notices.on(ChangeTopic.KeysChanged, (event) => event && heard.push(event));
     try {
       const keys = createKeyService({ config, prisma: ctx.prisma, redis, logger: createLogger({ service: 'maintenance', level: 'silent' }) });
       const result = await keys.rotate({ force: true });
@@ -49,7 +51,7 @@ describe('signing key provider', () => {
       assert.equal(heard[0]?.reason, 'rotated');
       assert.equal(heard[0]?.activeKid, result.activeKid);
     } finally {
-      await close();
+      await notices.close();
       redis.disconnect();
     }
   });

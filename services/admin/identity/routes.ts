@@ -12,9 +12,7 @@ import { accountChangeEvents } from './account-audit.ts';
 import { auditedAction } from '../../audit-log/audited-action.ts';
 import { requestAuditContext } from '../../audit-log/request-events.ts';
 import type { ServiceAccount } from './service-account-store.ts';
-import { publishChangeNotice, subscribeChangeNotices } from '../../platform/change-notices.ts';
-
-const ACCOUNTS_CHANGED = 'service-accounts-changed';
+import { ChangeTopic, publishChangeNotice } from '../../platform/change-notices.ts';
 
 const listQuery = z.strictObject({
   limit: z.coerce.number().int().min(1).max(500).default(100),
@@ -26,7 +24,7 @@ export function createIdentity(deps: ServiceDeps, signingKey: () => Promise<Sign
   const store = createServiceAccountStore(deps.prisma);
   const accounts = createServiceAccounts(store, {
     secretOverlapSeconds: deps.config.jwt.secretRotationOverlapSeconds,
-    onChanged: (clientId) => void publishChangeNotice(deps.redis, deps.config.bullmqPrefix, ACCOUNTS_CHANGED, { clientId }, deps.logger),
+    onChanged: (clientId) => void publishChangeNotice(deps.redis, deps.config.bullmqPrefix, ChangeTopic.AccountsChanged, { clientId }, deps.logger),
   });
   const tokensIssued = new Counter({
     name: 'jwt_tokens_issued_total',
@@ -108,14 +106,7 @@ export function createIdentity(deps: ServiceDeps, signingKey: () => Promise<Sign
       const event = created && accountChangeEvents<ServiceAccount>({}, 'service_account_created', 'bootstrap', (a) => a).success(created);
       if (event) await deps.audit.publish(event, { committed: true }).catch((err: Error) => deps.logger.error({ err: err.message }, 'audit event of the bootstrap admin was lost'));
     },
-    /** Drops cached accounts when another replica changes one; returns `close`. */
-    followChanges: () =>
-      subscribeChangeNotices<{ clientId?: string }>(
-        deps.config.redisUrl,
-        deps.config.bullmqPrefix,
-        ACCOUNTS_CHANGED,
-        (notice) => accounts.forgetCached(notice?.clientId),
-        deps.logger,
-      ),
+    /** Drops cached accounts when another replica changes one (all of them after a reconnect). */
+    followChanges: () => deps.notices.on(ChangeTopic.AccountsChanged, (notice) => accounts.forgetCached(notice?.clientId)),
   };
 }
