@@ -7,7 +7,7 @@
  */
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { ConfigError, loadDatabaseUrl } from '../services/platform/config.ts';
+import { ConfigError, loadDatabaseUrl } from '../services/platform/config/index.ts';
 import { redactUrl } from '../services/platform/secret.ts';
 
 const prismaBin = fileURLToPath(new URL('../node_modules/.bin/prisma', import.meta.url));

@@ -14,7 +14,7 @@ import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { verifyAuditLog, type ChainCheckpoint, type VerifyProgress } from '../services/audit-log/verify-chain.ts';
 import { createAuditKeyRing } from '../services/audit-log/audit-signature.ts';
-import { ConfigError, loadConfig } from '../services/platform/config.ts';
+import { ConfigError, loadConfig } from '../services/platform/config/index.ts';
 import { createPrismaClient } from '../services/platform/db/client.ts';
 
 class UsageError extends Error {}

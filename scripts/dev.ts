@@ -10,7 +10,7 @@
  */
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import { readSecret } from '../services/platform/config.ts';
+import { readSecret } from '../services/platform/config/index.ts';
 import { applyMigrations } from './db/migrations.ts';
 import { startEmbeddedPostgres } from './embedded/postgres.ts';
 import { startEmbeddedRedis } from './embedded/redis.ts';

@@ -8,7 +8,7 @@ import { keyRotationEvents } from '../services/signing-keys/key-audit.ts';
 import { createKeyService } from '../services/signing-keys/key-service.ts';
 import { auditedAction } from '../services/audit-log/audited-action.ts';
 import { createAuditPublisher, type AuditPublisher } from '../services/audit-log/publisher.ts';
-import { ConfigError, loadConfig } from '../services/platform/config.ts';
+import { ConfigError, loadConfig } from '../services/platform/config/index.ts';
 import { AppError } from '../services/platform/errors.ts';
 import { createPrismaClient } from '../services/platform/db/client.ts';
 import { createLogger } from '../services/platform/logger.ts';

@@ -3,7 +3,7 @@
  * schema engine (see scripts/db/migrations.ts). The URL comes from DATABASE_URL(_FILE)
  * or POSTGRES_HOST & co., exactly as the services read it.
  */
-import { ConfigError, loadDatabaseUrl } from '../services/platform/config.ts';
+import { ConfigError, loadDatabaseUrl } from '../services/platform/config/index.ts';
 import { MigrationError, applyMigrations } from './db/migrations.ts';
 import { redactUrl } from '../services/platform/secret.ts';
 

@@ -3,7 +3,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { AuditEvent } from '../services/audit-log/events.ts';
-import type { Env } from '../services/platform/config.ts';
+import type { Env } from '../services/platform/config/index.ts';
 import type { RunningService } from '../services/platform/runtime.ts';
 import { auditJobs } from './support/audit-jobs.ts';
 import { isolatedPrefix, TEST_SECRETS, testConfig, testInfra } from './support/infra.ts';

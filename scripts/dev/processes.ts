@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { DEFAULT_PORTS, type ServiceName } from '../../services/platform/config.ts';
+import { DEFAULT_PORTS, type ServiceName } from '../../services/platform/config/index.ts';
 import { childExited, forEachLine } from '../embedded/process-control.ts';
 
 export interface ProcessSpec {

@@ -1,6 +1,6 @@
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { Env, SecretName } from '../../services/platform/config.ts';
+import type { Env, SecretName } from '../../services/platform/config/index.ts';
 import { randomAlphanumeric, randomHex } from '../secret-generators.ts';
 
 const DEVELOPMENT_SECRETS: readonly { name: SecretName; file: string; generate: () => string }[] = [

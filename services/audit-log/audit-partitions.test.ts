@@ -3,7 +3,7 @@ import { verifyAuditLog } from './verify-chain.ts';
 import { removeChains, sampleAuditEvents } from '../../test/support/audit-events.ts';
 import { TEST_SECRETS, testInfra } from '../../test/support/infra.ts';
 import { createChainWriter, ensureChainHead } from './chain-writer.ts';
-import { parseAuditKeyRing } from '../platform/config.ts';
+import { parseAuditKeyRing } from '../platform/config/index.ts';
 import { createPrismaClient, type PrismaClient } from '../platform/db/client.ts';
 import { Secret } from '../platform/secret.ts';
 import { addMonths, ensureAuditPartitions, listAuditPartitions, partitionFor } from './audit-partitions.ts';

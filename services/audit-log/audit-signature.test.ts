@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { parseAuditKeyRing } from '../platform/config.ts';
+import { parseAuditKeyRing } from '../platform/config/index.ts';
 import { Secret } from '../platform/secret.ts';
 import { createAuditKeyRing, SIGNED_FIELDS, signingInput, signingInputTemplate, type AuditRecord, type UnsignedAuditRecord } from './audit-signature.ts';
 

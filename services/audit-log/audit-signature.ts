@@ -4,7 +4,7 @@
  * signature itself. docs/AUDIT_LOGGING.md specifies it for verifiers in other languages.
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import type { AuditKey } from '../platform/config.ts';
+import type { AuditKey } from '../platform/config/index.ts';
 import { canonicalJson, canonicalJsonOfKnownKeys } from './canonical-json.ts';
 import type { AuditEvent } from './events.ts';
 

@@ -8,7 +8,7 @@ import { Redis } from 'ioredis';
 import { isolatedPrefix, testInfra } from '../../test/support/infra.ts';
 import { startRedisProxy, type RedisProxy } from '../../test/support/redis-proxy.ts';
 import { waitFor } from '../../test/support/wait-for.ts';
-import { ConfigError, loadConfig, type AuditDelivery } from '../platform/config.ts';
+import { ConfigError, loadConfig, type AuditDelivery } from '../platform/config/index.ts';
 import { AppError } from '../platform/errors.ts';
 import { createLogger } from '../platform/logger.ts';
 import { AuditJob, QueueName } from '../platform/queues.ts';

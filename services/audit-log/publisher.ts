@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { Counter, Gauge, type Registry } from 'prom-client';
-import type { AuditDelivery } from '../platform/config.ts';
+import type { AuditDelivery } from '../platform/config/index.ts';
 import { AppError } from '../platform/errors.ts';
 import type { Logger } from '../platform/logger.ts';
 import { AuditJob, DEFAULT_JOB_OPTIONS, openQueue, QueueName, type ContractQueue } from '../platform/queues.ts';

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { verifyAuditLog } from './verify-chain.ts';
 import { addMonths, ensureAuditPartitions, listAuditPartitions, partitionFor } from './audit-partitions.ts';
 import { createAuditKeyRing } from './audit-signature.ts';
-import { parseAuditKeyRing } from '../platform/config.ts';
+import { parseAuditKeyRing } from '../platform/config/index.ts';
 import { createPrismaClient, type PrismaClient } from '../platform/db/client.ts';
 import { Secret } from '../platform/secret.ts';
 import { removeChains, sampleAuditEvents } from '../../test/support/audit-events.ts';

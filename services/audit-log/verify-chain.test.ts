@@ -7,7 +7,7 @@ import { createChainWriter, ensureChainHead } from './chain-writer.ts';
 import { writeCheckpoints } from './checkpoints.ts';
 import { ensureAuditPartitions } from './audit-partitions.ts';
 import { createAuditKeyRing, type AuditRecord } from './audit-signature.ts';
-import { parseAuditKeyRing } from '../platform/config.ts';
+import { parseAuditKeyRing } from '../platform/config/index.ts';
 import { createPrismaClient, type PrismaClient } from '../platform/db/client.ts';
 import { Secret } from '../platform/secret.ts';
 import { verifyAuditLog, type ChainCheckpoint, type VerifyOptions, type VerifyProgress } from './verify-chain.ts';

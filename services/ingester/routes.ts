@@ -4,12 +4,13 @@ import { auditedAction, reasonOf, statusOf } from '../audit-log/audited-action.t
 import { fileEvent } from '../file-archive/file-events.ts';
 import { toFileView } from '../file-archive/file-view.ts';
 import { parseInput } from '../platform/http/validation.ts';
+import { STORAGE_ELEMENT_ID_PATTERN } from '../platform/identifiers.ts';
 import type { ServiceDeps } from '../platform/runtime.ts';
 import type { FileOperations } from './file-operations.ts';
 import { checkUploadHeaders, receiveUpload } from './multipart-upload.ts';
 
 const transferBody = z.strictObject({
-  target_storage_element: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,49}$/, 'must be a storage element id'),
+  target_storage_element: z.string().regex(STORAGE_ELEMENT_ID_PATTERN, 'must be a storage element id'),
 });
 
 /**

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
-import { loadConfig } from './config.ts';
+import { loadConfig } from './config/index.ts';
 import { createLogger } from './logger.ts';
 
 function capture() {
@@ -31,6 +31,7 @@ describe('log redaction', () => {
       REDIS_URL: 'redis://127.0.0.1:6379/0',
       AUDIT_LOG_SECRET_KEY: `k1:${secrets.audit}`,
       JWT_KEY_ENCRYPTION_KEY: secrets.jwtKek,
+      ADMIN_BOOTSTRAP_CLIENT_ID: 'admin-service',
       ADMIN_BOOTSTRAP_CLIENT_SECRET: secrets.bootstrap,
     });
     logger.info({ config }, 'starting');

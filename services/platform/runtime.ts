@@ -4,7 +4,7 @@ import type { Express } from 'express';
 import type { Redis } from 'ioredis';
 import type { JWTVerifyGetKey } from 'jose';
 import { createAuditPublisher, type AuditPublisher } from '../audit-log/publisher.ts';
-import { ConfigError, loadConfig, type Config, type ServiceName } from './config.ts';
+import { ConfigError, loadConfig, type Config, type ServiceName } from './config/index.ts';
 import { createPrismaClient, type PrismaClient } from './db/client.ts';
 import { createTokenVerifier } from './auth/token-verifier.ts';
 import { createAuth, type Auth } from './http/auth.ts';

@@ -1,5 +1,5 @@
 import { UnrecoverableError, Worker, type Job, type WorkerOptions } from 'bullmq';
-import type { Config } from './config.ts';
+import type { Config } from './config/index.ts';
 import type { Logger } from './logger.ts';
 import { jobNamesOf, type JobName, type JobPayload, type QueueName } from './queues.ts';
 import { createRedis } from './redis.ts';

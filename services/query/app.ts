@@ -1,4 +1,4 @@
-import type { Config } from '../platform/config.ts';
+import type { Config } from '../platform/config/index.ts';
 import { createServiceTokenSource } from '../file-archive/service-token.ts';
 import { createStorageClient } from '../file-archive/storage-client.ts';
 import { createStorageElementStore } from '../file-archive/storage-element-store.ts';

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { AppError } from '../platform/errors.ts';
 import { parseInput } from '../platform/http/validation.ts';
+import { STORAGE_ELEMENT_ID_PATTERN } from '../platform/identifiers.ts';
 import { foldForSearch, MAX_FILE_NAME_LENGTH } from '../file-archive/file-names.ts';
 import type { FileFilter } from './file-search-store.ts';
 
@@ -18,7 +19,7 @@ const searchQuery = z
     created_from: instant.optional(),
     created_before: instant.optional(),
     owner: z.uuid().optional(),
-    storage_element: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,49}$/).optional(),
+    storage_element: z.string().regex(STORAGE_ELEMENT_ID_PATTERN).optional(),
     limit: z.coerce.number().int().min(1).max(200).default(50),
     cursor: z.string().max(200).optional(),
   })

@@ -1,13 +1,12 @@
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
+import { createSecretKey, randomBytes } from 'node:crypto';
 import { importJWK, jwtVerify, SignJWT } from 'jose';
-import type { JwtAlgorithm } from '../platform/config.ts';
-import { Secret } from '../platform/secret.ts';
+import type { JwtAlgorithm } from '../platform/config/index.ts';
 import { emptyKeyTable, keyTestContext, restoreDefaultKeys } from '../../test/support/signing-keys.ts';
-import { decryptPrivateKey, generateKeyMaterial, KeyDecryptionError, keyEncryptionKeyFrom, privateKeyFrom } from './key-crypto.ts';
+import { decryptPrivateKey, generateKeyMaterial, KeyDecryptionError, privateKeyFrom } from './key-crypto.ts';
 import { ensureSigningKeys } from './key-lifecycle.ts';
 
-const otherKek = () => keyEncryptionKeyFrom(new Secret(randomBytes(32).toString('hex')));
+const otherKek = () => createSecretKey(randomBytes(32));
 
 describe('signing keys at rest', () => {
   let ctx: ReturnType<typeof keyTestContext>;

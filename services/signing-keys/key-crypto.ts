@@ -1,7 +1,6 @@
-import { createCipheriv, createDecipheriv, createPrivateKey, createSecretKey, randomBytes, randomUUID, type KeyObject } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createPrivateKey, randomBytes, randomUUID, type KeyObject } from 'node:crypto';
 import { exportJWK, exportPKCS8, generateKeyPair, type JWK } from 'jose';
-import type { JwtAlgorithm } from '../platform/config.ts';
-import type { Secret } from '../platform/secret.ts';
+import type { JwtAlgorithm } from '../platform/config/index.ts';
 
 const FORMAT_VERSION = 'v1';
 const IV_BYTES = 12;
@@ -17,13 +16,6 @@ export class KeyDecryptionError extends Error {
     this.name = 'KeyDecryptionError';
     this.kid = kid;
   }
-}
-
-/** The AES-256-GCM key encryption key, held as a KeyObject so logs and inspection never print it. */
-export function keyEncryptionKeyFrom(secret: Secret): KeyObject {
-  const hex = secret.reveal();
-  if (!/^[0-9a-fA-F]{64}$/.test(hex)) throw new Error('JWT_KEY_ENCRYPTION_KEY must be 64 hexadecimal characters (32 bytes)');
-  return createSecretKey(Buffer.from(hex, 'hex'));
 }
 
 /**

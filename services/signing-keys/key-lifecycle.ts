@@ -1,5 +1,5 @@
 import type { KeyObject } from 'node:crypto';
-import type { JwtAlgorithm, Schedule } from '../platform/config.ts';
+import type { JwtAlgorithm, Schedule } from '../platform/config/index.ts';
 import type { PrismaClient } from '../platform/db/client.ts';
 import { AppError } from '../platform/errors.ts';
 import { generateKeyMaterial, type NewKeyMaterial } from './key-crypto.ts';

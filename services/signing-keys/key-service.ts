@@ -1,9 +1,8 @@
-import type { Config } from '../platform/config.ts';
+import type { Config } from '../platform/config/index.ts';
 import type { PrismaClient } from '../platform/db/client.ts';
 import type { Logger } from '../platform/logger.ts';
 import type { ServiceMetrics } from '../platform/metrics.ts';
 import type { Redis } from 'ioredis';
-import { keyEncryptionKeyFrom } from './key-crypto.ts';
 import { publishKeysChanged, type KeysChangedEvent } from './key-events.ts';
 import {
   cleanupKeys,
@@ -55,7 +54,7 @@ export function createKeyService(deps: KeyServiceDeps): KeyService {
   if (!config.jwtKeyEncryptionKey) throw new Error(`JWT_KEY_ENCRYPTION_KEY is required by ${config.service} to manage signing keys`);
   const ctx: SigningKeyContext = {
     prisma,
-    kek: keyEncryptionKeyFrom(config.jwtKeyEncryptionKey),
+    kek: config.jwtKeyEncryptionKey,
     policy: { algorithm: config.jwt.algorithm, rotationSchedule: config.jwt.rotationSchedule, gracePeriodSeconds: config.jwt.gracePeriodSeconds },
   };
   const metrics: KeyMetrics | undefined = deps.metrics ? registerKeyMetrics(deps.metrics.registry, prisma) : undefined;

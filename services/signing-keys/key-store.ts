@@ -1,4 +1,4 @@
-import type { JwtAlgorithm } from '../platform/config.ts';
+import type { JwtAlgorithm } from '../platform/config/index.ts';
 import type { JwtKey, JwtKeyState, Prisma, PrismaClient } from '../platform/db/client.ts';
 import type { NewKeyMaterial } from './key-crypto.ts';
 

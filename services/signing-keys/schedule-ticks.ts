@@ -1,5 +1,5 @@
 import { getNextMillis, type RepeatOptions } from 'bullmq';
-import type { Schedule } from '../platform/config.ts';
+import type { Schedule } from '../platform/config/index.ts';
 
 /**
  * The first tick of `schedule` strictly after `after`, computed with BullMQ's own function so the

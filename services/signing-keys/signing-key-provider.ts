@@ -1,5 +1,5 @@
 import type { KeyObject } from 'node:crypto';
-import type { JwtAlgorithm } from '../platform/config.ts';
+import type { JwtAlgorithm } from '../platform/config/index.ts';
 import type { PrismaClient } from '../platform/db/client.ts';
 import { AppError } from '../platform/errors.ts';
 import { privateKeyFrom } from './key-crypto.ts';

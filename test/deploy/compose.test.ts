@@ -4,7 +4,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { DEV_PROCESSES } from '../../scripts/dev/processes.ts';
-import { DEFAULT_PORTS, loadConfig, loadDatabaseUrl, type Env } from '../../services/platform/config.ts';
+import { DEFAULT_PORTS, loadConfig, loadDatabaseUrl, type Env } from '../../services/platform/config/index.ts';
 import {
   APP_SERVICES,
   dockerDir,

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { DEFAULT_PORTS, type ServiceName } from '../../services/platform/config.ts';
+import { DEFAULT_PORTS, type ServiceName } from '../../services/platform/config/index.ts';
 import type { RunningService } from '../../services/platform/runtime.ts';
 import { start as startAuditWriter } from '../../workers/audit-writer/worker.ts';
 import { start as startMaintenance } from '../../workers/maintenance/worker.ts';

@@ -14,7 +14,7 @@ import { pickPort } from '../../scripts/embedded/process-control.ts';
 import { startEmbeddedRedis } from '../../scripts/embedded/redis.ts';
 import { verifyAuditLog } from '../../services/audit-log/verify-chain.ts';
 import { createAuditKeyRing } from '../../services/audit-log/audit-signature.ts';
-import { loadConfig } from '../../services/platform/config.ts';
+import { loadConfig } from '../../services/platform/config/index.ts';
 import { createPrismaClient } from '../../services/platform/db/client.ts';
 import { createTestDatabase } from '../support/test-databases.ts';
 import { AuditJob, DEFAULT_JOB_OPTIONS, QueueName } from '../../services/platform/queues.ts';

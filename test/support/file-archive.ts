@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import type { Env } from '../../services/platform/config.ts';
+import type { Env } from '../../services/platform/config/index.ts';
 import type { RunningService } from '../../services/platform/runtime.ts';
 import { start as startAuditWriter } from '../../workers/audit-writer/worker.ts';
 import { isolatedPrefix, testConfig } from './infra.ts';

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { Redis } from 'ioredis';
 import { startEmbeddedPostgres } from '../../scripts/embedded/postgres.ts';
 import { startEmbeddedRedis } from '../../scripts/embedded/redis.ts';
-import { loadConfig, type Config, type Env, type ServiceName } from '../../services/platform/config.ts';
+import { loadConfig, type Config, type Env, type ServiceName } from '../../services/platform/config/index.ts';
 import { createTestDatabase } from './test-databases.ts';
 
 /**

@@ -1,4 +1,4 @@
-import type { Env } from '../../services/platform/config.ts';
+import type { Env } from '../../services/platform/config/index.ts';
 import type { RunningService } from '../../services/platform/runtime.ts';
 import { start as startAdmin } from '../../services/admin/app.ts';
 import { start as startIngester } from '../../services/ingester/app.ts';

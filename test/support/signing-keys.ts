@@ -1,6 +1,5 @@
-import { keyEncryptionKeyFrom } from '../../services/signing-keys/key-crypto.ts';
 import { ensureSigningKeys, type KeyPolicy, type SigningKeyContext } from '../../services/signing-keys/key-lifecycle.ts';
-import type { Env } from '../../services/platform/config.ts';
+import type { Env } from '../../services/platform/config/index.ts';
 import { createPrismaClient, type PrismaClient } from '../../services/platform/db/client.ts';
 import { testConfig, testInfra } from './infra.ts';
 
@@ -10,7 +9,7 @@ export function keyTestContext(policy: Partial<KeyPolicy> = {}, env: Env = {}): 
   const prisma = createPrismaClient(testInfra().databaseUrl);
   return {
     prisma,
-    kek: keyEncryptionKeyFrom(config.jwtKeyEncryptionKey!),
+    kek: config.jwtKeyEncryptionKey!,
     policy: { algorithm: 'ES256', rotationSchedule: config.jwt.rotationSchedule, gracePeriodSeconds: config.jwt.gracePeriodSeconds, ...policy },
     close: () => prisma.$disconnect(),
   };

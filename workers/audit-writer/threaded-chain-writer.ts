@@ -1,6 +1,6 @@
 import { Worker } from 'node:worker_threads';
 import type { AuditEvent } from '../../services/audit-log/events.ts';
-import type { Config } from '../../services/platform/config.ts';
+import type { Config } from '../../services/platform/config/index.ts';
 import type { WriteOutcome } from '../../services/audit-log/chain-writer.ts';
 import type { WriterThreadData } from './writer-thread.ts';
 

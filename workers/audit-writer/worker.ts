@@ -1,5 +1,5 @@
 import { ensureAuditPartitions } from '../../services/audit-log/audit-partitions.ts';
-import type { Config } from '../../services/platform/config.ts';
+import type { Config } from '../../services/platform/config/index.ts';
 import type { Logger } from '../../services/platform/logger.ts';
 import { AuditJob, openQueue, QueueName } from '../../services/platform/queues.ts';
 import { startWorkerService } from '../../services/platform/worker-runtime.ts';

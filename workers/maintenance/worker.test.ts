@@ -3,7 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Queue } from 'bullmq';
 import { ensureSigningKeys } from '../../services/signing-keys/key-lifecycle.ts';
 import { createKeyStore, type KeyRecord } from '../../services/signing-keys/key-store.ts';
-import type { Env } from '../../services/platform/config.ts';
+import type { Env } from '../../services/platform/config/index.ts';
 import { QueueName } from '../../services/platform/queues.ts';
 import type { RunningService } from '../../services/platform/runtime.ts';
 import { isolatedPrefix, testConfig, testInfra } from '../../test/support/infra.ts';

@@ -3,7 +3,7 @@ import { createKeyService, type KeyService } from '../../services/signing-keys/k
 import { schedulerRepeatOptions } from '../../services/signing-keys/schedule-ticks.ts';
 import { keyRotationEvents } from '../../services/signing-keys/key-audit.ts';
 import { auditedAction } from '../../services/audit-log/audited-action.ts';
-import type { Config, JwtConfig } from '../../services/platform/config.ts';
+import type { Config } from '../../services/platform/config/index.ts';
 import { AppError } from '../../services/platform/errors.ts';
 import type { Logger } from '../../services/platform/logger.ts';
 import { DEFAULT_JOB_OPTIONS, MaintenanceJob, openQueue, QueueName, type ContractQueue, type RotateJwtKeysPayload, type WeeklyCleanupPayload } from '../../services/platform/queues.ts';
@@ -38,13 +38,13 @@ async function weeklyCleanup(job: Job<WeeklyCleanupPayload>, keys: KeyService, {
 }
 
 /** Fixed scheduler ids (the job names), so every start replaces the same two schedulers. */
-async function upsertSchedulers(queue: ContractQueue<typeof QueueName.Maintenance>, jwt: JwtConfig, now = new Date()) {
+async function upsertSchedulers(queue: ContractQueue<typeof QueueName.Maintenance>, { jwt, maintenance }: Pick<Config, 'jwt' | 'maintenance'>, now = new Date()) {
   await queue.upsertJobScheduler(MaintenanceJob.RotateJwtKeys, schedulerRepeatOptions(jwt.rotationSchedule, now), {
     name: MaintenanceJob.RotateJwtKeys,
     data: { force: false },
     opts: DEFAULT_JOB_OPTIONS,
   });
-  await queue.upsertJobScheduler(MaintenanceJob.WeeklyCleanup, schedulerRepeatOptions(jwt.cleanupSchedule, now), {
+  await queue.upsertJobScheduler(MaintenanceJob.WeeklyCleanup, schedulerRepeatOptions(maintenance.cleanupSchedule, now), {
     name: MaintenanceJob.WeeklyCleanup,
     data: {},
     opts: DEFAULT_JOB_OPTIONS,
@@ -87,7 +87,7 @@ export async function start(config: Config, options: { logger?: Logger } = {}) {
   };
   try {
     await prepareSigningKeys(keyService(service.deps), service.deps);
-    await upsertSchedulers(schedulers, config.jwt);
+    await upsertSchedulers(schedulers, config);
   } catch (err) {
     await stop();
     throw err;

@@ -1,13 +1,14 @@
-import type { Config } from '../../platform/config.ts';
+import type { Config } from '../../platform/config/index.ts';
 import type { Logger } from '../../platform/logger.ts';
 import { generateClientSecret } from './client-secrets.ts';
 import type { ServiceAccounts } from './service-accounts.ts';
 import type { ServiceAccount, ServiceAccountStore } from './service-account-store.ts';
 
 /**
- * First start: an admin account from ADMIN_BOOTSTRAP_CLIENT_ID / _SECRET. Without them, development
- * generates one and prints its secret once (to the terminal, not the log); production refuses to
- * start with no admin at all, since nobody could ever manage it. Returns the account it created, if any.
+ * First start: an admin account from ADMIN_BOOTSTRAP_CLIENT_ID / _SECRET (config holds both or
+ * neither). Without them, development generates one and prints its secret once (to the terminal,
+ * not the log); production refuses to start with no admin at all, since nobody could ever manage
+ * it. Returns the account it created, if any.
  */
 export async function ensureBootstrapAdmin(
   config: Config,
@@ -16,7 +17,7 @@ export async function ensureBootstrapAdmin(
   logger: Logger,
   print: (line: string) => void = (line) => process.stdout.write(`${line}\n`),
 ): Promise<ServiceAccount | undefined> {
-  const { clientId, clientSecret } = config.adminBootstrap;
+  const { clientId, clientSecret } = config.identity.adminBootstrap;
   if (clientId && clientSecret) {
     if (await store.findByClientId(clientId)) return undefined;
     try {
@@ -28,9 +29,6 @@ export async function ensureBootstrapAdmin(
       if (!(await store.findByClientId(clientId))) throw err;
     }
     return undefined;
-  }
-  if (clientId || clientSecret) {
-    throw new Error('ADMIN_BOOTSTRAP_CLIENT_ID and ADMIN_BOOTSTRAP_CLIENT_SECRET must be given together');
   }
   if ((await store.countActiveAdmins()) > 0) return undefined;
   if (config.environment === 'production') {

@@ -23,7 +23,7 @@ const listQuery = z.strictObject({
 export function createIdentity(deps: ServiceDeps, signingKey: () => Promise<SigningKey>) {
   const store = createServiceAccountStore(deps.prisma);
   const accounts = createServiceAccounts(store, {
-    secretOverlapSeconds: deps.config.jwt.secretRotationOverlapSeconds,
+    secretOverlapSeconds: deps.config.identity.secretRotationOverlapSeconds,
     onChanged: (clientId) => void publishChangeNotice(deps.redis, deps.config.bullmqPrefix, ChangeTopic.AccountsChanged, { clientId }, deps.logger),
   });
   const tokensIssued = new Counter({

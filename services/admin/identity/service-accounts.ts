@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { ROLES, type Role } from '../../platform/auth/roles.ts';
 import { AppError } from '../../platform/errors.ts';
+import { CLIENT_ID_PATTERN, CLIENT_ID_RULE } from '../../platform/identifiers.ts';
 import { createAccountCache } from './account-cache.ts';
 import { generateClientSecret, hashClientSecret, secretMatchesHash } from './client-secrets.ts';
 import { isUniqueViolation, type ServiceAccount, type ServiceAccountStore } from './service-account-store.ts';
@@ -31,15 +32,13 @@ export function toView(account: ServiceAccount): ServiceAccountView {
   };
 }
 
-export const CLIENT_ID_PATTERN = /^[a-z0-9][a-z0-9._-]{2,63}$/;
-
 /** PostgreSQL text cannot hold NUL, and no name needs control characters. */
 const NO_CONTROL_CHARACTERS = /^[^\p{Cc}]*$/u;
 
 export const newAccountSchema = z.strictObject({
   name: z.string().trim().min(1).max(100).regex(NO_CONTROL_CHARACTERS, 'name must not contain control characters'),
   role: z.enum(ROLES),
-  client_id: z.string().regex(CLIENT_ID_PATTERN, 'client_id must be 3-64 of a-z 0-9 . _ - starting with a letter or digit').optional(),
+  client_id: z.string().regex(CLIENT_ID_PATTERN, `client_id ${CLIENT_ID_RULE}`).optional(),
 });
 
 /** How often last_used_at is written at most: a busy client must not turn every token into a write. */

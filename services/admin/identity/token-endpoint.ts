@@ -2,7 +2,7 @@ import type { Request, RequestHandler, Response } from 'express';
 import { decodeJwt } from 'jose';
 import type { AuditEventInput, AuditPublisher } from '../../audit-log/publisher.ts';
 import { requestAuditContext } from '../../audit-log/request-events.ts';
-import type { Config } from '../../platform/config.ts';
+import type { Config } from '../../platform/config/index.ts';
 import type { Counter } from 'prom-client';
 import { issueAccessToken, type SigningKey } from './token-issuer.ts';
 import type { ServiceAccounts } from './service-accounts.ts';

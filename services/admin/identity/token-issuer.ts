@@ -1,6 +1,6 @@
 import { randomUUID, type KeyObject } from 'node:crypto';
 import { SignJWT } from 'jose';
-import type { JwtAlgorithm, JwtConfig } from '../../platform/config.ts';
+import type { JwtAlgorithm, JwtConfig } from '../../platform/config/index.ts';
 import type { ServiceAccount } from './service-account-store.ts';
 
 export interface SigningKey {

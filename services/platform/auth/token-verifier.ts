@@ -1,5 +1,5 @@
 import { createRemoteJWKSet, errors, jwksCache, jwtVerify, type JSONWebKeySet, type JWKSCacheInput, type JWTVerifyGetKey, type RemoteJWKSet } from 'jose';
-import { JWT_ALGORITHMS, type JwtConfig } from '../config.ts';
+import { JWT_ALGORITHMS, type JwtConfig } from '../config/index.ts';
 import { AppError } from '../errors.ts';
 import { isRole, type Principal } from './roles.ts';
 

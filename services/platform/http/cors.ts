@@ -1,6 +1,6 @@
 import cors from 'cors';
 import type { RequestHandler } from 'express';
-import type { CorsConfig } from '../config.ts';
+import type { CorsConfig } from '../config/index.ts';
 import { AppError } from '../errors.ts';
 
 export function isOriginAllowed(config: CorsConfig, origin: string): boolean {

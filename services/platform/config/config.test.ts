@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ConfigError, loadConfig, type Env } from './config.ts';
+import { ConfigError, loadConfig, type Env } from './index.ts';
 
 const STRONG = 'Xq3vN8kP2mR7tY4wZ9aB6cD1eF5gH0jK';
 const base: Env = {
@@ -109,6 +109,33 @@ describe('configuration', () => {
     assert.equal(configError(() => loadConfig('admin', { ...base, DATABASE_URL: undefined })).variable, 'DATABASE_URL');
   });
 
+  it('when several values are malformed, then one error lists each with its variable and names the first', () => {
+    const err = configError(() => loadConfig('admin', { ...base, ENVIRONMENT: 'prod', PORT: 'eighty', CORS_MAX_AGE: '-1', JWT_ALGORITHM: 'HS256' }));
+    assert.equal(err.variable, 'ENVIRONMENT');
+    assert.deepEqual(err.problems.map((p) => p.variable), ['ENVIRONMENT', 'PORT', 'CORS_MAX_AGE', 'JWT_ALGORITHM']);
+    for (const line of ['ENVIRONMENT: must be one of', 'PORT: must be a whole number', 'CORS_MAX_AGE: must be a whole number', 'JWT_ALGORITHM: must be one of']) {
+      assert.ok(err.message.includes(line), `"${line}" missing from:\n${err.message}`);
+    }
+  });
+
+  it('when a key file cannot be read, then only the file is reported, not the key as missing too', () => {
+    const err = configError(() => loadConfig('maintenance', { ...base, AUDIT_LOG_SECRET_KEY: undefined, AUDIT_LOG_SECRET_KEY_FILE: join(dir, 'absent') }));
+    assert.deepEqual(err.problems.map((p) => p.variable), ['AUDIT_LOG_SECRET_KEY_FILE']);
+  });
+
+  it('when only one of a service account\'s client id and secret is given, then start-up names the missing one', () => {
+    assert.equal(configError(() => loadConfig('admin', { ...base, ADMIN_BOOTSTRAP_CLIENT_ID: 'admin-service' })).variable, 'ADMIN_BOOTSTRAP_CLIENT_SECRET');
+    assert.equal(configError(() => loadConfig('admin', { ...base, ADMIN_BOOTSTRAP_CLIENT_SECRET: STRONG })).variable, 'ADMIN_BOOTSTRAP_CLIENT_ID');
+    assert.equal(configError(() => loadConfig('query', { ...base, STORAGE_CLIENT_SECRET: STRONG })).variable, 'STORAGE_CLIENT_ID');
+    assert.equal(configError(() => loadConfig('admin', { ...base, ADMIN_BOOTSTRAP_CLIENT_ID: 'Admin!', ADMIN_BOOTSTRAP_CLIENT_SECRET: STRONG })).variable, 'ADMIN_BOOTSTRAP_CLIENT_ID');
+  });
+
+  it('when the key encryption key is valid, then config carries it as the 32-byte AES key', () => {
+    const kek = loadConfig('admin', base).jwtKeyEncryptionKey;
+    assert.equal(kek?.symmetricKeySize, 32);
+    assert.equal(kek?.export().toString('hex'), 'ab'.repeat(32));
+  });
+
   describe('in production', () => {
     const prod: Env = { ...base, ENVIRONMENT: 'production', CORS_ALLOWED_ORIGINS: 'https://app.artstore.example.com' };
 
@@ -169,7 +196,7 @@ describe('configuration', () => {
   });
 
   it('when the config is serialised or inspected, then no secret value appears', async () => {
-    const config = loadConfig('admin', { ...base, ADMIN_BOOTSTRAP_CLIENT_SECRET: `${STRONG}-bootstrap` });
+    const config = loadConfig('admin', { ...base, ADMIN_BOOTSTRAP_CLIENT_ID: 'admin-service', ADMIN_BOOTSTRAP_CLIENT_SECRET: `${STRONG}-bootstrap` });
     const { inspect } = await import('node:util');
     for (const text of [JSON.stringify(config), inspect(config, { depth: 10 }), String(config.databaseUrl)]) {
       assert.ok(!text.includes(STRONG), 'a secret value leaked');

@@ -1,0 +1,114 @@
+import type { KeyObject } from 'node:crypto';
+import type { Secret } from '../secret.ts';
+import { AUDIT_DEFAULTS, AUDIT_DELIVERIES, parseAudit, readAuditKeyRing, type AuditConfig, type AuditKey } from './audit.ts';
+import { ConfigProblems } from './config-error.ts';
+import { CONNECTION_DEFAULTS, loadDatabaseUrl, loadRedisUrl, parseBullmqPrefix } from './connections.ts';
+import { CORS_DEFAULTS, parseCors, type CorsConfig } from './cors.ts';
+import { ENVIRONMENT_DEFAULTS, ENVIRONMENTS, LOG_LEVELS, parseEnvironment, parseLogLevel, type Environment, type LogLevel, type ServiceName } from './environment.ts';
+import { HTTP_DEFAULTS, parseHttp, type HttpConfig } from './http.ts';
+import { IDENTITY_DEFAULTS, parseIdentity, type IdentityConfig } from './identity.ts';
+import { JWT_ALGORITHMS, JWT_DEFAULTS, parseJwt, readKeyEncryptionKey, type JwtConfig } from './jwt.ts';
+import { MAINTENANCE_DEFAULTS, parseMaintenance, type MaintenanceConfig } from './maintenance.ts';
+import type { Env } from './parse.ts';
+import { checkProductionSecrets, requireKeys } from './secrets.ts';
+import { parseStorage, STORAGE_DEFAULTS, type StorageConfig } from './storage.ts';
+
+export { AUDIT_DELIVERY_BY_ENVIRONMENT, parseAuditKeyRing, type AuditDelivery, type AuditKey } from './audit.ts';
+export { ConfigError, type ConfigProblem } from './config-error.ts';
+export { loadDatabaseUrl, loadRedisUrl } from './connections.ts';
+export type { CorsConfig } from './cors.ts';
+export type { Environment, LogLevel, ServiceName } from './environment.ts';
+export { DEFAULT_PORTS, type HttpConfig } from './http.ts';
+export type { IdentityConfig } from './identity.ts';
+export { JWT_ALGORITHMS, type JwtAlgorithm, type JwtConfig } from './jwt.ts';
+export type { MaintenanceConfig } from './maintenance.ts';
+export type { Env, Schedule } from './parse.ts';
+export { MIN_SECRET_LENGTH, readSecret, SECRET_NAMES, type SecretName } from './secrets.ts';
+export type { StorageConfig } from './storage.ts';
+
+/**
+ * Every variable with a fixed default, by name, as the code uses it. PORT (DEFAULT_PORTS) and
+ * AUDIT_DELIVERY (AUDIT_DELIVERY_BY_ENVIRONMENT) depend on the process instead.
+ */
+export const CONFIG_DEFAULTS = {
+  ...ENVIRONMENT_DEFAULTS,
+  ...HTTP_DEFAULTS,
+  ...CONNECTION_DEFAULTS,
+  ...CORS_DEFAULTS,
+  ...JWT_DEFAULTS,
+  ...IDENTITY_DEFAULTS,
+  ...MAINTENANCE_DEFAULTS,
+  ...AUDIT_DEFAULTS,
+  ...STORAGE_DEFAULTS,
+} as const;
+
+/** Variables that take one of a fixed set of values. */
+export const CONFIG_CHOICES: Readonly<Record<string, readonly string[]>> = {
+  ENVIRONMENT: ENVIRONMENTS,
+  LOG_LEVEL: LOG_LEVELS,
+  JWT_ALGORITHM: JWT_ALGORITHMS,
+  AUDIT_DELIVERY: AUDIT_DELIVERIES,
+};
+
+/** The validated configuration of one process, read once at start-up. */
+export interface Config {
+  service: ServiceName;
+  /** @defaultValue CONFIG_DEFAULTS.ENVIRONMENT */
+  environment: Environment;
+  /** @defaultValue CONFIG_DEFAULTS.LOG_LEVEL */
+  logLevel: LogLevel;
+  http: HttpConfig;
+  databaseUrl: Secret;
+  redisUrl: Secret;
+  /** Prefix of every BullMQ key in Redis. @defaultValue CONFIG_DEFAULTS.BULLMQ_PREFIX */
+  bullmqPrefix: string;
+  cors: CorsConfig;
+  /** HMAC key ring: the first key signs, all verify. Required by admin, audit-writer, maintenance. */
+  auditKeys: AuditKey[];
+  /** 32-byte AES-256-GCM key encrypting JWT private keys at rest. Required by admin, maintenance. */
+  jwtKeyEncryptionKey?: KeyObject;
+  identity: IdentityConfig;
+  jwt: JwtConfig;
+  maintenance: MaintenanceConfig;
+  audit: AuditConfig;
+  storage: StorageConfig;
+}
+
+/**
+ * Reads and validates the configuration of one process from its environment. The only place that
+ * reads environment variables; every missing or bad value is reported in one ConfigError, a line
+ * per variable.
+ */
+export function loadConfig(service: ServiceName, env: Env): Config {
+  const problems = new ConfigProblems();
+  const environment = problems.check(() => parseEnvironment(env));
+  // With ENVIRONMENT unknown the rest is still read, as in development, so one start names every problem.
+  const assumed = environment ?? ENVIRONMENT_DEFAULTS.ENVIRONMENT;
+  const sections = problems.readSections<Omit<Config, 'service' | 'environment'>>({
+    logLevel: () => parseLogLevel(env),
+    http: () => parseHttp(env, service),
+    databaseUrl: () => loadDatabaseUrl(env),
+    redisUrl: () => loadRedisUrl(env),
+    bullmqPrefix: () => parseBullmqPrefix(env),
+    cors: () => parseCors(env, assumed),
+    auditKeys: () => readAuditKeyRing(env),
+    jwtKeyEncryptionKey: () => readKeyEncryptionKey(env),
+    identity: () => parseIdentity(env),
+    jwt: () => parseJwt(env),
+    maintenance: () => parseMaintenance(env),
+    audit: () => parseAudit(env, service, assumed),
+    storage: () => parseStorage(env),
+  });
+  requireKeys(service, { AUDIT_LOG_SECRET_KEY: (sections.auditKeys?.length ?? 0) > 0, JWT_KEY_ENCRYPTION_KEY: sections.jwtKeyEncryptionKey !== undefined }, problems);
+  if (environment === 'production') {
+    const given = {
+      databaseUrl: sections.databaseUrl,
+      redisUrl: sections.redisUrl,
+      auditKeys: sections.auditKeys,
+      adminBootstrapSecret: sections.identity?.adminBootstrap.clientSecret,
+      storageClientSecret: sections.storage?.client.clientSecret,
+    };
+    checkProductionSecrets(given, env, problems);
+  }
+  return { service, environment: assumed, ...problems.complete(sections) };
+}
