@@ -18,18 +18,23 @@ export type AuditCategory = (typeof AuditCategory)[keyof typeof AuditCategory];
 export const AUDIT_EVENT_CATEGORY = {
   auth_success: AuditCategory.Authentication,
   auth_failure: AuditCategory.Authentication,
+  auth_throttled: AuditCategory.Authentication,
   authorization_denied: AuditCategory.Authorization,
   file_upload: AuditCategory.DataOperation,
   file_delete: AuditCategory.DataOperation,
   file_transfer: AuditCategory.DataOperation,
   file_download: AuditCategory.DataOperation,
+  blob_read: AuditCategory.DataOperation,
+  blob_delete: AuditCategory.DataOperation,
   service_account_created: AuditCategory.Administration,
   service_account_deleted: AuditCategory.Administration,
   service_account_updated: AuditCategory.Administration,
   secret_rotated: AuditCategory.Administration,
   audit_log_read: AuditCategory.Administration,
+  queue_changed: AuditCategory.Administration,
   key_rotated: AuditCategory.Security,
   key_revoked: AuditCategory.Security,
+  tokens_revoked: AuditCategory.Security,
 } as const satisfies Record<string, AuditCategory>;
 export type AuditEventType = keyof typeof AUDIT_EVENT_CATEGORY;
 export const AUDIT_EVENT_TYPES = Object.keys(AUDIT_EVENT_CATEGORY) as [AuditEventType, ...AuditEventType[]];

@@ -1,4 +1,5 @@
 import { Redis } from 'ioredis';
+import type { RevocationNotice } from './auth/revocation-list.ts';
 import type { Logger } from './logger.ts';
 import { Secret } from './secret.ts';
 
@@ -14,6 +15,7 @@ export const changeChannel = (bullmqPrefix: string, topic: ChangeTopic) => `${bu
 export const ChangeTopic = {
   KeysChanged: 'jwt-keys-changed',
   AccountsChanged: 'service-accounts-changed',
+  TokensRevoked: 'tokens-revoked',
 } as const;
 export type ChangeTopic = (typeof ChangeTopic)[keyof typeof ChangeTopic];
 
@@ -32,10 +34,17 @@ export interface AccountsChangedNotice {
   at: string;
 }
 
+/** An account's tokens issued before `not_before` are refused: every verifier raises its not-before at once. */
+export interface TokensRevokedNotice extends RevocationNotice {
+  /** ISO time of the change. */
+  at: string;
+}
+
 /** The notice each topic carries; `at` is stamped by the publisher. */
 export interface ChangeNotices {
   [ChangeTopic.KeysChanged]: KeysChangedNotice;
   [ChangeTopic.AccountsChanged]: AccountsChangedNotice;
+  [ChangeTopic.TokensRevoked]: TokensRevokedNotice;
 }
 export type ChangeNotice<T extends ChangeTopic> = ChangeNotices[T];
 

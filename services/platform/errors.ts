@@ -27,11 +27,11 @@ export const ERROR_CODES = {
   /** The process itself: a bug, or a dependency /ready found unreachable. */
   process: ['internal_error', 'not_ready'],
   /** Bearer tokens and roles (platform/http/auth.ts, platform/auth/token-verifier.ts). */
-  auth: ['missing_token', 'invalid_token', 'forbidden', 'auth_unavailable'],
+  auth: ['missing_token', 'invalid_token', 'token_revoked', 'forbidden', 'auth_unavailable', 'too_many_requests'],
   /** The audit log could not record what a request did. */
   audit: ['audit_unavailable', 'audit_not_recorded'],
   /** Service accounts (admin identity). */
-  serviceAccounts: ['service_account_not_found', 'client_id_taken', 'last_admin'],
+  serviceAccounts: ['service_account_not_found', 'client_id_taken', 'last_admin', 'self_change_forbidden'],
   /** JWT signing keys. */
   signingKeys: ['invalid_kid', 'key_not_found', 'key_not_live', 'signing_key_unavailable'],
   /** Files: uploads, changes, transfers between storage elements. */
@@ -61,6 +61,7 @@ export const ERROR_CODES = {
     'sha256_mismatch',
     'content_missing',
     'content_mismatch',
+    'content_in_use',
   ],
 } as const;
 

@@ -16,4 +16,6 @@ export interface Principal {
   tokenId: string;
   /** `kid` of the key that signed it. */
   keyId: string;
+  /** `iat` of the token (epoch seconds): compared with the account's revocation not-before. */
+  issuedAt: number;
 }

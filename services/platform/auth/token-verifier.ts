@@ -1,6 +1,7 @@
 import { createRemoteJWKSet, errors, jwksCache, jwtVerify, type JSONWebKeySet, type JWKSCacheInput, type JWTVerifyGetKey, type RemoteJWKSet } from 'jose';
 import { JWT_ALGORITHMS, type JwtConfig } from '../config/index.ts';
 import { AppError } from '../errors.ts';
+import type { RevocationList } from './revocation-list.ts';
 import { isRole, type Principal } from './roles.ts';
 
 export type VerificationResult = 'valid' | 'expired' | 'invalid' | 'unknown_kid' | 'unavailable';
@@ -40,9 +41,21 @@ export function createTokenVerifier(
     jwksUrl: () => string;
     /** Keys held in-process (the admin module's own), used instead of the remote JWKS when present. */
     localKeys?: () => JWTVerifyGetKey | undefined;
-    onResult?: (result: VerificationResult) => void;
+    /** Per-account not-befores: a verified token of a suspended, deleted or revoked account is still refused. */
+    revocations?: RevocationList;
+    onResult?: (result: VerificationResult | 'revoked') => void;
   },
 ): TokenVerifier {
+  const longestLifetime = jwt.accessTokenTtlSeconds + jwt.clockToleranceSeconds;
+  const revoked = (principal: Principal): Principal => {
+    try {
+      options.revocations?.check(principal);
+    } catch (err) {
+      options.onResult?.('revoked');
+      throw err;
+    }
+    return principal;
+  };
   let jwks: RemoteJWKSet | undefined;
   // jose writes every fetched key set and its time here, so cached verdicts can be re-checked cheaply.
   const fetched: { uat?: number; jwks?: JSONWebKeySet } = {};
@@ -62,6 +75,7 @@ export function createTokenVerifier(
       const local = options.localKeys?.();
       const cached = local ? undefined : verdicts.get(token);
       if (cached) {
+        revoked(cached);
         options.onResult?.('valid');
         return cached;
       }
@@ -77,20 +91,27 @@ export function createTokenVerifier(
           throw new errors.JWTClaimValidationFailed('missing or unknown role claim', payload, 'role', 'check_failed');
         }
         // An iat in the future beyond the tolerance means a forged or broken clock: refuse it.
-        if (typeof payload.iat === 'number' && payload.iat > Date.now() / 1000 + jwt.clockToleranceSeconds) {
+        if (payload.iat! > Date.now() / 1000 + jwt.clockToleranceSeconds) {
           throw new errors.JWTClaimValidationFailed('"iat" claim is in the future', payload, 'iat', 'check_failed');
         }
-        options.onResult?.('valid');
+        // A token the issuer never makes: a live key that signed a ten-year token must not buy ten years.
+        if (payload.exp! - payload.iat! > longestLifetime) {
+          throw new errors.JWTClaimValidationFailed('token lifetime exceeds the configured maximum', payload, 'exp', 'check_failed');
+        }
         const principal: Principal = {
           serviceAccountId: payload.sub!,
           clientId: typeof payload.client_id === 'string' ? payload.client_id : undefined,
           role: payload.role,
           tokenId: payload.jti,
           keyId: protectedHeader.kid,
+          issuedAt: payload.iat!,
         };
         if (!local) verdicts.set(token, principal, payload.exp!);
+        revoked(principal);
+        options.onResult?.('valid');
         return principal;
       } catch (err) {
+        if (err instanceof AppError) throw err;
         const result = classify(err);
         options.onResult?.(result);
         if (result === 'unavailable') throw new AppError(503, 'auth_unavailable', MESSAGES.unavailable, { cause: err });
