@@ -2,6 +2,7 @@ import type { Config } from '../platform/config/index.ts';
 import { createStorageElementStore } from '../file-archive/storage-element-store.ts';
 import type { Logger } from '../platform/logger.ts';
 import { startService, type RunningService } from '../platform/runtime.ts';
+import { createBlobReferences } from './blob-references.ts';
 import { mountBlobRoutes } from './blob-routes.ts';
 import { createBlobStore } from './blob-store.ts';
 import { FILE_STREAM_BUFFER_BYTES } from '../file-archive/stream-buffer.ts';
@@ -20,7 +21,7 @@ export async function start(config: Config, options: { logger?: Logger } = {}): 
       const { leftovers } = await blobs.prepare();
       if (leftovers) deps.logger.warn({ leftovers, root }, 'removed temporary files an earlier run left behind');
     },
-    routes: (app, deps) => mountBlobRoutes(app, deps, blobs),
+    routes: (app, deps) => mountBlobRoutes(app, deps, blobs, createBlobReferences(deps.prisma, elementId)),
   });
   try {
     const baseUrl = publicUrl ?? running.url;
