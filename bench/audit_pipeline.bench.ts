@@ -116,7 +116,11 @@ const benchmark: Benchmark = {
           name: `audit events end to end (${EVENTS} queued → signed, chained, stored; median of ${ROUNDS})`,
           value: pipeline.perSecond,
           unit: 'events/s',
-          baseline: { name: `no-op BullMQ worker, same jobs, concurrency ${noopConcurrency} (the faster of ${DEFAULT_WRITER_CONCURRENCY} and ${NOOP_BEST_CONCURRENCY})`, value: noop, unit: 'jobs/s' },
+          baseline: {
+            name: `no-op BullMQ worker, same jobs, concurrency ${noopConcurrency} (the faster of ${DEFAULT_WRITER_CONCURRENCY} and ${NOOP_BEST_CONCURRENCY})`,
+            value: noop,
+            unit: 'jobs/s',
+          },
           target: '≥ 0.4 of baseline',
           met: pipeline.perSecond / noop >= 0.4,
         },

@@ -83,12 +83,32 @@ function latencyFigures(label: string, publish: number[], ping: number[], pingLa
   const p50 = percentile(publish, 50);
   const p99 = percentile(publish, 99);
   return [
-    { name: `${label}: publish p50`, value: p50, unit: 'ms', baseline: { name: `${pingLabel} p50`, value: percentile(ping, 50), unit: 'ms' }, target: '≤ 1 ms', met: p50 <= 1 },
-    { name: `${label}: publish p99`, value: p99, unit: 'ms', baseline: { name: `${pingLabel} p99`, value: percentile(ping, 99), unit: 'ms' }, target: '≤ 1 ms', met: p99 <= 1 },
+    {
+      name: `${label}: publish p50`,
+      value: p50,
+      unit: 'ms',
+      baseline: { name: `${pingLabel} p50`, value: percentile(ping, 50), unit: 'ms' },
+      target: '≤ 1 ms',
+      met: p50 <= 1,
+    },
+    {
+      name: `${label}: publish p99`,
+      value: p99,
+      unit: 'ms',
+      baseline: { name: `${pingLabel} p99`, value: percentile(ping, 99), unit: 'ms' },
+      target: '≤ 1 ms',
+      met: p99 <= 1,
+    },
   ];
 }
 
-async function withPublisher<T>(redisUrl: string, prefix: string, delivery: 'fail-closed' | 'spool', spoolDir: string, use: (audit: AuditPublisher, redis: Redis) => Promise<T>): Promise<T> {
+async function withPublisher<T>(
+  redisUrl: string,
+  prefix: string,
+  delivery: 'fail-closed' | 'spool',
+  spoolDir: string,
+  use: (audit: AuditPublisher, redis: Redis) => Promise<T>,
+): Promise<T> {
   const redis = createRedis(new Secret(redisUrl), 'producer', logger, 'bench:producer');
   await waitForRedis(redis, 5000);
   const audit = await createAuditPublisher({ redis, bullmqPrefix: prefix, source: 'admin', delivery, spoolDir, logger });

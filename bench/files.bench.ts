@@ -49,12 +49,18 @@ const plainCopy = (from: string, to: string) => pipeline(createReadStream(from, 
 
 function upload(url: string, token: string, file: string, bytes: number): Promise<{ id: string; sha256: string }> {
   const boundary = `----bench${randomBytes(8).toString('hex')}`;
-  const head = Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="bench-1GiB.bin"\r\nContent-Type: application/octet-stream\r\n\r\n`);
+  const head = Buffer.from(
+    `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="bench-1GiB.bin"\r\nContent-Type: application/octet-stream\r\n\r\n`,
+  );
   const tail = Buffer.from(`\r\n--${boundary}--\r\n`);
   return new Promise((resolve, reject) => {
     const req = http.request(`${url}/api/v1/files/upload`, {
       method: 'POST',
-      headers: { Authorization: `Bearer ${token}`, 'Content-Type': `multipart/form-data; boundary=${boundary}`, 'Content-Length': head.length + bytes + tail.length },
+      headers: {
+        Authorization: `Bearer ${token}`,
+        'Content-Type': `multipart/form-data; boundary=${boundary}`,
+        'Content-Length': head.length + bytes + tail.length,
+      },
     });
     req.on('error', reject);
     req.on('response', async (res) => {
@@ -131,7 +137,11 @@ const benchmark: Benchmark = {
       const admin = await startChildService('services/admin/main.ts', { ...env, ...own('admin') }, { compiled: true });
       started.push(admin);
       const withAdmin = { ...env, ADMIN_URL: admin.url };
-      const storage = await startChildService('services/storage-element/main.ts', { ...withAdmin, ...own('storage'), STORAGE_ROOT: path.join(dir, 'storage') }, { compiled: true });
+      const storage = await startChildService(
+        'services/storage-element/main.ts',
+        { ...withAdmin, ...own('storage'), STORAGE_ROOT: path.join(dir, 'storage') },
+        { compiled: true },
+      );
       started.push(storage);
       const [ingester, query] = await Promise.all([
         startChildService('services/ingester/main.ts', { ...withAdmin, ...own('ingester') }, { compiled: true }),
@@ -160,7 +170,8 @@ const benchmark: Benchmark = {
         seconds.upload.push(await timed(async () => (file = await upload(ingester.url, token, source, FILE_BYTES))));
         if (file!.sha256 !== sha256) throw new Error('the archive stored other content than was sent');
         seconds.download.push(await timed(() => download(query.url, token, file!.id, received)));
-        if ((await stat(received)).size !== FILE_BYTES || (round === 0 && (await sha256Of(received)) !== sha256)) throw new Error('the download differs from the upload');
+        if ((await stat(received)).size !== FILE_BYTES || (round === 0 && (await sha256Of(received)) !== sha256))
+          throw new Error('the download differs from the upload');
         await rm(received, { force: true });
         await remove(ingester.url, token, file!.id);
       }
@@ -170,9 +181,29 @@ const benchmark: Benchmark = {
       const rate = (values: number[]) => FILE_BYTES / MiB / median(values);
       const baseline = { name: 'plain stream copy + fsync, same file', value: rate(seconds.copy), unit: 'MiB/s' };
       const figures: Figure[] = [
-        { name: 'upload 1 GiB (client → ingester → storage element: multipart, sha256, fsync)', value: rate(seconds.upload), unit: 'MiB/s', baseline, target: '≥ 0.6 of baseline', met: rate(seconds.upload) / baseline.value >= 0.6 },
-        { name: 'download 1 GiB (storage element → query → client file + fsync)', value: rate(seconds.download), unit: 'MiB/s', baseline, target: '≥ 0.6 of baseline', met: rate(seconds.download) / baseline.value >= 0.6 },
-        { name: 'fs.copyFile of the same file (kernel copy, no fsync; reference)', value: rate(seconds.copyFile), unit: 'MiB/s', target: 'reference only', met: true },
+        {
+          name: 'upload 1 GiB (client → ingester → storage element: multipart, sha256, fsync)',
+          value: rate(seconds.upload),
+          unit: 'MiB/s',
+          baseline,
+          target: '≥ 0.6 of baseline',
+          met: rate(seconds.upload) / baseline.value >= 0.6,
+        },
+        {
+          name: 'download 1 GiB (storage element → query → client file + fsync)',
+          value: rate(seconds.download),
+          unit: 'MiB/s',
+          baseline,
+          target: '≥ 0.6 of baseline',
+          met: rate(seconds.download) / baseline.value >= 0.6,
+        },
+        {
+          name: 'fs.copyFile of the same file (kernel copy, no fsync; reference)',
+          value: rate(seconds.copyFile),
+          unit: 'MiB/s',
+          target: 'reference only',
+          met: true,
+        },
       ];
       for (const [name, memory] of Object.entries(peaks)) {
         const before = idle[name]!.rssMb;

@@ -22,7 +22,7 @@ try {
 
 console.log(`migrate: prisma migrate deploy on ${redactUrl(databaseUrl)}`);
 const env: NodeJS.ProcessEnv = { ...process.env, DATABASE_URL: databaseUrl, CHECKPOINT_DISABLE: '1', PRISMA_HIDE_UPDATE_MESSAGE: '1' };
-delete env['DATABASE_URL_FILE'];
+delete env.DATABASE_URL_FILE;
 const child = spawn(prismaBin, ['migrate', 'deploy'], { env, stdio: 'inherit' });
 child.on('error', (error) => {
   console.error(`migrate: cannot run ${prismaBin}: ${error.message}`);

@@ -103,7 +103,11 @@ async function startAll(): Promise<string[]> {
   starting.signal.throwIfAborted();
 
   for (const spec of DEV_PROCESSES) {
-    const proc = spawnDevProcess(spec, { repoRoot, env: { ...env, ...storageElementEnv(spec) }, port: portOf(spec.name, settings.portBase) + (spec.portShift ?? 0) });
+    const proc = spawnDevProcess(spec, {
+      repoRoot,
+      env: { ...env, ...storageElementEnv(spec) },
+      port: portOf(spec.name, settings.portBase) + (spec.portShift ?? 0),
+    });
     children.push(proc);
     say(`started ${labelOf(spec)} (pid ${proc.child.pid}) on port ${proc.port}`);
     void proc.exited.then((how) => {

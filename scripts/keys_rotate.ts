@@ -22,9 +22,18 @@ async function rotateNow(): Promise<void> {
   const redis = createRedis(config.redisUrl, 'producer', logger, 'keys-rotate');
   let audit: AuditPublisher | undefined;
   try {
-    await waitForRedis(redis, 5000).catch((err: Error) => logger.warn({ err: err.message }, 'redis unreachable: admin modules will see the new key within their cache TTL'));
+    await waitForRedis(redis, 5000).catch((err: Error) =>
+      logger.warn({ err: err.message }, 'redis unreachable: admin modules will see the new key within their cache TTL'),
+    );
     // Its own spool file (cli.ndjson): a line left there is replayed by the next run of this command.
-    audit = await createAuditPublisher({ redis, bullmqPrefix: config.bullmqPrefix, source: 'cli', delivery: config.audit.delivery, spoolDir: config.audit.spoolDir, logger });
+    audit = await createAuditPublisher({
+      redis,
+      bullmqPrefix: config.bullmqPrefix,
+      source: 'cli',
+      delivery: config.audit.delivery,
+      spoolDir: config.audit.spoolDir,
+      logger,
+    });
     const keys = createKeyService({ config, prisma, redis, logger });
     await keys.ensure();
     const result = await auditedAction(audit, () => keys.rotate({ force: true }), keyRotationEvents({}, 'cli'));
@@ -39,6 +48,6 @@ async function rotateNow(): Promise<void> {
 try {
   await rotateNow();
 } catch (error) {
-  console.error(`keys:rotate: ${error instanceof ConfigError || error instanceof AppError ? error.message : (error as Error).stack ?? String(error)}`);
+  console.error(`keys:rotate: ${error instanceof ConfigError || error instanceof AppError ? error.message : ((error as Error).stack ?? String(error))}`);
   process.exitCode = 1;
 }

@@ -16,7 +16,7 @@ const prismaBin = fileURLToPath(new URL('../node_modules/.bin/prisma', import.me
 
 const env: NodeJS.ProcessEnv = {
   ...process.env,
-  PRISMA_SCHEMA_ENGINE_BINARY: process.env['PRISMA_SCHEMA_ENGINE_BINARY'] || process.execPath,
+  PRISMA_SCHEMA_ENGINE_BINARY: process.env.PRISMA_SCHEMA_ENGINE_BINARY || process.execPath,
   // No update check, no telemetry: both would reach for the network.
   PRISMA_HIDE_UPDATE_MESSAGE: '1',
   CHECKPOINT_DISABLE: '1',

@@ -128,7 +128,10 @@ describe('audit delivery while Redis is unreachable', () => {
     const waiting = (await jobs.queue.getWaiting(0, -1)).map((job) => (job.data as AuditEvent).request_id).filter((id) => id?.startsWith('sp-'));
     assert.deepEqual(waiting, ['sp-create-1', 'sp-create-2', 'sp-create-3', 'sp-token']);
     assert.deepEqual(
-      (await jobs.events()).filter((e) => e.request_id?.startsWith('sp-')).map((e) => e.event_id).sort(),
+      (await jobs.events())
+        .filter((e) => e.request_id?.startsWith('sp-'))
+        .map((e) => e.event_id)
+        .sort(),
       spooled.map((e) => e.event_id).sort(),
       'the very events spooled, none lost or doubled',
     );

@@ -48,7 +48,9 @@ describe('audit log read API (end to end through the audit writer)', () => {
     adminId = claimsOf(adminBearer).sub!;
     reader = await accountWithToken(admin.url, adminBearer, 'reader');
     for (let n = 0; n < denied; n++) {
-      const res = await fetch(`${admin.url}/api/v1/keys`, { headers: { Authorization: `Bearer ${reader.token}`, 'X-Request-Id': `read-403-${n}`, 'User-Agent': 'read-api-test' } });
+      const res = await fetch(`${admin.url}/api/v1/keys`, {
+        headers: { Authorization: `Bearer ${reader.token}`, 'X-Request-Id': `read-403-${n}`, 'User-Agent': 'read-api-test' },
+      });
       assert.equal(res.status, 403);
     }
   });
@@ -87,7 +89,10 @@ describe('audit log read API (end to end through the audit writer)', () => {
       pages++;
     } while (cursor && pages < 10);
     const denials = seen.filter((r) => r.event_type === 'authorization_denied');
-    assert.deepEqual(denials.map((r) => r.request_id), Array.from({ length: denied }, (_, n) => `read-403-${n}`));
+    assert.deepEqual(
+      denials.map((r) => r.request_id),
+      Array.from({ length: denied }, (_, n) => `read-403-${n}`),
+    );
     assert.equal(new Set(seen.map((r) => r.event_id)).size, seen.length);
   });
 
@@ -97,7 +102,10 @@ describe('audit log read API (end to end through the audit writer)', () => {
     const future = new Date(Date.now() + 3600_000).toISOString();
     assert.deepEqual((await logs(`from=${encodeURIComponent(future)}`)).items, []);
     const one = await logs(`request_id=read-403-3`);
-    assert.deepEqual(one.items.map((r) => r.request_id), ['read-403-3']);
+    assert.deepEqual(
+      one.items.map((r) => r.request_id),
+      ['read-403-3'],
+    );
   });
 
   it('when a filter or cursor is invalid, then the answer is a JSON 400 naming it', async () => {
@@ -131,8 +139,14 @@ describe('audit log read API (end to end through the audit writer)', () => {
     assert.match(res.headers.get('content-type') ?? '', /application\/x-ndjson/);
     const text = await res.text();
     assert.ok(text.endsWith('\n'));
-    const records = text.trimEnd().split('\n').map((line) => JSON.parse(line) as AuditRecord);
-    assert.deepEqual(records.map((r) => r.request_id), Array.from({ length: denied }, (_, n) => `read-403-${n}`));
+    const records = text
+      .trimEnd()
+      .split('\n')
+      .map((line) => JSON.parse(line) as AuditRecord);
+    assert.deepEqual(
+      records.map((r) => r.request_id),
+      Array.from({ length: denied }, (_, n) => `read-403-${n}`),
+    );
   });
 
   it('when the log is read or exported, then each read is itself an audit_log_read event naming the admin and the filters', async function () {
@@ -146,7 +160,10 @@ describe('audit log read API (end to end through the audit writer)', () => {
       intervalMs: 100,
       message: 'the query and the export recorded as audit_log_read',
     });
-    const mine = reads.items.filter((r) => JSON.stringify(r).includes(marker)) as (AuditRecord & { action: string; details: { filters: Record<string, string> } })[];
+    const mine = reads.items.filter((r) => JSON.stringify(r).includes(marker)) as (AuditRecord & {
+      action: string;
+      details: { filters: Record<string, string> };
+    })[];
     assert.deepEqual(mine.map((r) => r.action).sort(), ['export', 'query']);
     for (const r of mine) assert.equal(r.details.filters.resource_id, marker);
   });

@@ -13,8 +13,17 @@ const ALL_PORT_OFFSETS = [...Object.values(MODULE_PORT_OFFSETS), 100, 101];
 
 /** Variables that would make the launcher use outside servers or secrets instead of its own. */
 const OUTSIDE_SETTINGS = [
-  'DATABASE_URL', 'REDIS_URL', 'POSTGRES_HOST', 'REDIS_HOST', 'AUDIT_LOG_SECRET_KEY', 'JWT_KEY_ENCRYPTION_KEY',
-  'ADMIN_BOOTSTRAP_CLIENT_SECRET', 'ADMIN_BOOTSTRAP_CLIENT_ID', 'PORT', 'HOST', 'ENVIRONMENT',
+  'DATABASE_URL',
+  'REDIS_URL',
+  'POSTGRES_HOST',
+  'REDIS_HOST',
+  'AUDIT_LOG_SECRET_KEY',
+  'JWT_KEY_ENCRYPTION_KEY',
+  'ADMIN_BOOTSTRAP_CLIENT_SECRET',
+  'ADMIN_BOOTSTRAP_CLIENT_ID',
+  'PORT',
+  'HOST',
+  'ENVIRONMENT',
 ];
 
 function portIsFree(port: number): Promise<boolean> {

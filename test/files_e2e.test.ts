@@ -36,13 +36,22 @@ describe('file archive end to end (upload → search → download → transfer �
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
-  it("when a file is uploaded with curl -F file=@…, then it is stored under its sha256 and described in PostgreSQL", async () => {
+  it('when a file is uploaded with curl -F file=@…, then it is stored under its sha256 and described in PostgreSQL', async () => {
     const local = path.join(dir, 'Quarterly-Report.txt');
     await writeFile(local, content);
     const { stdout } = await run('curl', [
-      '-sS', '-X', 'POST', `${archive.ingester.url}/api/v1/files/upload`,
-      '-H', `Authorization: Bearer ${archive.tokens.ingester}`, '-H', 'X-Request-Id: e2e-upload',
-      '-F', `file=@${local}`, '-w', '\n%{http_code}',
+      '-sS',
+      '-X',
+      'POST',
+      `${archive.ingester.url}/api/v1/files/upload`,
+      '-H',
+      `Authorization: Bearer ${archive.tokens.ingester}`,
+      '-H',
+      'X-Request-Id: e2e-upload',
+      '-F',
+      `file=@${local}`,
+      '-w',
+      '\n%{http_code}',
     ]);
     const [body, status] = [stdout.slice(0, stdout.lastIndexOf('\n')), stdout.slice(stdout.lastIndexOf('\n') + 1)];
     assert.equal(status, '201', body);
@@ -68,7 +77,10 @@ describe('file archive end to end (upload → search → download → transfer �
     const res = await fetch(`${archive.query.url}/api/v1/files?name=${encodeURIComponent('RTERLY-rep')}`, { headers: as(archive.tokens.reader) });
     assert.equal(res.status, 200);
     const page = (await res.json()) as { items: FileView[] };
-    assert.deepEqual(page.items.map((f) => f.id), [file.id]);
+    assert.deepEqual(
+      page.items.map((f) => f.id),
+      [file.id],
+    );
     const meta = await fetch(`${archive.query.url}/api/v1/files/${file.id}`, { headers: as(archive.tokens.reader) });
     assert.deepEqual(await meta.json(), page.items[0]);
   });
@@ -86,16 +98,22 @@ describe('file archive end to end (upload → search → download → transfer �
   });
 
   it('when a range is asked for, then 206 carries exactly those bytes; a range past the end gets 416', async () => {
-    const partial = await fetch(`${archive.query.url}/api/v1/files/${file.id}/download`, { headers: as(archive.tokens.reader, undefined, { Range: 'bytes=1000-1999' }) });
+    const partial = await fetch(`${archive.query.url}/api/v1/files/${file.id}/download`, {
+      headers: as(archive.tokens.reader, undefined, { Range: 'bytes=1000-1999' }),
+    });
     assert.equal(partial.status, 206);
     assert.equal(partial.headers.get('content-range'), `bytes 1000-1999/${content.length}`);
     assert.ok(Buffer.from(await partial.arrayBuffer()).equals(content.subarray(1000, 2000)));
 
-    const suffix = await fetch(`${archive.query.url}/api/v1/files/${file.id}/download`, { headers: as(archive.tokens.reader, undefined, { Range: 'bytes=-10' }) });
+    const suffix = await fetch(`${archive.query.url}/api/v1/files/${file.id}/download`, {
+      headers: as(archive.tokens.reader, undefined, { Range: 'bytes=-10' }),
+    });
     assert.equal(suffix.status, 206);
     assert.ok(Buffer.from(await suffix.arrayBuffer()).equals(content.subarray(-10)));
 
-    const beyond = await fetch(`${archive.query.url}/api/v1/files/${file.id}/download`, { headers: as(archive.tokens.reader, undefined, { Range: `bytes=${content.length}-` }) });
+    const beyond = await fetch(`${archive.query.url}/api/v1/files/${file.id}/download`, {
+      headers: as(archive.tokens.reader, undefined, { Range: `bytes=${content.length}-` }),
+    });
     assert.equal(beyond.status, 416);
     assert.equal(beyond.headers.get('content-range'), `bytes */${content.length}`);
     assert.equal(((await beyond.json()) as { error: { code: string } }).error.code, 'range_not_satisfiable');
@@ -117,7 +135,10 @@ describe('file archive end to end (upload → search → download → transfer �
     const download = await fetch(`${archive.query.url}/api/v1/files/${file.id}/download`, { headers: as(archive.tokens.reader) });
     assert.ok(Buffer.from(await download.arrayBuffer()).equals(content));
     const [row] = await waitForAuditRows('e2e-transfer');
-    assert.deepEqual([row!.event_type, row!.status, row!.details?.from_storage_element, row!.details?.to_storage_element], ['file_transfer', 'success', archive.elements.hot, archive.elements.archive]);
+    assert.deepEqual(
+      [row!.event_type, row!.status, row!.details?.from_storage_element, row!.details?.to_storage_element],
+      ['file_transfer', 'success', archive.elements.hot, archive.elements.archive],
+    );
   });
 
   it('when an admin looks at the storage elements, then each shows whether it answers and its file count and bytes', async () => {
@@ -125,7 +146,10 @@ describe('file archive end to end (upload → search → download → transfer �
     assert.equal(res.status, 200);
     const { items } = (await res.json()) as { items: { id: string; status: string; file_count: number; total_bytes: number; base_url: string }[] };
     const mine = Object.fromEntries(items.map((e) => [e.id, e]));
-    assert.deepEqual([mine[archive.elements.archive]?.file_count, mine[archive.elements.archive]?.total_bytes, mine[archive.elements.archive]?.status], [1, content.length, 'up']);
+    assert.deepEqual(
+      [mine[archive.elements.archive]?.file_count, mine[archive.elements.archive]?.total_bytes, mine[archive.elements.archive]?.status],
+      [1, content.length, 'up'],
+    );
     assert.deepEqual([mine[archive.elements.hot]?.file_count, mine[archive.elements.hot]?.base_url], [0, archive.hot.url]);
     const asReader = await fetch(`${archive.admin.url}/api/v1/storage-elements`, { headers: as(archive.tokens.reader) });
     assert.equal(asReader.status, 403);

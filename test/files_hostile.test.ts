@@ -26,7 +26,9 @@ describe('file archive: roles, limits, hostile names and broken uploads', functi
   };
   const errorCode = async (res: Response) => ((await res.json()) as { error: { code: string } }).error.code;
   const search = async (name: string) => {
-    const res = await fetch(`${archive.query.url}/api/v1/files?name=${encodeURIComponent(name)}`, { headers: { Authorization: `Bearer ${archive.tokens.reader}` } });
+    const res = await fetch(`${archive.query.url}/api/v1/files?name=${encodeURIComponent(name)}`, {
+      headers: { Authorization: `Bearer ${archive.tokens.reader}` },
+    });
     return ((await res.json()) as { items: { id: string; original_name: string }[] }).items;
   };
   /** Storage holds nothing beyond `expected` content files, and no temporary file once the element has settled. */
@@ -71,7 +73,10 @@ describe('file archive: roles, limits, hostile names and broken uploads', functi
       const res = await uploadNamed('owned-by-first.txt');
       const { id } = (await res.json()) as { id: string };
       const other = await accountWithToken(archive.admin.url, archive.tokens.admin, 'ingester');
-      const del = await fetch(`${archive.ingester.url}/api/v1/files/${id}`, { method: 'DELETE', headers: { Authorization: `Bearer ${other.token}`, 'X-Request-Id': 'files-not-owner' } });
+      const del = await fetch(`${archive.ingester.url}/api/v1/files/${id}`, {
+        method: 'DELETE',
+        headers: { Authorization: `Bearer ${other.token}`, 'X-Request-Id': 'files-not-owner' },
+      });
       assert.equal(del.status, 403);
       assert.equal(await errorCode(del), 'not_owner');
       const [row] = await waitForAuditRows('files-not-owner');
@@ -135,8 +140,15 @@ describe('file archive: roles, limits, hostile names and broken uploads', functi
       });
       req.on('error', () => undefined);
       req.write(form.body.subarray(0, form.body.length / 2));
-      await waitFor(async () => (await archive.filesUnder(archive.roots.hot)).some((f) => f.startsWith('tmp')), { timeoutMs: 1000, intervalMs: 25, message: 'a temporary file of the upload' });
-      assert.ok((await archive.filesUnder(archive.roots.hot)).some((f) => f.startsWith('tmp')), 'the content was streaming to the storage element');
+      await waitFor(async () => (await archive.filesUnder(archive.roots.hot)).some((f) => f.startsWith('tmp')), {
+        timeoutMs: 1000,
+        intervalMs: 25,
+        message: 'a temporary file of the upload',
+      });
+      assert.ok(
+        (await archive.filesUnder(archive.roots.hot)).some((f) => f.startsWith('tmp')),
+        'the content was streaming to the storage element',
+      );
       req.destroy();
       await sleep(200);
       await assertNothingLeft(before);

@@ -15,7 +15,11 @@ describe('file archive: file names and multipart input', function () {
   this.timeout(30_000);
   let archive: FileArchive;
   const post = (body: Buffer | string, contentType: string) =>
-    fetch(`${archive.ingester.url}/api/v1/files/upload`, { method: 'POST', headers: { Authorization: `Bearer ${archive.tokens.ingester}`, 'Content-Type': contentType }, body });
+    fetch(`${archive.ingester.url}/api/v1/files/upload`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${archive.tokens.ingester}`, 'Content-Type': contentType },
+      body,
+    });
   const uploadRaw = (rawDisposition: string, content = Buffer.from('content')) => {
     const form = multipartBody('', content, { rawDisposition });
     return post(form.body, form.contentType);
@@ -27,7 +31,9 @@ describe('file archive: file names and multipart input', function () {
   const errorOf = async (res: Response) => ((await res.json()) as { error: { code: string; message: string } }).error;
   const download = (id: string) => fetch(`${archive.query.url}/api/v1/files/${id}/download`, { headers: { Authorization: `Bearer ${archive.tokens.reader}` } });
   const search = async (name: string) => {
-    const res = await fetch(`${archive.query.url}/api/v1/files?name=${encodeURIComponent(name)}`, { headers: { Authorization: `Bearer ${archive.tokens.reader}` } });
+    const res = await fetch(`${archive.query.url}/api/v1/files?name=${encodeURIComponent(name)}`, {
+      headers: { Authorization: `Bearer ${archive.tokens.reader}` },
+    });
     assert.equal(res.status, 200);
     return ((await res.json()) as { items: FileView[] }).items.map((f) => f.original_name);
   };
@@ -40,7 +46,11 @@ describe('file archive: file names and multipart input', function () {
 
   describe('hostile file names', () => {
     it('when a name carries a path, then only its last component is kept and the content lands under its hash only', async () => {
-      for (const [given, kept] of [['../../etc/passwd', 'passwd'], ['..\\..\\Windows\\system.ini', 'system.ini'], ['/abs/dir/report.pdf', 'report.pdf']]) {
+      for (const [given, kept] of [
+        ['../../etc/passwd', 'passwd'],
+        ['..\\..\\Windows\\system.ini', 'system.ini'],
+        ['/abs/dir/report.pdf', 'report.pdf'],
+      ]) {
         const res = await uploadNamed(given!);
         assert.equal(res.status, 201, given);
         assert.equal(((await res.json()) as FileView).original_name, kept);
@@ -126,19 +136,40 @@ describe('file archive: file names and multipart input', function () {
   describe('broken multipart', () => {
     const cases: [string, () => Promise<Response>, number, string][] = [
       ['multipart without a boundary', () => post('--x\r\n', 'multipart/form-data'), 400, 'invalid_multipart'],
-      ['a body cut off before the closing boundary', () => {
-        const form = multipartBody('cut.txt', randomBytes(1000));
-        return post(form.body.subarray(0, form.body.length - 40), form.contentType);
-      }, 400, 'invalid_multipart'],
-      ['a form without a file part', () => post('--b\r\nContent-Disposition: form-data; name="note"\r\n\r\nhello\r\n--b--\r\n', 'multipart/form-data; boundary=b'), 400, 'file_missing'],
-      ['a file in another field', () => {
-        const form = multipartBody('x.txt', Buffer.from('x'), { field: 'upload' });
-        return post(form.body, form.contentType);
-      }, 400, 'unexpected_file'],
-      ['two files', () => {
-        const body = '--b\r\nContent-Disposition: form-data; name="file"; filename="1.txt"\r\n\r\none\r\n--b\r\nContent-Disposition: form-data; name="file"; filename="2.txt"\r\n\r\ntwo\r\n--b--\r\n';
-        return post(body, 'multipart/form-data; boundary=b');
-      }, 400, 'unexpected_file'],
+      [
+        'a body cut off before the closing boundary',
+        () => {
+          const form = multipartBody('cut.txt', randomBytes(1000));
+          return post(form.body.subarray(0, form.body.length - 40), form.contentType);
+        },
+        400,
+        'invalid_multipart',
+      ],
+      [
+        'a form without a file part',
+        () => post('--b\r\nContent-Disposition: form-data; name="note"\r\n\r\nhello\r\n--b--\r\n', 'multipart/form-data; boundary=b'),
+        400,
+        'file_missing',
+      ],
+      [
+        'a file in another field',
+        () => {
+          const form = multipartBody('x.txt', Buffer.from('x'), { field: 'upload' });
+          return post(form.body, form.contentType);
+        },
+        400,
+        'unexpected_file',
+      ],
+      [
+        'two files',
+        () => {
+          const body =
+            '--b\r\nContent-Disposition: form-data; name="file"; filename="1.txt"\r\n\r\none\r\n--b\r\nContent-Disposition: form-data; name="file"; filename="2.txt"\r\n\r\ntwo\r\n--b--\r\n';
+          return post(body, 'multipart/form-data; boundary=b');
+        },
+        400,
+        'unexpected_file',
+      ],
       ['a JSON body', () => post('{"file":"x"}', 'application/json'), 415, 'unsupported_media_type'],
     ];
     for (const [what, send, status, code] of cases) {
@@ -150,7 +181,11 @@ describe('file archive: file names and multipart input', function () {
         assert.equal((await errorOf(res)).code, code);
         // The storage element discards an interrupted stream as soon as it sees the connection cut.
         const added = async () => (await archive.filesUnder(archive.roots.hot)).filter((f) => !before.includes(f));
-        await waitFor(added, { until: (files) => files.length === 0, timeoutMs: 2000, message: (files) => `the interrupted upload's files to go: ${files.join(', ')}` });
+        await waitFor(added, {
+          until: (files) => files.length === 0,
+          timeoutMs: 2000,
+          message: (files) => `the interrupted upload's files to go: ${files.join(', ')}`,
+        });
         assert.deepEqual(await added(), []);
       });
     }

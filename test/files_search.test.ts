@@ -43,7 +43,11 @@ describe('file search (query module)', function () {
     files = [];
     for (const [name, size, type, token] of specs) {
       const form = multipartBody(name, randomBytes(size), { contentType: type });
-      const res = await fetch(`${archive.ingester.url}/api/v1/files/upload`, { method: 'POST', headers: { Authorization: `Bearer ${token}`, 'Content-Type': form.contentType }, body: form.body });
+      const res = await fetch(`${archive.ingester.url}/api/v1/files/upload`, {
+        method: 'POST',
+        headers: { Authorization: `Bearer ${token}`, 'Content-Type': form.contentType },
+        body: form.body,
+      });
       assert.equal(res.status, 201);
       files.push((await res.json()) as FileView);
       // Distinct milliseconds, so the date-range filter has clear edges.
@@ -76,7 +80,10 @@ describe('file search (query module)', function () {
       seen.push(...body.items.map((f) => f.id));
       cursor = body.next_cursor;
     } while (cursor);
-    assert.deepEqual(seen, [...files].sort((a, b) => b.created_at.localeCompare(a.created_at) || b.id.localeCompare(a.id)).map((f) => f.id));
+    assert.deepEqual(
+      seen,
+      [...files].sort((a, b) => b.created_at.localeCompare(a.created_at) || b.id.localeCompare(a.id)).map((f) => f.id),
+    );
   });
 
   it('when the query is malformed, then 400 with a JSON error naming the parameter', async () => {

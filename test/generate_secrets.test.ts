@@ -42,6 +42,7 @@ function parseEnvAssignments(text: string): Map<string, string> {
 
 /** Sources the file in a clean bash with set -a and reads each name back as the shell sees it. */
 function sourceInBash(file: string, names: string[]): { values: Map<string, string>; stderr: string; status: number | null } {
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: a bash script, where ${!name} is indirect expansion
   const script = 'set -euo pipefail; set -a; source "$1"; shift; for name in "$@"; do printf "%s=%s\\0" "$name" "${!name}"; done';
   // stdin ignored: on a socket (Node's default pipe) Debian's bash would source ~/.bashrc.
   const result = spawnSync('bash', ['--norc', '--noprofile', '-c', script, 'bash', file, ...names], {
@@ -62,7 +63,7 @@ function secretPart(name: string, value: string): string {
   return name === 'AUDIT_LOG_SECRET_KEY' ? value.replace(/^k1:/, '') : value;
 }
 
-function valueOf(env: Map<string, string>, name: string): string {
+function envValue(env: Map<string, string>, name: string): string {
   const value = env.get(name);
   assert.ok(value !== undefined, `${name} missing from generated .env`);
   return value;
@@ -75,7 +76,7 @@ describe('scripts/generate_secrets.sh', function () {
   let firstRun: SpawnSyncReturns<string>;
   let firstEnv: Map<string, string>;
 
-  before(function () {
+  before(() => {
     workDir = mkdtempSync(join(tmpdir(), 'artstore-generate-secrets-'));
     firstEnvPath = join(workDir, '.env');
     firstRun = runGenerateSecrets(['--output', firstEnvPath]);
@@ -83,22 +84,22 @@ describe('scripts/generate_secrets.sh', function () {
     firstEnv = parseEnvAssignments(readFileSync(firstEnvPath, 'utf8'));
   });
 
-  after(function () {
+  after(() => {
     rmSync(workDir, { recursive: true, force: true });
   });
 
-  it('when run, then the script is executable and passes bash -n', function () {
+  it('when run, then the script is executable and passes bash -n', () => {
     assert.ok((statSync(generateSecretsScript).mode & 0o111) !== 0, 'script is not executable');
     const syntax = spawnSync('bash', ['-n', generateSecretsScript], { encoding: 'utf8' });
     assert.equal(syntax.status, 0, syntax.stderr);
   });
 
-  it('when the .env is written, then it is mode 0600 and no temp file is left beside it', function () {
+  it('when the .env is written, then it is mode 0600 and no temp file is left beside it', () => {
     assert.equal(statSync(firstEnvPath).mode & 0o777, 0o600);
     assert.deepEqual(readdirSync(workDir), ['.env']);
   });
 
-  it('when the .env is sourced in bash, then it succeeds silently and every variable reads back as written', function () {
+  it('when the .env is sourced in bash, then it succeeds silently and every variable reads back as written', () => {
     const names = [...firstEnv.keys()];
     const sourced = sourceInBash(firstEnvPath, names);
     assert.equal(sourced.status, 0, sourced.stderr);
@@ -106,110 +107,110 @@ describe('scripts/generate_secrets.sh', function () {
     assert.deepEqual(sourced.values, firstEnv);
   });
 
-  it('when the .env is generated, then it holds every secret and the settings needed to use them', function () {
-    for (const name of secretNames) valueOf(firstEnv, name);
-    assert.equal(valueOf(firstEnv, 'ENVIRONMENT'), 'production');
-    assert.equal(valueOf(firstEnv, 'POSTGRES_USER'), 'artstore');
-    assert.equal(valueOf(firstEnv, 'POSTGRES_DB'), 'artstore');
-    assert.equal(valueOf(firstEnv, 'POSTGRES_HOST'), 'localhost');
-    assert.equal(valueOf(firstEnv, 'POSTGRES_PORT'), '5432');
-    assert.equal(valueOf(firstEnv, 'REDIS_HOST'), 'localhost');
-    assert.equal(valueOf(firstEnv, 'REDIS_PORT'), '6379');
-    assert.equal(valueOf(firstEnv, 'GF_SECURITY_ADMIN_USER'), 'admin');
-    assert.equal(valueOf(firstEnv, 'ADMIN_BOOTSTRAP_CLIENT_ID'), 'admin-service');
+  it('when the .env is generated, then it holds every secret and the settings needed to use them', () => {
+    for (const name of secretNames) envValue(firstEnv, name);
+    assert.equal(envValue(firstEnv, 'ENVIRONMENT'), 'production');
+    assert.equal(envValue(firstEnv, 'POSTGRES_USER'), 'artstore');
+    assert.equal(envValue(firstEnv, 'POSTGRES_DB'), 'artstore');
+    assert.equal(envValue(firstEnv, 'POSTGRES_HOST'), 'localhost');
+    assert.equal(envValue(firstEnv, 'POSTGRES_PORT'), '5432');
+    assert.equal(envValue(firstEnv, 'REDIS_HOST'), 'localhost');
+    assert.equal(envValue(firstEnv, 'REDIS_PORT'), '6379');
+    assert.equal(envValue(firstEnv, 'GF_SECURITY_ADMIN_USER'), 'admin');
+    assert.equal(envValue(firstEnv, 'ADMIN_BOOTSTRAP_CLIENT_ID'), 'admin-service');
   });
 
-  it('when secrets are generated, then each is at least its documented length', function () {
+  it('when secrets are generated, then each is at least its documented length', () => {
     for (const name of secretNames) {
       const minimum = minimumSecretLength[name] ?? Infinity;
-      const length = secretPart(name, valueOf(firstEnv, name)).length;
+      const length = secretPart(name, envValue(firstEnv, name)).length;
       assert.ok(length >= minimum, `${name} has ${length} chars, needs at least ${minimum}`);
     }
-    assert.equal(secretPart('AUDIT_LOG_SECRET_KEY', valueOf(firstEnv, 'AUDIT_LOG_SECRET_KEY')).length, 48);
+    assert.equal(secretPart('AUDIT_LOG_SECRET_KEY', envValue(firstEnv, 'AUDIT_LOG_SECRET_KEY')).length, 48);
   });
 
-  it('when secrets are generated, then each uses only the shell-, URL- and YAML-safe alphabet', function () {
+  it('when secrets are generated, then each uses only the shell-, URL- and YAML-safe alphabet', () => {
     for (const name of secretNames) {
-      assert.match(secretPart(name, valueOf(firstEnv, name)), safeAlphabet, name);
+      assert.match(secretPart(name, envValue(firstEnv, name)), safeAlphabet, name);
     }
-    assert.match(valueOf(firstEnv, 'AUDIT_LOG_SECRET_KEY'), /^k1:[A-Za-z0-9]{48}$/);
-    assert.match(valueOf(firstEnv, 'JWT_KEY_ENCRYPTION_KEY'), /^[0-9a-f]{64}$/);
+    assert.match(envValue(firstEnv, 'AUDIT_LOG_SECRET_KEY'), /^k1:[A-Za-z0-9]{48}$/);
+    assert.match(envValue(firstEnv, 'JWT_KEY_ENCRYPTION_KEY'), /^[0-9a-f]{64}$/);
   });
 
-  it('when each secret is put in URL userinfo, then it round-trips unchanged', function () {
+  it('when each secret is put in URL userinfo, then it round-trips unchanged', () => {
     for (const name of secretNames) {
-      const value = valueOf(firstEnv, name);
+      const value = envValue(firstEnv, name);
       const url = new URL(`postgresql://user:${value}@localhost:5432/db`);
       assert.equal(decodeURIComponent(url.password), value, name);
       assert.equal(url.hostname, 'localhost', name);
     }
   });
 
-  it('when DATABASE_URL is parsed, then its password is POSTGRES_PASSWORD and it points at the same database', function () {
-    const url = new URL(valueOf(firstEnv, 'DATABASE_URL'));
+  it('when DATABASE_URL is parsed, then its password is POSTGRES_PASSWORD and it points at the same database', () => {
+    const url = new URL(envValue(firstEnv, 'DATABASE_URL'));
     assert.equal(url.protocol, 'postgresql:');
     assert.equal(url.username, 'artstore');
-    assert.equal(decodeURIComponent(url.password), valueOf(firstEnv, 'POSTGRES_PASSWORD'));
-    assert.equal(url.password, valueOf(firstEnv, 'POSTGRES_PASSWORD'), 'password needed percent-encoding');
+    assert.equal(decodeURIComponent(url.password), envValue(firstEnv, 'POSTGRES_PASSWORD'));
+    assert.equal(url.password, envValue(firstEnv, 'POSTGRES_PASSWORD'), 'password needed percent-encoding');
     assert.equal(url.hostname, 'localhost');
     assert.equal(url.port, '5432');
     assert.equal(url.pathname, '/artstore');
   });
 
-  it('when REDIS_URL is parsed, then its password is REDIS_PASSWORD and it points at the same Redis', function () {
-    const url = new URL(valueOf(firstEnv, 'REDIS_URL'));
+  it('when REDIS_URL is parsed, then its password is REDIS_PASSWORD and it points at the same Redis', () => {
+    const url = new URL(envValue(firstEnv, 'REDIS_URL'));
     assert.equal(url.protocol, 'redis:');
     assert.equal(url.username, '');
-    assert.equal(decodeURIComponent(url.password), valueOf(firstEnv, 'REDIS_PASSWORD'));
-    assert.equal(url.password, valueOf(firstEnv, 'REDIS_PASSWORD'), 'password needed percent-encoding');
+    assert.equal(decodeURIComponent(url.password), envValue(firstEnv, 'REDIS_PASSWORD'));
+    assert.equal(url.password, envValue(firstEnv, 'REDIS_PASSWORD'), 'password needed percent-encoding');
     assert.equal(url.hostname, 'localhost');
     assert.equal(url.port, '6379');
     assert.equal(url.pathname, '/0');
   });
 
-  it('when the script runs twice, then every secret differs between the runs', function () {
+  it('when the script runs twice, then every secret differs between the runs', () => {
     const secondRun = runGenerateSecrets(['--stdout']);
     assert.equal(secondRun.status, 0, secondRun.stderr);
     const secondEnv = parseEnvAssignments(secondRun.stdout);
     for (const name of secretNames) {
-      assert.notEqual(valueOf(secondEnv, name), valueOf(firstEnv, name), name);
+      assert.notEqual(envValue(secondEnv, name), envValue(firstEnv, name), name);
     }
   });
 
-  it('when the summary is printed, then it names the file and variables but no secret value', function () {
+  it('when the summary is printed, then it names the file and variables but no secret value', () => {
     assert.ok(firstRun.stderr.includes(firstEnvPath), firstRun.stderr);
     for (const name of firstEnv.keys()) assert.ok(firstRun.stderr.includes(name), `summary lacks ${name}`);
     for (const name of secretNames) {
-      assert.ok(!firstRun.stderr.includes(secretPart(name, valueOf(firstEnv, name))), `summary leaks ${name}`);
+      assert.ok(!firstRun.stderr.includes(secretPart(name, envValue(firstEnv, name))), `summary leaks ${name}`);
     }
     assert.equal(firstRun.stdout, '');
   });
 
-  it('when --stdout is given, then the .env goes to stdout, the summary to stderr and no secret to stderr', function () {
+  it('when --stdout is given, then the .env goes to stdout, the summary to stderr and no secret to stderr', () => {
     const printed = runGenerateSecrets(['--stdout']);
     assert.equal(printed.status, 0, printed.stderr);
     const printedEnv = parseEnvAssignments(printed.stdout);
     assert.deepEqual([...printedEnv.keys()], [...firstEnv.keys()]);
     for (const name of secretNames) {
-      assert.ok(!printed.stderr.includes(secretPart(name, valueOf(printedEnv, name))), `stderr leaks ${name}`);
+      assert.ok(!printed.stderr.includes(secretPart(name, envValue(printedEnv, name))), `stderr leaks ${name}`);
     }
   });
 
-  describe('when the output file already exists', function () {
+  describe('when the output file already exists', () => {
     let existingPath: string;
     const existingContent = 'POSTGRES_PASSWORD=keep-me\n';
 
-    beforeEach(function () {
+    beforeEach(() => {
       existingPath = join(workDir, 'existing.env');
       writeFileSync(existingPath, existingContent);
       chmodSync(existingPath, 0o644);
     });
 
-    afterEach(function () {
+    afterEach(() => {
       rmSync(existingPath, { force: true });
     });
 
-    it('when --force is absent, then the file is unchanged and the script exits non-zero naming --force', function () {
+    it('when --force is absent, then the file is unchanged and the script exits non-zero naming --force', () => {
       const refused = runGenerateSecrets(['--output', existingPath]);
       assert.notEqual(refused.status, 0);
       assert.match(refused.stderr, /already exists/);
@@ -219,51 +220,51 @@ describe('scripts/generate_secrets.sh', function () {
       assert.deepEqual(readdirSync(workDir).sort(), ['.env', 'existing.env']);
     });
 
-    it('when --force is given, then the file is replaced by a fresh 0600 .env', function () {
+    it('when --force is given, then the file is replaced by a fresh 0600 .env', () => {
       const replaced = runGenerateSecrets(['--output', existingPath, '--force']);
       assert.equal(replaced.status, 0, replaced.stderr);
       const replacedEnv = parseEnvAssignments(readFileSync(existingPath, 'utf8'));
-      assert.notEqual(valueOf(replacedEnv, 'POSTGRES_PASSWORD'), 'keep-me');
+      assert.notEqual(envValue(replacedEnv, 'POSTGRES_PASSWORD'), 'keep-me');
       assert.deepEqual([...replacedEnv.keys()], [...firstEnv.keys()]);
       assert.equal(statSync(existingPath).mode & 0o777, 0o600);
     });
   });
 
-  it('when --help is given, then usage naming every option is printed', function () {
+  it('when --help is given, then usage naming every option is printed', () => {
     const help = runGenerateSecrets(['--help']);
     assert.equal(help.status, 0);
     for (const option of ['--output', '--force', '--stdout']) assert.ok(help.stdout.includes(option), option);
   });
 
-  it('when an unknown option is given, then the script exits non-zero and says so', function () {
+  it('when an unknown option is given, then the script exits non-zero and says so', () => {
     const unknown = runGenerateSecrets(['--bogus']);
     assert.notEqual(unknown.status, 0);
     assert.match(unknown.stderr, /unknown option: --bogus/);
   });
 
-  describe('.env.example', function () {
+  describe('.env.example', () => {
     const example = readFileSync(envExamplePath, 'utf8');
     const exampleEnv = parseEnvAssignments(example);
 
-    it('when compared with the generated .env, then it names every variable the script writes', function () {
+    it('when compared with the generated .env, then it names every variable the script writes', () => {
       const missing = [...firstEnv.keys()].filter((name) => !exampleEnv.has(name));
       assert.deepEqual(missing, []);
     });
 
-    it('when sourced in bash, then it succeeds silently', function () {
+    it('when sourced in bash, then it succeeds silently', () => {
       const sourced = sourceInBash(envExamplePath, [...exampleEnv.keys()]);
       assert.equal(sourced.status, 0, sourced.stderr);
       assert.equal(sourced.stderr, '');
       assert.deepEqual(sourced.values, exampleEnv);
     });
 
-    it('when read, then every secret is an obvious placeholder that production refuses', function () {
+    it('when read, then every secret is an obvious placeholder that production refuses', () => {
       for (const name of [...secretNames, 'DATABASE_URL', 'REDIS_URL']) {
-        assert.match(valueOf(exampleEnv, name), /REPLACE_WITH|CHANGE_THIS/, name);
+        assert.match(envValue(exampleEnv, name), /REPLACE_WITH|CHANGE_THIS/, name);
       }
     });
 
-    it('when read, then each secret documents its NAME_FILE alternative', function () {
+    it('when read, then each secret documents its NAME_FILE alternative', () => {
       const readByArtStore = secretNames.filter((secret) => !secret.startsWith('GF_'));
       for (const name of [...readByArtStore, 'DATABASE_URL', 'REDIS_URL']) {
         assert.ok(example.includes(`${name}_FILE=/run/secrets/`), `${name}_FILE not documented`);

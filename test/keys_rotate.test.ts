@@ -26,10 +26,13 @@ describe('npm run keys:rotate', () => {
 
   it('when the configuration is invalid, then it exits non-zero naming the variable', async function () {
     this.timeout(60_000);
-    await assert.rejects(run('npx', ['tsx', 'scripts/keys_rotate.ts'], { env: { ...process.env, ...testEnv({ JWT_KEY_ENCRYPTION_KEY: 'short' }) } }), (err: { code: number; stderr: string }) => {
-      assert.equal(err.code, 1);
-      assert.match(err.stderr, /JWT_KEY_ENCRYPTION_KEY/);
-      return true;
-    });
+    await assert.rejects(
+      run('npx', ['tsx', 'scripts/keys_rotate.ts'], { env: { ...process.env, ...testEnv({ JWT_KEY_ENCRYPTION_KEY: 'short' }) } }),
+      (err: { code: number; stderr: string }) => {
+        assert.equal(err.code, 1);
+        assert.match(err.stderr, /JWT_KEY_ENCRYPTION_KEY/);
+        return true;
+      },
+    );
   });
 });

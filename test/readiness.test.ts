@@ -9,7 +9,9 @@ import { waitFor } from './support/wait-for.ts';
 
 /** A private redis-server, so the test can stop it without touching anyone else's. */
 async function startRedis(port: number): Promise<ChildProcess> {
-  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   let out = '';
   child.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
   const ready = () => {
@@ -21,7 +23,12 @@ async function startRedis(port: number): Promise<ChildProcess> {
 }
 
 const waitForStatus = (url: string, status: number) =>
-  waitFor(async () => (await fetch(url)).status, { until: (last) => last === status, timeoutMs: 15_000, intervalMs: 100, message: (last) => `${url} to answer ${status} (last ${last})` });
+  waitFor(async () => (await fetch(url)).status, {
+    until: (last) => last === status,
+    timeoutMs: 15_000,
+    intervalMs: 100,
+    message: (last) => `${url} to answer ${status} (last ${last})`,
+  });
 
 describe('readiness', () => {
   let redis: ChildProcess | undefined;

@@ -4,7 +4,7 @@ import { createKeyService } from '../services/signing-keys/key-service.ts';
 import { cleanupKeys } from '../services/signing-keys/key-lifecycle.ts';
 import type { RunningService } from '../services/platform/runtime.ts';
 import { TEST_SECRETS, testConfig } from './support/infra.ts';
-import { metricValue, MODULES, startModules, stopAll, type ModuleName } from './support/modules.ts';
+import { metricValue, MODULES, stopAll, type ModuleName } from './support/modules.ts';
 import { forgedTokens } from './support/forged-tokens.ts';
 import { accountWithToken, adminToken, bearer, claimsOf, kidOf, requestToken, tokenFor } from './support/tokens.ts';
 import { waitFor } from './support/wait-for.ts';
@@ -26,7 +26,9 @@ describe('service tokens across the modules', () => {
     const adminService = await MODULES.admin(testConfig('admin'));
     adminUrl = adminService.url;
     const others = await Promise.all(
-      moduleNames.filter((n) => n !== 'admin').map(async (n) => [n, await MODULES[n](testConfig(n, { ADMIN_URL: adminUrl, JWKS_CACHE_MAX_AGE_SECONDS: '1', JWKS_COOLDOWN_SECONDS: '1' }))] as const),
+      moduleNames
+        .filter((n) => n !== 'admin')
+        .map(async (n) => [n, await MODULES[n](testConfig(n, { ADMIN_URL: adminUrl, JWKS_CACHE_MAX_AGE_SECONDS: '1', JWKS_COOLDOWN_SECONDS: '1' }))] as const),
     );
     modules = { admin: adminService, ...Object.fromEntries(others) } as Record<ModuleName, RunningService>;
     admin = await adminToken(adminUrl);
@@ -90,22 +92,34 @@ describe('service tokens across the modules', () => {
       try {
         const { service_account, client_secret } = await accountWithToken(adminUrl, admin, 'reader');
         const post = (url: string, secret: string) =>
-          requestToken(url, { headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ client_id: service_account.client_id, client_secret: secret }) });
+          requestToken(url, {
+            headers: { 'Content-Type': 'application/json' },
+            body: JSON.stringify({ client_id: service_account.client_id, client_secret: secret }),
+          });
         assert.equal((await post(replica.url, client_secret)).status, 200, 'the replica issues (and now caches the account)');
 
         const rotated = await fetch(`${adminUrl}/api/v1/service-accounts/${service_account.id}/rotate-secret`, { method: 'POST', ...bearer(admin) });
         const { client_secret: newSecret } = (await rotated.json()) as { client_secret: string };
-        await waitFor(async () => (await post(replica.url, newSecret)).status === 200, { timeoutMs: NOTICE_WITHIN_MS, message: 'the replica to accept the rotated secret' });
+        await waitFor(async () => (await post(replica.url, newSecret)).status === 200, {
+          timeoutMs: NOTICE_WITHIN_MS,
+          message: 'the replica to accept the rotated secret',
+        });
 
         await fetch(`${adminUrl}/api/v1/service-accounts/${service_account.id}/suspend`, { method: 'POST', ...bearer(admin) });
-        await waitFor(async () => (await post(replica.url, newSecret)).status === 401, { timeoutMs: NOTICE_WITHIN_MS, message: 'the replica to refuse the suspended account' });
+        await waitFor(async () => (await post(replica.url, newSecret)).status === 401, {
+          timeoutMs: NOTICE_WITHIN_MS,
+          message: 'the replica to refuse the suspended account',
+        });
       } finally {
         await replica.stop();
       }
     });
 
     it('when a client_id or account name holds NUL or control characters, then it is refused cleanly, never a 500', async () => {
-      const token = await requestToken(adminUrl, { headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ client_id: 'a\u0000b', client_secret: 'x' }) });
+      const token = await requestToken(adminUrl, {
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ client_id: 'a\u0000b', client_secret: 'x' }),
+      });
       assert.equal(token.status, 401);
       for (const name of ['nul\u0000name', 'escape\u001b[31m', 'line\nbreak']) {
         const created = await fetch(`${adminUrl}/api/v1/service-accounts`, {
@@ -222,9 +236,13 @@ describe('service tokens across the modules', () => {
         assert.equal((await whoami(slow, await adminToken(adminUrl))).status, 200, 'warm the JWKS cache');
         // The second rotation promotes the key the first one created moments ago: only the
         // jwt-keys-changed notice can have told this verifier about it.
-        for (let i = 0; i < 2; i++) assert.equal((await fetch(`${adminUrl}/api/v1/keys/rotate`, { method: 'POST', ...bearer(await adminToken(adminUrl)) })).status, 200);
+        for (let i = 0; i < 2; i++)
+          assert.equal((await fetch(`${adminUrl}/api/v1/keys/rotate`, { method: 'POST', ...bearer(await adminToken(adminUrl)) })).status, 200);
         const newest = await adminToken(adminUrl);
-        await waitFor(async () => (await whoami(slow, newest)).status === 200, { timeoutMs: NOTICE_WITHIN_MS, message: 'the verifier to accept the newest key' });
+        await waitFor(async () => (await whoami(slow, newest)).status === 200, {
+          timeoutMs: NOTICE_WITHIN_MS,
+          message: 'the verifier to accept the newest key',
+        });
       } finally {
         await slow.stop();
       }

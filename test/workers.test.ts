@@ -11,7 +11,10 @@ describe('worker processes', () => {
   const running: RunningService[] = [];
   after(() => Promise.all(running.map((w) => w.stop())));
 
-  for (const [name, start] of [['audit-writer', startAuditWriter], ['maintenance', startMaintenance]] as const) {
+  for (const [name, start] of [
+    ['audit-writer', startAuditWriter],
+    ['maintenance', startMaintenance],
+  ] as const) {
     it(`when the ${name} worker starts, then it serves /health, /ready and /metrics for Prometheus`, async () => {
       const worker = await start(testConfig(name));
       running.push(worker);
@@ -34,9 +37,7 @@ describe('worker processes', () => {
       await events.waitUntilReady();
       if (!running.some((w) => w.deps.config.service === 'maintenance')) running.push(await startMaintenance(testConfig('maintenance')));
       const job = await queue.add('no-such-job', {}, { attempts: 5 });
-      const failed = await new Promise<string>((resolve) =>
-        events.on('failed', ({ jobId, failedReason }) => jobId === job.id && resolve(failedReason)),
-      );
+      const failed = await new Promise<string>((resolve) => events.on('failed', ({ jobId, failedReason }) => jobId === job.id && resolve(failedReason)));
       assert.match(failed, /no processor for job "no-such-job"/);
       const stored = await queue.getJob(job.id!);
       assert.equal(stored?.attemptsMade, 1);
@@ -48,7 +49,10 @@ describe('worker processes', () => {
 
   // The Processors type refuses both at compile time; a JavaScript caller or a cast still meets the boot check.
   const refusedStart = (processors: Record<string, () => Promise<unknown>>) =>
-    startWorkerService(testConfig('maintenance'), { queue: QueueName.Maintenance, processors: processors as unknown as Processors<typeof QueueName.Maintenance> });
+    startWorkerService(testConfig('maintenance'), {
+      queue: QueueName.Maintenance,
+      processors: processors as unknown as Processors<typeof QueueName.Maintenance>,
+    });
 
   it('when a job of the queue has no processor, then the worker refuses to start and names that job', async () => {
     await assert.rejects(refusedStart({ [MaintenanceJob.RotateJwtKeys]: async () => undefined }), /missing for \[weekly-cleanup\]/);

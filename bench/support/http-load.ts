@@ -34,17 +34,14 @@ export async function runLoad(
   let issued = 0;
   const one = (spec: LoadRequest) =>
     new Promise<void>((resolve, reject) => {
-      const req = request(
-        { agent, host: url.hostname, port: url.port, method: spec.method ?? 'GET', path: spec.path, headers: spec.headers },
-        (res) => {
-          res.resume();
-          res.on('end', () => {
-            statuses[res.statusCode ?? 0] = (statuses[res.statusCode ?? 0] ?? 0) + 1;
-            requests++;
-            resolve();
-          });
-        },
-      );
+      const req = request({ agent, host: url.hostname, port: url.port, method: spec.method ?? 'GET', path: spec.path, headers: spec.headers }, (res) => {
+        res.resume();
+        res.on('end', () => {
+          statuses[res.statusCode ?? 0] = (statuses[res.statusCode ?? 0] ?? 0) + 1;
+          requests++;
+          resolve();
+        });
+      });
       req.on('error', reject);
       req.end(spec.body);
     });
@@ -62,5 +59,7 @@ export async function runLoad(
 
 /** "200×1234, 401×2" for messages. */
 export function describeStatuses(statuses: Record<number, number>): string {
-  return Object.entries(statuses).map(([status, count]) => `${status}×${count}`).join(', ');
+  return Object.entries(statuses)
+    .map(([status, count]) => `${status}×${count}`)
+    .join(', ');
 }

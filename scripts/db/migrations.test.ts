@@ -8,7 +8,7 @@ import { createPrismaClient, Prisma, type PrismaClient } from '../../services/pl
 import { DEFAULT_MIGRATIONS_DIR, applyMigrations, listMigrations, type MigrationError } from './migrations.ts';
 import { createEmptyDatabase, createTestDatabase, type TestDatabase } from '../../test/support/test-databases.ts';
 
-const adminUrl = process.env['TEST_ADMIN_DATABASE_URL'] ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
+const adminUrl = process.env.TEST_ADMIN_DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
 
 async function query<T extends pg.QueryResultRow>(url: string, sql: string, params: unknown[] = []): Promise<T[]> {
   const client = new pg.Client({ connectionString: url });
@@ -170,16 +170,13 @@ describe('applyMigrations', () => {
     scratchDirs.push(migrations);
     const broken = '29990101000000_broken';
     await mkdir(path.join(migrations.dir, broken));
-    await writeFile(
-      path.join(migrations.dir, broken, 'migration.sql'),
-      'CREATE TABLE "half_done" ("id" INTEGER);\nSELECT 1 / 0;\n',
-    );
+    await writeFile(path.join(migrations.dir, broken, 'migration.sql'), 'CREATE TABLE "half_done" ("id" INTEGER);\nSELECT 1 / 0;\n');
 
     await assert.rejects(
       applyMigrations(database.url, { migrationsDir: migrations.dir }),
       isMigrationError('P3018', `Migration \`${broken}\` failed to apply and was rolled back[^]*22012[^]*division by zero`),
     );
-    assert.equal((await query(database.url, `SELECT to_regclass('half_done') AS t`))[0]?.['t'], null);
+    assert.equal((await query(database.url, `SELECT to_regclass('half_done') AS t`))[0]?.t, null);
     const recorded = await query<{ migration_name: string }>(database.url, 'SELECT migration_name FROM _prisma_migrations');
     assert.deepEqual(
       recorded.map((r) => r.migration_name),
@@ -199,7 +196,10 @@ describe('applyMigrations', () => {
 
     await assert.rejects(
       applyMigrations(database.url),
-      isMigrationError('P3009', 'migrate found failed migrations in the target database[^]*`29990101000000_crashed` migration started at .* failed with the following logs:\nconnection lost'),
+      isMigrationError(
+        'P3009',
+        'migrate found failed migrations in the target database[^]*`29990101000000_crashed` migration started at .* failed with the following logs:\nconnection lost',
+      ),
     );
   });
 
@@ -208,7 +208,7 @@ describe('applyMigrations', () => {
     await query(database.url, 'CREATE TABLE "legacy" ("id" INTEGER)');
 
     await assert.rejects(applyMigrations(database.url), isMigrationError('P3005', 'not empty'));
-    assert.equal((await query(database.url, `SELECT to_regclass('service_accounts') AS t`))[0]?.['t'], null);
+    assert.equal((await query(database.url, `SELECT to_regclass('service_accounts') AS t`))[0]?.t, null);
   });
 });
 

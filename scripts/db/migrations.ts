@@ -175,16 +175,14 @@ async function applyOne(client: pg.Client, migration: MigrationFile): Promise<vo
   await client.query('BEGIN');
   try {
     const id = randomUUID();
-    await client.query(
-      'INSERT INTO _prisma_migrations (id, checksum, started_at, migration_name) VALUES ($1, $2, clock_timestamp(), $3)',
-      [id, migration.checksum, migration.name],
-    );
+    await client.query('INSERT INTO _prisma_migrations (id, checksum, started_at, migration_name) VALUES ($1, $2, clock_timestamp(), $3)', [
+      id,
+      migration.checksum,
+      migration.name,
+    ]);
     // No parameters: pg sends the script as one simple query, so it may hold many statements.
     await client.query(migration.script);
-    await client.query(
-      'UPDATE _prisma_migrations SET applied_steps_count = applied_steps_count + 1, finished_at = clock_timestamp() WHERE id = $1',
-      [id],
-    );
+    await client.query('UPDATE _prisma_migrations SET applied_steps_count = applied_steps_count + 1, finished_at = clock_timestamp() WHERE id = $1', [id]);
     await client.query('COMMIT');
   } catch (cause) {
     await client.query('ROLLBACK').catch(() => {});
@@ -251,11 +249,9 @@ function refuseFailedMigrations(rows: MigrationRow[]): void {
       return `The \`${row.migration_name}\` migration started at ${row.started_at.toISOString()} failed${logs}`;
     })
     .join('\n');
-  throw new MigrationError(
-    'P3009',
-    `migrate found failed migrations in the target database, new migrations will not be applied. ${RESOLVE_HELP}\n${details}`,
-    { migrationName: failed[0]?.migration_name },
-  );
+  throw new MigrationError('P3009', `migrate found failed migrations in the target database, new migrations will not be applied. ${RESOLVE_HELP}\n${details}`, {
+    migrationName: failed[0]?.migration_name,
+  });
 }
 
 /** Prisma accepts a migration.sql whose line endings changed (git autocrlf) and unpadded legacy checksums. */
@@ -263,9 +259,7 @@ function scriptMatchesChecksum(script: string, checksum: string): boolean {
   const variants = [script, script.replaceAll('\r\n', '\n'), script.replaceAll('\n', '\r\n')];
   return variants.some((variant) => {
     const digest = createHash('sha256').update(variant, 'utf8').digest();
-    const rendered = checksum.length !== 64 && checksum.length > 0
-      ? [...digest].map((byte) => byte.toString(16)).join('')
-      : digest.toString('hex');
+    const rendered = checksum.length !== 64 && checksum.length > 0 ? [...digest].map((byte) => byte.toString(16)).join('') : digest.toString('hex');
     return rendered === checksum;
   });
 }

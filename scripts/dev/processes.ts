@@ -69,9 +69,7 @@ export function spawnDevProcess(spec: ProcessSpec, options: { repoRoot: string; 
     process.stderr.write(`[${labelOf(spec)}] ${line}\n`);
   });
   child.on('error', (err) => remember(`failed to start: ${err.message}`));
-  const exited = childExited(child).then(() =>
-    child.signalCode ? `killed by ${child.signalCode}` : `exit code ${child.exitCode ?? 'unknown'}`,
-  );
+  const exited = childExited(child).then(() => (child.signalCode ? `killed by ${child.signalCode}` : `exit code ${child.exitCode ?? 'unknown'}`));
   return { spec, port: options.port, child, exited, recentOutput: () => recent.join('\n') };
 }
 
@@ -90,9 +88,7 @@ export async function waitForHealth(proc: DevProcess, url: string, timeoutMs: nu
       // not listening yet
     }
     if (Date.now() > deadline) {
-      throw new Error(
-        `${labelOf(proc.spec)} did not answer ${url}/health within ${timeoutMs / 1000} s. Its last output:\n${proc.recentOutput()}`,
-      );
+      throw new Error(`${labelOf(proc.spec)} did not answer ${url}/health within ${timeoutMs / 1000} s. Its last output:\n${proc.recentOutput()}`);
     }
     await sleep(250);
   }

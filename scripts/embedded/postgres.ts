@@ -113,9 +113,7 @@ async function postgresBinaries(): Promise<{ initdb: string; postgres: string }>
 
 async function postgresSystemUser(): Promise<RunAs> {
   const id = (flag: string) =>
-    new Promise<number>((resolve, reject) =>
-      execFile('id', [flag, SUPERUSER], (err, stdout) => (err ? reject(err) : resolve(Number.parseInt(stdout, 10)))),
-    );
+    new Promise<number>((resolve, reject) => execFile('id', [flag, SUPERUSER], (err, stdout) => (err ? reject(err) : resolve(Number.parseInt(stdout, 10)))));
   try {
     return { uid: await id('-u'), gid: await id('-g') };
   } catch {
@@ -232,7 +230,9 @@ async function waitUntilAccepting(url: string, exited: Promise<void>, recentOutp
     } catch (err) {
       await client.end().catch(() => {});
       if (Date.now() > deadline) {
-        throw new Error(`PostgreSQL did not accept connections within ${READY_TIMEOUT_MS / 1000} s (${(err as Error).message}). Its last output:\n${recentOutput()}`);
+        throw new Error(
+          `PostgreSQL did not accept connections within ${READY_TIMEOUT_MS / 1000} s (${(err as Error).message}). Its last output:\n${recentOutput()}`,
+        );
       }
     }
     await sleep(200);

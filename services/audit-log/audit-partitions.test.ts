@@ -17,7 +17,9 @@ describe('audit_logs monthly partitions', () => {
   after(() => prisma.$disconnect());
 
   const partitionsOf = async (chainId: number) =>
-    (await prisma.$queryRaw<{ part: string }[]>`SELECT DISTINCT tableoid::regclass::text AS part FROM audit_logs WHERE chain_id = ${chainId}`).map((r) => r.part);
+    (await prisma.$queryRaw<{ part: string }[]>`SELECT DISTINCT tableoid::regclass::text AS part FROM audit_logs WHERE chain_id = ${chainId}`).map(
+      (r) => r.part,
+    );
 
   it('when a record lands in a month without a partition, then it waits in the default partition and moves when that month is created', async () => {
     const keyRing = createAuditKeyRing(parseAuditKeyRing(new Secret(TEST_SECRETS.AUDIT_LOG_SECRET_KEY)));

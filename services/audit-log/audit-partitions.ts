@@ -51,36 +51,36 @@ export async function listAuditPartitions(prisma: PrismaClient): Promise<AuditPa
  * Creates the partitions of `first`'s month through `monthsAhead` months later that do not exist
  * yet, moving any rows of those months out of the default partition. Returns the names created.
  */
-export async function ensureAuditPartitions(
-  prisma: PrismaClient,
-  options: { first?: Date; monthsAhead?: number } = {},
-): Promise<string[]> {
+export async function ensureAuditPartitions(prisma: PrismaClient, options: { first?: Date; monthsAhead?: number } = {}): Promise<string[]> {
   const first = monthStart(options.first ?? new Date());
   const wanted = Array.from({ length: (options.monthsAhead ?? PARTITION_MONTHS_AHEAD) + 1 }, (_, i) => partitionFor(addMonths(first, i)));
   const existing = new Set((await listAuditPartitions(prisma)).map((p) => p.name));
   const created: string[] = [];
   for (const partition of wanted.filter((p) => !existing.has(p.name))) {
-    const made = await prisma.$transaction(async (tx) => {
-      await tx.$queryRaw`SELECT 1 AS locked FROM pg_advisory_xact_lock(${PARTITION_DDL_LOCK})`;
-      const [exists] = await tx.$queryRaw<{ found: boolean }[]>`SELECT to_regclass(${partition.name}) IS NOT NULL AS found`;
-      if (exists?.found) return false;
-      const bounds = `FOR VALUES FROM (${sqlTime(partition.from)}) TO (${sqlTime(partition.to)})`;
-      const range = `recorded_at >= ${sqlTime(partition.from)} AND recorded_at < ${sqlTime(partition.to)}`;
-      // Keeps writers from adding rows of this month to the default partition while they move.
-      await tx.$executeRawUnsafe('LOCK TABLE audit_logs_default IN EXCLUSIVE MODE');
-      const [waiting] = await tx.$queryRawUnsafe<{ found: boolean }[]>(`SELECT EXISTS (SELECT 1 FROM audit_logs_default WHERE ${range}) AS found`);
-      if (!waiting?.found) {
-        await tx.$executeRawUnsafe(`CREATE TABLE "${partition.name}" PARTITION OF audit_logs ${bounds}`);
+    const made = await prisma.$transaction(
+      async (tx) => {
+        await tx.$queryRaw`SELECT 1 AS locked FROM pg_advisory_xact_lock(${PARTITION_DDL_LOCK})`;
+        const [exists] = await tx.$queryRaw<{ found: boolean }[]>`SELECT to_regclass(${partition.name}) IS NOT NULL AS found`;
+        if (exists?.found) return false;
+        const bounds = `FOR VALUES FROM (${sqlTime(partition.from)}) TO (${sqlTime(partition.to)})`;
+        const range = `recorded_at >= ${sqlTime(partition.from)} AND recorded_at < ${sqlTime(partition.to)}`;
+        // Keeps writers from adding rows of this month to the default partition while they move.
+        await tx.$executeRawUnsafe('LOCK TABLE audit_logs_default IN EXCLUSIVE MODE');
+        const [waiting] = await tx.$queryRawUnsafe<{ found: boolean }[]>(`SELECT EXISTS (SELECT 1 FROM audit_logs_default WHERE ${range}) AS found`);
+        if (!waiting?.found) {
+          await tx.$executeRawUnsafe(`CREATE TABLE "${partition.name}" PARTITION OF audit_logs ${bounds}`);
+          return true;
+        }
+        // A partition cannot be created over rows the default partition holds for its range: build
+        // it beside the table, move those rows, then attach it.
+        await tx.$executeRawUnsafe(`CREATE TABLE "${partition.name}" (LIKE audit_logs INCLUDING DEFAULTS INCLUDING CONSTRAINTS)`);
+        await tx.$executeRawUnsafe(`INSERT INTO "${partition.name}" SELECT * FROM audit_logs_default WHERE ${range}`);
+        await tx.$executeRawUnsafe(`DELETE FROM audit_logs_default WHERE ${range}`);
+        await tx.$executeRawUnsafe(`ALTER TABLE audit_logs ATTACH PARTITION "${partition.name}" ${bounds}`);
         return true;
-      }
-      // A partition cannot be created over rows the default partition holds for its range: build
-      // it beside the table, move those rows, then attach it.
-      await tx.$executeRawUnsafe(`CREATE TABLE "${partition.name}" (LIKE audit_logs INCLUDING DEFAULTS INCLUDING CONSTRAINTS)`);
-      await tx.$executeRawUnsafe(`INSERT INTO "${partition.name}" SELECT * FROM audit_logs_default WHERE ${range}`);
-      await tx.$executeRawUnsafe(`DELETE FROM audit_logs_default WHERE ${range}`);
-      await tx.$executeRawUnsafe(`ALTER TABLE audit_logs ATTACH PARTITION "${partition.name}" ${bounds}`);
-      return true;
-    }, { timeout: 60_000 });
+      },
+      { timeout: 60_000 },
+    );
     if (made) created.push(partition.name);
   }
   return created;

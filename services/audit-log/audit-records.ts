@@ -11,7 +11,8 @@ export const AUDIT_RECORD_COLUMNS = `event_id::text AS event_id, event_type, eve
   chain_id, sequence::text AS sequence, prev_signature, key_id, signature, recorded_at`;
 
 /** One row as `$queryRaw` returns it for `AUDIT_RECORD_COLUMNS`. */
-export interface AuditRecordRow extends Omit<AuditRecord, 'timestamp' | 'recorded_at' | 'details' | 'sequence' | 'event_type' | 'event_category' | 'status' | 'source'> {
+export interface AuditRecordRow
+  extends Omit<AuditRecord, 'timestamp' | 'recorded_at' | 'details' | 'sequence' | 'event_type' | 'event_category' | 'status' | 'source'> {
   event_type: string;
   event_category: string;
   status: string;

@@ -7,7 +7,7 @@ import { createAuditKeyRing, SIGNED_FIELDS, signingInput, signingInputTemplate, 
 const doc = readFileSync(new URL('../../docs/AUDIT_LOGGING.md', import.meta.url), 'utf8');
 /** The fenced block of docs/AUDIT_LOGGING.md whose info string is `<lang> <name>`. */
 function docBlock(name: string): string {
-  const match = new RegExp('```\\w+ ' + name + '\\n([\\s\\S]*?)\\n```').exec(doc);
+  const match = new RegExp(`\`\`\`\\w+ ${name}\\n([\\s\\S]*?)\\n\`\`\``).exec(doc);
   if (!match?.[1]) throw new Error(`docs/AUDIT_LOGGING.md has no block "${name}"`);
   return match[1];
 }

@@ -69,7 +69,8 @@ export function createChainWalk(keyRing: AuditKeyRing, start: ChainWalkStart, on
     if (check === 'invalid') {
       const signedFor = signedSequence(record, bySignature);
       if (signedFor !== undefined) report('reordered', s, record, `record ${s} is intact but was signed as record ${signedFor}`);
-      else if (next && next.sequence === s + 1 && validAt(next, s)) report('inserted', s, record, `record ${s} is not signed; the records after it were moved up by one`);
+      else if (next && next.sequence === s + 1 && validAt(next, s))
+        report('inserted', s, record, `record ${s} is not signed; the records after it were moved up by one`);
       else if (s > start.headSequence) report('inserted', s, record, `record ${s} lies past the chain head (${start.headSequence}) and is not signed`);
       else report('modified', s, record, `record ${s} does not match its signature`);
       return false;

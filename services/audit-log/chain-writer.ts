@@ -53,11 +53,7 @@ export async function ensureChainHead(prisma: PrismaClient, chainId = DEFAULT_CH
   await prisma.$executeRaw`INSERT INTO audit_chain_heads (chain_id) VALUES (${chainId}) ON CONFLICT DO NOTHING`;
 }
 
-export function createChainWriter(
-  prisma: PrismaClient,
-  keyRing: AuditKeyRing,
-  options: { chainId?: number; now?: () => Date } = {},
-): ChainWriter {
+export function createChainWriter(prisma: PrismaClient, keyRing: AuditKeyRing, options: { chainId?: number; now?: () => Date } = {}): ChainWriter {
   const chainId = options.chainId ?? DEFAULT_CHAIN_ID;
   const now = options.now ?? (() => new Date());
   return {
@@ -85,15 +81,18 @@ export function createChainWriter(
           const recordedAt = new Date(Math.max(now().getTime(), head.recorded_at?.getTime() ?? 0)).toISOString();
           const outcomes: WriteOutcome[] = [];
           const stored: AuditRecord[] = [];
-          events.forEach((event, i) => {
-            if (seen.has(event.event_id)) return void outcomes.push('duplicate');
+          for (const [i, event] of events.entries()) {
+            if (seen.has(event.event_id)) {
+              outcomes.push('duplicate');
+              continue;
+            }
             seen.add(event.event_id);
             const chain = { chain_id: chainId, sequence: ++sequence, prev_signature: prev, key_id: keyRing.signingKeyId, recorded_at: recordedAt };
             const record: AuditRecord = { ...event, ...chain, signature: keyRing.signInput(templates[i]!(chain)) };
             prev = record.signature;
             stored.push(record);
             outcomes.push('stored');
-          });
+          }
           if (stored.length > 0) {
             await tx.$executeRawUnsafe(
               `WITH stored AS (INSERT INTO audit_logs SELECT * FROM json_populate_recordset(NULL::audit_logs, $1::json) RETURNING 1)

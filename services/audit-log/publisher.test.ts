@@ -98,7 +98,10 @@ describe('audit publisher', () => {
     const started = Date.now();
     await assert.rejects(audit.publish(input(1)), (err: unknown) => err instanceof AppError && err.status === 503 && err.code === 'audit_unavailable');
     assert.ok(Date.now() - started < 500, 'a refused publish answers at once');
-    assert.throws(() => audit.assertAvailable(), (err: unknown) => err instanceof AppError && err.status === 503);
+    assert.throws(
+      () => audit.assertAvailable(),
+      (err: unknown) => err instanceof AppError && err.status === 503,
+    );
     assert.deepEqual(await spoolLines(), []);
   });
 
@@ -145,7 +148,10 @@ describe('audit publisher', () => {
     proxy.restore();
     await publisher('spool');
     await waitFor(async () => (await jobs()).length === 2, { message: 'both spooled events to be queued' });
-    assert.deepEqual(await queuedIds(), spooled.map((e) => e.event_id));
+    assert.deepEqual(
+      await queuedIds(),
+      spooled.map((e) => e.event_id),
+    );
     await waitFor(async () => (await spoolLines()).length === 0, { message: 'the spool to empty' });
   });
 
@@ -159,7 +165,10 @@ describe('audit publisher', () => {
     proxy.restore();
     await publisher('spool');
     await waitFor(async () => (await spoolLines()).length === 0, { message: 'the spool to empty' });
-    assert.deepEqual(await queuedIds(), spooled.map((e) => e.event_id));
+    assert.deepEqual(
+      await queuedIds(),
+      spooled.map((e) => e.event_id),
+    );
   });
 
   it('when Redis answers, then a publish is not slowed by the spool', async () => {
@@ -179,14 +188,22 @@ describe('audit delivery configuration', () => {
   it('when AUDIT_DELIVERY is unset, then production, staging and test fail closed and development spools', () => {
     for (const environment of ['production', 'staging', 'test'] as const) {
       const strong = 'Xq3vN8kP2mR7tY4wZ9aB6cD1eF5gH0jK';
-      const config = loadConfig('ingester', { ...env, ENVIRONMENT: environment, REDIS_URL: `redis://:${strong}@r:6379/0`, DATABASE_URL: `postgresql://u:${strong}@db/x` });
+      const config = loadConfig('ingester', {
+        ...env,
+        ENVIRONMENT: environment,
+        REDIS_URL: `redis://:${strong}@r:6379/0`,
+        DATABASE_URL: `postgresql://u:${strong}@db/x`,
+      });
       assert.equal(config.audit.delivery, 'fail-closed', environment);
     }
     assert.equal(loadConfig('ingester', { ...env, ENVIRONMENT: 'development' }).audit.delivery, 'spool');
   });
 
   it('when AUDIT_DELIVERY is not a known mode, then a ConfigError names it', () => {
-    assert.throws(() => loadConfig('ingester', { ...env, AUDIT_DELIVERY: 'best-effort' }), (err: unknown) => err instanceof ConfigError && err.variable === 'AUDIT_DELIVERY');
+    assert.throws(
+      () => loadConfig('ingester', { ...env, AUDIT_DELIVERY: 'best-effort' }),
+      (err: unknown) => err instanceof ConfigError && err.variable === 'AUDIT_DELIVERY',
+    );
   });
 
   it('when AUDIT_SPOOL_DIR is unset, then each service spools under .data/audit-spool/<service>', () => {

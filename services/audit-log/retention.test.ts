@@ -47,7 +47,10 @@ describe('audit log retention', () => {
     const result = await applyAuditRetention(prisma, { retentionDays: 365, now });
     assert.ok(result.droppedPartitions.includes(partitionFor(threeYearsAgo).name), JSON.stringify(result));
     assert.ok(result.deletedRows >= 2);
-    assert.deepEqual(result.anchors.find((a) => a.chain_id === chainId), { chain_id: chainId, sequence: 5 });
+    assert.deepEqual(
+      result.anchors.find((a) => a.chain_id === chainId),
+      { chain_id: chainId, sequence: 5 },
+    );
     const partitions = (await listAuditPartitions(prisma)).map((p) => p.name);
     assert.ok(!partitions.includes(partitionFor(threeYearsAgo).name));
     assert.ok(partitions.includes(partitionFor(addMonths(now, 3)).name), 'the coming months have partitions');

@@ -126,7 +126,10 @@ async function createSpool(dir: string, name: string, logger: Logger, forget: ()
     if (handle) return handle;
     await mkdir(dir, { recursive: true });
     await takeLock(lockFile);
-    const existed = await stat(dataFile).then(() => true, () => false);
+    const existed = await stat(dataFile).then(
+      () => true,
+      () => false,
+    );
     const opened = await open(dataFile, 'a+');
     try {
       const bytes = (await opened.stat()).size;
@@ -248,7 +251,13 @@ async function createSpool(dir: string, name: string, logger: Logger, forget: ()
   }
 
   // An existing spool is picked up at start, so a restart replays what the last run could not queue.
-  if (await stat(dataFile).then((s) => s.size > 0, () => false)) await ensureOpen();
+  if (
+    await stat(dataFile).then(
+      (s) => s.size > 0,
+      () => false,
+    )
+  )
+    await ensureOpen();
 
   return {
     hasBacklog: () => pending.length > 0 || flushing !== undefined || offset < size,

@@ -35,7 +35,13 @@ describe('audit chain verification', () => {
     await ensureChainHead(prisma, chainId);
     // A second between batches, so each batch has its own recorded_at.
     let tick = Date.now() - 60_000;
-    const writer = createChainWriter(prisma, ring, { chainId, now: () => new Date((tick += 1000)) });
+    const writer = createChainWriter(prisma, ring, {
+      chainId,
+      now: () => {
+        tick += 1000;
+        return new Date(tick);
+      },
+    });
     const records: AuditRecord[] = [];
     const events = sampleAuditEvents(count);
     for (let i = 0; i < count; i += 4) records.push(...(await writer.write(events.slice(i, i + 4))).stored);
@@ -99,13 +105,23 @@ describe('audit chain verification', () => {
 
   it('when a forged record is inserted (beside a real one, or after the head), then it is reported as inserted', async () => {
     const { chainId, records } = await chainOf(8);
-    const forged = (sequence: number) => ({ ...records[2]!, event_id: randomUUID(), action: 'forged', sequence, signature: 'b'.repeat(64), recorded_at: new Date().toISOString() });
+    const forged = (sequence: number) => ({
+      ...records[2]!,
+      event_id: randomUUID(),
+      action: 'forged',
+      sequence,
+      signature: 'b'.repeat(64),
+      recorded_at: new Date().toISOString(),
+    });
     await exec('INSERT INTO audit_logs SELECT * FROM json_populate_record(NULL::audit_logs, $1::json)', JSON.stringify(forged(3)));
     const beside = await verify(chainId);
     assert.deepEqual([beside.first_break?.kind, beside.first_break?.sequence], ['inserted', 3]);
 
     const other = await chainOf(8);
-    await exec('INSERT INTO audit_logs SELECT * FROM json_populate_record(NULL::audit_logs, $1::json)', JSON.stringify({ ...forged(9), chain_id: other.chainId }));
+    await exec(
+      'INSERT INTO audit_logs SELECT * FROM json_populate_record(NULL::audit_logs, $1::json)',
+      JSON.stringify({ ...forged(9), chain_id: other.chainId }),
+    );
     const after = await verify(other.chainId);
     assert.deepEqual([after.first_break?.kind, after.first_break?.sequence], ['inserted', 9]);
   });

@@ -97,7 +97,13 @@ async function signatureAt(prisma: PrismaClient, chainId: number, sequence: numb
   return rows.length === 1 ? rows[0]!.signature : undefined;
 }
 
-async function verifyChain(prisma: PrismaClient, keyRing: AuditKeyRing, head: HeadRow, checkpoints: ChainCheckpoint[], options: VerifyOptions): Promise<ChainReport> {
+async function verifyChain(
+  prisma: PrismaClient,
+  keyRing: AuditKeyRing,
+  head: HeadRow,
+  checkpoints: ChainCheckpoint[],
+  options: VerifyOptions,
+): Promise<ChainReport> {
   const chainId = head.chain_id;
   const headSequence = Number(head.sequence);
   const anchor = Number(head.anchor_sequence);
@@ -114,7 +120,8 @@ async function verifyChain(prisma: PrismaClient, keyRing: AuditKeyRing, head: He
     prevSignature = anchor === 0 ? null : (head.anchor_signature ?? undefined);
     if (anchor > 0 && !options.from) {
       const cutoff = options.retentionDays ? monthStart(new Date((options.now ?? new Date()).getTime() - options.retentionDays * DAY_MS)) : undefined;
-      if (!head.anchor_recorded_at || !head.anchor_signature) brk('deleted', anchor, `records up to ${anchor} are gone and the anchor does not say when they were recorded`);
+      if (!head.anchor_recorded_at || !head.anchor_signature)
+        brk('deleted', anchor, `records up to ${anchor} are gone and the anchor does not say when they were recorded`);
       else if (cutoff && head.anchor_recorded_at >= cutoff) {
         brk('deleted', anchor, `records up to ${anchor} (recorded until ${head.anchor_recorded_at.toISOString()}) were deleted before their retention ended`);
       }
@@ -128,7 +135,11 @@ async function verifyChain(prisma: PrismaClient, keyRing: AuditKeyRing, head: He
   for (const c of checkpoints.filter((c) => c.chain_id === chainId && c.sequence === anchor && anchor > 0)) {
     if (c.signature !== head.anchor_signature) brk('modified', anchor, `the retention anchor ${anchor} differs from the checkpoint taken of that record`);
   }
-  const walk = createChainWalk(keyRing, { chainId, sequence: fromSeq, prevSignature, headSequence, expected: new Map(inRange.map((c) => [c.sequence, c.signature])) }, onBreak);
+  const walk = createChainWalk(
+    keyRing,
+    { chainId, sequence: fromSeq, prevSignature, headSequence, expected: new Map(inRange.map((c) => [c.sequence, c.signature])) },
+    onBreak,
+  );
 
   const pageSize = options.pageSize ?? 5000;
   let lo = fromSeq;
@@ -188,7 +199,8 @@ export async function verifyAuditLog(prisma: PrismaClient, keyRing: AuditKeyRing
     SELECT chain_id, sequence, signature, anchor_sequence, anchor_signature, anchor_recorded_at FROM audit_chain_heads ORDER BY chain_id`;
   const checkpoints = [...(await storedCheckpoints(prisma)), ...(options.checkpoints ?? [])];
   const chains: ChainReport[] = [];
-  for (const head of heads.filter((h) => !options.chainIds || options.chainIds.includes(h.chain_id))) chains.push(await verifyChain(prisma, keyRing, head, checkpoints, options));
+  for (const head of heads.filter((h) => !options.chainIds || options.chainIds.includes(h.chain_id)))
+    chains.push(await verifyChain(prisma, keyRing, head, checkpoints, options));
   const firstBreaks = chains.map((c) => c.first_break).filter((b): b is ChainBreak => b !== null);
   const breaks = chains.reduce((n, c) => n + c.breaks, 0);
   return {

@@ -50,7 +50,8 @@ function parseHead(head: string): { status: number; length: number } {
     if (colon <= 0) continue;
     const name = field.slice(0, colon).trim().toLowerCase();
     const value = field.slice(colon + 1).trim();
-    if (name === 'content-length' && headers.has(name) && headers.get(name) !== value) throw new RelayError('storage element sent two different Content-Lengths');
+    if (name === 'content-length' && headers.has(name) && headers.get(name) !== value)
+      throw new RelayError('storage element sent two different Content-Lengths');
     headers.set(name, value);
   }
   const length = headers.get('content-length');

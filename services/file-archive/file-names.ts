@@ -34,7 +34,7 @@ export function foldForSearch(text: string): string {
   return text.normalize('NFKC').toUpperCase().toLowerCase().replace(/ς/g, 'σ');
 }
 
-const TOKEN = "[A-Za-z0-9!#$&^_.+-]{1,127}";
+const TOKEN = '[A-Za-z0-9!#$&^_.+-]{1,127}';
 const MEDIA_TYPE = new RegExp(`^${TOKEN}/${TOKEN}$`);
 
 /** The media type stored for a part's Content-Type: `type/subtype` in lower case, else application/octet-stream. */

@@ -53,7 +53,11 @@ export function createServiceTokenSource(config: Config, logger: Logger, now: ()
     }
     const lifeMs = (typeof body.expires_in === 'number' && body.expires_in > 0 ? body.expires_in : 60) * 1000;
     const expiresAt = requestedAt + lifeMs;
-    return { token: body.access_token, expiresAt, renewAt: expiresAt - Math.max(lifeMs * RENEW_AT_REMAINING_SHARE, Math.min(RENEW_AT_REMAINING_MS, lifeMs / 2)) };
+    return {
+      token: body.access_token,
+      expiresAt,
+      renewAt: expiresAt - Math.max(lifeMs * RENEW_AT_REMAINING_SHARE, Math.min(RENEW_AT_REMAINING_MS, lifeMs / 2)),
+    };
   };
 
   return {

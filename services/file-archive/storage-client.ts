@@ -10,7 +10,6 @@ import { FILE_STREAM_BUFFER_BYTES } from './stream-buffer.ts';
 import type { ByteRange } from '../platform/http/byte-range.ts';
 import { requestForRelay, type RelayedAnswer } from './blob-relay.ts';
 
-
 export interface StoredBlob {
   sha256: string;
   size: number;
@@ -157,7 +156,8 @@ export function createStorageClient(elements: StorageElementStore, tokens: Servi
       const { res, req } = await call(elementId, sha ? 'PUT' : 'POST', path, { 'Content-Type': 'application/octet-stream' }, body);
       if (res.statusCode === 200 || res.statusCode === 201) {
         const answer = await readJson(res);
-        if (typeof answer.sha256 !== 'string' || typeof answer.size !== 'number') throw new AppError(502, 'storage_error', 'Storage element gave no content hash');
+        if (typeof answer.sha256 !== 'string' || typeof answer.size !== 'number')
+          throw new AppError(502, 'storage_error', 'Storage element gave no content hash');
         return { sha256: answer.sha256, size: answer.size };
       }
       // An early refusal: stop sending the rest of the body.

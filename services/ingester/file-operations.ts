@@ -66,7 +66,9 @@ export function createFileOperations(files: FileStore, storage: StorageClient, o
       return files.withContentLock(uploadElement, blob.sha256, async (locked) => {
         // A delete of another file with the same content may have removed it since it was stored.
         if (!(await storage.exists(uploadElement, blob.sha256))) {
-          throw new AppError(503, 'upload_interrupted', 'The content was removed while it was being stored; upload it again', { headers: { 'Retry-After': '1' } });
+          throw new AppError(503, 'upload_interrupted', 'The content was removed while it was being stored; upload it again', {
+            headers: { 'Retry-After': '1' },
+          });
         }
         return locked.insert({
           originalName: upload.name,

@@ -28,7 +28,9 @@ export const tooLarge = (maxBytes: number) =>
 /** Refuses before reading a byte what cannot be a valid upload. */
 export function checkUploadHeaders(req: Request, maxBytes: number) {
   if (!req.is('multipart/form-data')) {
-    throw new AppError(415, 'unsupported_media_type', `Send the file as multipart/form-data in a field named "${FILE_FIELD}"`, { headers: { Connection: 'close' } });
+    throw new AppError(415, 'unsupported_media_type', `Send the file as multipart/form-data in a field named "${FILE_FIELD}"`, {
+      headers: { Connection: 'close' },
+    });
   }
   const declared = Number(req.get('content-length'));
   if (Number.isFinite(declared) && declared > maxBytes + MULTIPART_OVERHEAD_BYTES) throw tooLarge(maxBytes);
@@ -75,7 +77,10 @@ export function receiveUpload<T>(
         req.resume();
         // A stream still flowing to storage is cut (the element then discards it).
         incoming?.content.destroy(failure);
-        const stored = await storing?.then((value) => value, () => undefined);
+        const stored = await storing?.then(
+          (value) => value,
+          () => undefined,
+        );
         if (stored !== undefined) await handlers.discard(stored);
         reject(failure);
         return;
@@ -86,7 +91,10 @@ export function receiveUpload<T>(
         return;
       }
       const { content: _content, ...file } = incoming;
-      storing.then((stored) => resolve({ file, stored }), () => undefined);
+      storing.then(
+        (stored) => resolve({ file, stored }),
+        () => undefined,
+      );
     };
     const fail = (error: AppError) => {
       if (failure) return;
@@ -111,7 +119,9 @@ export function receiveUpload<T>(
       incoming = { name: accepted.name, contentType: acceptContentType(info.mimeType), content };
       content.once('limit', () => fail(tooLarge(maxBytes)));
       storing = handlers.store(incoming);
-      storing.catch((err: unknown) => fail(err instanceof AppError ? err : new AppError(500, 'internal_error', 'Storing the upload failed', { isOperational: false, cause: err })));
+      storing.catch((err: unknown) =>
+        fail(err instanceof AppError ? err : new AppError(500, 'internal_error', 'Storing the upload failed', { isOperational: false, cause: err })),
+      );
     });
     parser.on('filesLimit', () => fail(new AppError(400, 'unexpected_file', `Send exactly one file, in the field "${FILE_FIELD}"`)));
     parser.on('error', (err: Error) => fail(new AppError(400, 'invalid_multipart', `The request is not valid multipart/form-data (${err.message})`)));

@@ -64,7 +64,11 @@ export function mountFileRoutes(app: Express, deps: ServiceDeps, operations: Fil
       () => operations.remove(id, req.principal!),
       {
         success: (file) =>
-          fileEvent(req, 'file_delete', 'delete', 'success', file.id, { file_name: file.originalName, file_size: Number(file.size), storage_element_id: file.storageElementId }),
+          fileEvent(req, 'file_delete', 'delete', 'success', file.id, {
+            file_name: file.originalName,
+            file_size: Number(file.size),
+            storage_element_id: file.storageElementId,
+          }),
         failed: (err) => fileEvent(req, 'file_delete', 'delete', statusOf(err), id, { reason: reasonOf(err) }),
       },
       res,

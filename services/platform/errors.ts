@@ -78,12 +78,7 @@ export class AppError extends Error {
   readonly isOperational: boolean;
   readonly headers: Record<string, string>;
 
-  constructor(
-    status: number,
-    code: ErrorCode,
-    message: string,
-    options: { isOperational?: boolean; cause?: unknown; headers?: Record<string, string> } = {},
-  ) {
+  constructor(status: number, code: ErrorCode, message: string, options: { isOperational?: boolean; cause?: unknown; headers?: Record<string, string> } = {}) {
     super(message, { cause: options.cause });
     this.name = 'AppError';
     this.status = status;

@@ -2,7 +2,16 @@
  * Queue contracts: the one place that names BullMQ queues, their job names and payload types.
  * Producers and workers import from here; nothing else spells a queue or job name.
  */
-import { Queue, type BulkJobOptions, type DefaultJobOptions, type Job, type JobSchedulerTemplateOptions, type JobsOptions, type QueueOptions, type RepeatOptions } from 'bullmq';
+import {
+  Queue,
+  type BulkJobOptions,
+  type DefaultJobOptions,
+  type Job,
+  type JobSchedulerTemplateOptions,
+  type JobsOptions,
+  type QueueOptions,
+  type RepeatOptions,
+} from 'bullmq';
 // Types only: platform must not load the audit log to name its payload.
 import type { AuditEvent } from '../audit-log/events.ts';
 

@@ -6,7 +6,11 @@ import { createRedis } from './redis.ts';
 import { startService, type RunningService, type ServiceDeps } from './runtime.ts';
 
 /** `token` is the job's lock token, for processors that move their job themselves (e.g. `moveToDelayed`). */
-export type JobProcessor<Q extends QueueName, N extends JobName<Q> = JobName<Q>> = (job: Job<JobPayload<Q, N>>, deps: ServiceDeps, token?: string) => Promise<unknown>;
+export type JobProcessor<Q extends QueueName, N extends JobName<Q> = JobName<Q>> = (
+  job: Job<JobPayload<Q, N>>,
+  deps: ServiceDeps,
+  token?: string,
+) => Promise<unknown>;
 
 /** Exactly one processor for each job name of queue `Q`: a missing or an unknown one does not compile. */
 export type Processors<Q extends QueueName> = { [N in JobName<Q>]: JobProcessor<Q, N> };

@@ -12,7 +12,7 @@ describe('Content-Disposition of downloads', () => {
     assert.equal(decodeURIComponent(header.split("UTF-8''")[1]!), 'Отчёт 📦.txt');
   });
 
-  it("when the name holds quotes, backslashes, semicolons or percent signs, then none can end the quoted fallback or add a parameter", () => {
+  it('when the name holds quotes, backslashes, semicolons or percent signs, then none can end the quoted fallback or add a parameter', () => {
     const header = attachmentDisposition('a"b\\c;d%e\'(f).txt');
     assert.equal(header, `attachment; filename="a_b_c;d_e'(f).txt"; filename*=UTF-8''a%22b%5Cc%3Bd%25e%27%28f%29.txt`);
   });

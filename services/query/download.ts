@@ -9,8 +9,7 @@ import type { ServiceDeps } from '../platform/runtime.ts';
 import { attachmentDisposition } from './content-disposition.ts';
 
 /** Whether an If-None-Match / If-Range value names this ETag (weak comparison for If-None-Match). */
-const namesEtag = (header: string | undefined, etag: string) =>
-  header !== undefined && header.split(',').some((tag) => tag.trim().replace(/^W\//, '') === etag || tag.trim() === '*');
+const namesEtag = (header: string | undefined, etag: string) => header?.split(',').some((tag) => tag.trim().replace(/^W\//, '') === etag || tag.trim() === '*');
 
 /**
  * GET /api/v1/files/:id/download: the content streamed from its storage element with
@@ -62,7 +61,7 @@ export function downloadHandler(deps: ServiceDeps, findFile: (id: string) => Pro
       return;
     }
     const rangeText = range ? `${range.start}-${range.end}` : null;
-    let upstream;
+    let upstream: Awaited<ReturnType<StorageClient['openForRelay']>> | undefined;
     try {
       upstream = size === 0 ? undefined : await storage.openForRelay(file.storageElementId, file.sha256, range);
       if (upstream && upstream.length !== length) {

@@ -12,7 +12,12 @@ const MEDIA_TYPE = /^[A-Za-z0-9!#$&^_.+-]{1,127}\/(?:\*|[A-Za-z0-9!#$&^_.+-]{1,1
 /** GET /api/v1/files query: every filter optional, unknown parameters refused. */
 const searchQuery = z
   .strictObject({
-    name: z.string().min(1).max(MAX_FILE_NAME_LENGTH).regex(/^[^\p{Cc}]*$/u, 'must not contain control characters').optional(),
+    name: z
+      .string()
+      .min(1)
+      .max(MAX_FILE_NAME_LENGTH)
+      .regex(/^[^\p{Cc}]*$/u, 'must not contain control characters')
+      .optional(),
     content_type: z.string().regex(MEDIA_TYPE, 'must be type/subtype or type/*').optional(),
     min_size: size.optional(),
     max_size: size.optional(),
@@ -23,8 +28,14 @@ const searchQuery = z
     limit: z.coerce.number().int().min(1).max(200).default(50),
     cursor: z.string().max(200).optional(),
   })
-  .refine((q) => q.min_size === undefined || q.max_size === undefined || q.min_size <= q.max_size, { message: 'min_size must not exceed max_size', path: ['min_size'] })
-  .refine((q) => !q.created_from || !q.created_before || q.created_from < q.created_before, { message: 'created_from must be before created_before', path: ['created_from'] });
+  .refine((q) => q.min_size === undefined || q.max_size === undefined || q.min_size <= q.max_size, {
+    message: 'min_size must not exceed max_size',
+    path: ['min_size'],
+  })
+  .refine((q) => !q.created_from || !q.created_before || q.created_from < q.created_before, {
+    message: 'created_from must be before created_before',
+    path: ['created_from'],
+  });
 
 export interface Search {
   filter: FileFilter;

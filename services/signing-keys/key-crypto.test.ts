@@ -35,7 +35,11 @@ describe('signing keys at rest', () => {
     const material = await generateKeyMaterial('ES256', ctx.kek);
     assert.throws(
       () => decryptPrivateKey(material.encryptedPrivateKey, material.kid, otherKek()),
-      (err: unknown) => err instanceof KeyDecryptionError && err.code === 'ERR_JWT_KEY_DECRYPTION' && err.message.includes(material.kid) && /JWT_KEY_ENCRYPTION_KEY/.test(err.message),
+      (err: unknown) =>
+        err instanceof KeyDecryptionError &&
+        err.code === 'ERR_JWT_KEY_DECRYPTION' &&
+        err.message.includes(material.kid) &&
+        /JWT_KEY_ENCRYPTION_KEY/.test(err.message),
     );
   });
 

@@ -78,7 +78,7 @@ describe('signing key lifecycle', () => {
   it('when several connections rotate the same tick at once, then exactly one rotation happens', async () => {
     const before = await byState();
     const clients = [1, 2, 3, 4].map(() => createPrismaClient(testInfra().databaseUrl));
-    let results;
+    let results: Awaited<ReturnType<typeof rotateSigningKeys>>[];
     try {
       results = await Promise.all(clients.map((prisma) => rotateSigningKeys({ ...ctx, prisma }, { force: false, now: at('2030-01-01T02:00:00Z') })));
     } finally {
@@ -108,7 +108,9 @@ describe('signing key lifecycle', () => {
   });
 
   it('when a grace key reaches grace_until, then it leaves the JWKS at once and a later rotation marks it retired', async () => {
-    const { active: [oldActive] } = await byState();
+    const {
+      active: [oldActive],
+    } = await byState();
     const rotatedAt = at('2030-01-01T02:00:00Z');
     await rotateSigningKeys(ctx, { force: false, now: rotatedAt });
     const graceEnd = new Date(rotatedAt.getTime() + HOUR);
@@ -140,7 +142,9 @@ describe('signing key lifecycle', () => {
   });
 
   it('when a grace key is revoked, then it leaves the JWKS and the active and next keys stay', async () => {
-    const { active: [oldActive] } = await byState();
+    const {
+      active: [oldActive],
+    } = await byState();
     const rotated = await rotateSigningKeys(ctx, { force: true, now: at('2030-01-01T00:20:00Z') });
     const result = await revokeKey(ctx, oldActive!.kid, at('2030-01-01T00:21:00Z'));
     assert.deepEqual(result, { revokedKid: oldActive!.kid, activeKid: rotated.activeKid, nextKid: rotated.nextKid });
@@ -149,13 +153,17 @@ describe('signing key lifecycle', () => {
 
   it('when an unknown kid is revoked, then 404; when a revoked key is revoked again, then 409', async () => {
     await assert.rejects(revokeKey(ctx, '00000000-0000-4000-8000-000000000000'), { status: 404, code: 'key_not_found' });
-    const { next: [next] } = await byState();
+    const {
+      next: [next],
+    } = await byState();
     await revokeKey(ctx, next!.kid);
     await assert.rejects(revokeKey(ctx, next!.kid), { status: 409, code: 'key_not_live' });
   });
 
   it('when cleanup runs, then it retires ended grace keys and deletes only keys retired or revoked more than 30 days ago', async () => {
-    const { active: [a] } = await byState();
+    const {
+      active: [a],
+    } = await byState();
     const r1 = await rotateSigningKeys(ctx, { force: false, now: at('2030-01-01T02:00:00Z') });
     await cleanupKeys(ctx.prisma, at('2030-01-01T05:00:00Z'), 30); // a retired on Jan 1 03:00
     const r2 = await rotateSigningKeys(ctx, { force: false, now: at('2030-02-01T02:00:00Z') });

@@ -88,7 +88,14 @@ export async function ensureSigningKeys(ctx: SigningKeyContext, now = new Date()
     }
     if (!active) {
       const rotationCount = await keys.maxRotationCount();
-      active = await keys.insert({ material: forActive, state: 'active', activatesAt: now, activatedAt: now, expiresAt: plannedExpiry(ctx.policy, now), rotationCount });
+      active = await keys.insert({
+        material: forActive,
+        state: 'active',
+        activatesAt: now,
+        activatedAt: now,
+        expiresAt: plannedExpiry(ctx.policy, now),
+        rotationCount,
+      });
       createdKids.push(active.kid);
     }
     if (!next) {
@@ -106,10 +113,7 @@ export async function ensureSigningKeys(ctx: SigningKeyContext, now = new Date()
  * `scheduledAt` is the tick a scheduler job was created for: a replica whose clock runs a little
  * behind still sees that tick as due.
  */
-export async function rotateSigningKeys(
-  ctx: SigningKeyContext,
-  options: { force: boolean; now?: Date; scheduledAt?: Date },
-): Promise<RotationResult> {
+export async function rotateSigningKeys(ctx: SigningKeyContext, options: { force: boolean; now?: Date; scheduledAt?: Date }): Promise<RotationResult> {
   const now = options.now ?? new Date();
   const dueBy = options.scheduledAt && options.scheduledAt > now ? options.scheduledAt : now;
   const store = createKeyStore(ctx.prisma);

@@ -170,7 +170,12 @@ export function createKeyStore(prisma: PrismaClient) {
     /** Deletes retired and revoked keys that left the JWKS before `cutoff`; returns how many. */
     async deleteRemovedBefore(cutoff: Date): Promise<number> {
       const { count } = await prisma.jwtKey.deleteMany({
-        where: { OR: [{ state: 'retired', retiredAt: { lt: cutoff } }, { state: 'revoked', revokedAt: { lt: cutoff } }] },
+        where: {
+          OR: [
+            { state: 'retired', retiredAt: { lt: cutoff } },
+            { state: 'revoked', revokedAt: { lt: cutoff } },
+          ],
+        },
       });
       return count;
     },

@@ -24,11 +24,7 @@ export interface SigningKeyProvider {
  * After a rotation elsewhere the cached key is a grace key, which still verifies; `invalidate()`
  * (wired to jwt-keys-changed) makes a revocation take effect at once rather than within `ttlMs`.
  */
-export function createSigningKeyProvider(
-  prisma: PrismaClient,
-  kek: KeyObject,
-  options: { ttlMs?: number; clock?: () => number } = {},
-): SigningKeyProvider {
+export function createSigningKeyProvider(prisma: PrismaClient, kek: KeyObject, options: { ttlMs?: number; clock?: () => number } = {}): SigningKeyProvider {
   const ttlMs = options.ttlMs ?? 5000;
   const clock = options.clock ?? Date.now;
   const store = createKeyStore(prisma);

@@ -18,7 +18,13 @@ function shaParam(req: Request): string {
 const notHere = () => new AppError(404, 'blob_not_found', 'No content with that sha256 on this storage element');
 
 /** A read or delete of content, naming the calling account: a storage token is as audited as a file download. */
-function blobEvent(req: Request, type: 'blob_read' | 'blob_delete', status: AuditEventInput['status'], elementId: string, details: Record<string, string | number | null>): AuditEventInput {
+function blobEvent(
+  req: Request,
+  type: 'blob_read' | 'blob_delete',
+  status: AuditEventInput['status'],
+  elementId: string,
+  details: Record<string, string | number | null>,
+): AuditEventInput {
   return {
     event_type: type,
     action: type === 'blob_read' ? 'read' : 'delete',
@@ -59,7 +65,11 @@ export function mountBlobRoutes(app: Express, deps: ServiceDeps, blobs: BlobStor
       res.status(stored.created ? 201 : 200).json({ sha256: stored.sha256, size: stored.size, element_id: deps.config.storage.elementId });
     };
 
-  app.post('/api/v1/blobs', storageOnly, store(() => undefined));
+  app.post(
+    '/api/v1/blobs',
+    storageOnly,
+    store(() => undefined),
+  );
   app.put('/api/v1/blobs/:sha256', storageOnly, store(shaParam));
 
   const serve: RequestHandler = async (req, res: Response) => {

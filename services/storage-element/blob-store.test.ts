@@ -12,7 +12,8 @@ import { createBlobStore, type BlobStore } from './blob-store.ts';
 describe('storage element: content-addressed blob store', () => {
   let root: string;
   let blobs: BlobStore;
-  const everyFile = async () => (await readdir(root, { recursive: true, withFileTypes: true })).filter((e) => e.isFile()).map((e) => path.relative(root, path.join(e.parentPath, e.name)));
+  const everyFile = async () =>
+    (await readdir(root, { recursive: true, withFileTypes: true })).filter((e) => e.isFile()).map((e) => path.relative(root, path.join(e.parentPath, e.name)));
 
   beforeEach(async () => {
     root = await mkdtemp(path.join(os.tmpdir(), 'artstore-blobs-'));

@@ -78,7 +78,10 @@ export function createBlobStore(root: string) {
         }
         const target = blobPath(sha256);
         await mkdir(path.dirname(target), { recursive: true });
-        const created = !(await stat(target).then(() => true, () => false));
+        const created = !(await stat(target).then(
+          () => true,
+          () => false,
+        ));
         await rename(temporary, target);
         await fsyncDirectory(path.dirname(target));
         return { sha256, size, created };
@@ -108,7 +111,10 @@ export function createBlobStore(root: string) {
     /** True when the content was here. */
     async remove(sha256: string): Promise<boolean> {
       const target = blobPath(sha256);
-      const existed = await stat(target).then(() => true, () => false);
+      const existed = await stat(target).then(
+        () => true,
+        () => false,
+      );
       if (!existed) return false;
       await rm(target, { force: true });
       await fsyncDirectory(path.dirname(target));

@@ -188,7 +188,10 @@ describe('docker compose files', () => {
     assert.equal(decodeURIComponent(migrateUrl.password), dotenv.POSTGRES_PASSWORD);
   });
 
-  for (const [file, compose] of [['compose.yml', production], ['compose.dev.yml', development]] as const) {
+  for (const [file, compose] of [
+    ['compose.yml', production],
+    ['compose.dev.yml', development],
+  ] as const) {
     it(`when ${file} starts, then migrate runs once after postgres is healthy and every module and worker waits for it`, () => {
       const migrate = service(compose, 'migrate');
       assert.equal(migrate.restart, 'no');
@@ -200,7 +203,8 @@ describe('docker compose files', () => {
         assert.equal(deps.postgres?.condition, 'service_healthy', `${name} must wait for postgres`);
         assert.equal(deps.redis?.condition, 'service_healthy', `${name} must wait for redis`);
         for (const [dependency, { condition }] of Object.entries(deps)) {
-          if (condition === 'service_healthy') assert.ok(service(compose, dependency).healthcheck?.test, `${name} waits for ${dependency}, which has no healthcheck`);
+          if (condition === 'service_healthy')
+            assert.ok(service(compose, dependency).healthcheck?.test, `${name} waits for ${dependency}, which has no healthcheck`);
         }
       }
     });
@@ -227,7 +231,8 @@ describe('docker compose files', () => {
       for (const [name, svc] of Object.entries(compose.services)) {
         for (const volume of svc.volumes ?? []) {
           const source = volume.split(':')[0]!;
-          if (volume.includes(':') && !source.startsWith('.') && !source.startsWith('/')) assert.ok(named.includes(source), `${name}: volume ${source} is not declared`);
+          if (volume.includes(':') && !source.startsWith('.') && !source.startsWith('/'))
+            assert.ok(named.includes(source), `${name}: volume ${source} is not declared`);
         }
       }
     });
@@ -244,7 +249,10 @@ describe('docker compose files', () => {
     const stages = dockerfileStages();
     const ignore = readFileSync(path.join(dockerDir, 'Dockerfile.dockerignore'), 'utf8').split('\n');
     const inContext = (file: string) => ignore.includes(`!${file}`) || ignore.includes(`!${file.split('/')[0]}/`);
-    for (const [file, compose] of [['compose.yml', production], ['compose.dev.yml', development]] as const) {
+    for (const [file, compose] of [
+      ['compose.yml', production],
+      ['compose.dev.yml', development],
+    ] as const) {
       for (const [name, svc] of Object.entries(compose.services)) {
         if (!svc.build) continue;
         assert.equal(path.resolve(dockerDir, svc.build.context), repoRoot, `${file} ${name}: build context`);

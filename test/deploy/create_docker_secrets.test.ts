@@ -85,7 +85,10 @@ describe('scripts/create_docker_secrets.sh', () => {
     const again = run(['--env-file', envFile, '--files', target]);
     assert.equal(again.status, 0, again.output);
     assert.match(again.output, /0 created, 0 replaced, 7 unchanged/);
-    assert.deepEqual(readdirSync(target).map((n) => statSync(path.join(target, n)).mtimeMs), before);
+    assert.deepEqual(
+      readdirSync(target).map((n) => statSync(path.join(target, n)).mtimeMs),
+      before,
+    );
   });
 
   it('when a value changed in .env, then the file is kept unless --force replaces it', () => {
@@ -141,10 +144,7 @@ describe('scripts/create_docker_secrets.sh', () => {
     const docker = withSwarmStub('active true');
     const first = run(['--env-file', envFile], docker.env);
     assert.equal(first.status, 0, first.output);
-    assert.deepEqual(
-      docker.created(),
-      Object.fromEntries(Object.entries(SECRET_VARIABLES).map(([name, variable]) => [name, values[variable]!])),
-    );
+    assert.deepEqual(docker.created(), Object.fromEntries(Object.entries(SECRET_VARIABLES).map(([name, variable]) => [name, values[variable]!])));
     const second = run(['--env-file', envFile], docker.env);
     assert.equal(second.status, 0, second.output);
     assert.match(second.output, /0 created, 7 kept/);

@@ -52,7 +52,10 @@ describe('rotating JWT_KEY_ENCRYPTION_KEY as the secrets guide describes', () =>
     const newActive = await after.signingKeys().current();
     assert.equal(newActive.kid, second.activeKid);
     assert.notEqual(newActive.kid, oldActive.kid);
-    assert.ok((await after.jwks()).keys.some((k) => k.kid === oldActive.kid), 'the old active key still verifies during its grace period');
+    assert.ok(
+      (await after.jwks()).keys.some((k) => k.kid === oldActive.kid),
+      'the old active key still verifies during its grace period',
+    );
 
     const stale = keyServiceWith(oldKek);
     await assert.rejects(stale.signingKeys().current(), { code: 'ERR_JWT_KEY_DECRYPTION' });

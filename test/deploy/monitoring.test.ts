@@ -58,9 +58,7 @@ const PROMETHEUS_SERIES = new Set(['up', 'scrape_duration_seconds', 'scrape_samp
  * Lint findings of `promtool check metrics` accepted on purpose: bullmq_job_count and
  * jwt_active_keys_count are the names dashboards and alerts were built on. Anything else fails.
  */
-const ACCEPTED_LINT = [
-  /^(bullmq_job_count|jwt_active_keys_count) non-histogram and non-summary metrics should not have "_count" suffix$/,
-];
+const ACCEPTED_LINT = [/^(bullmq_job_count|jwt_active_keys_count) non-histogram and non-summary metrics should not have "_count" suffix$/];
 
 /** Metric names a PromQL expression reads (functions, keywords, labels and durations left out). */
 function metricNames(expr: string): string[] {
@@ -136,7 +134,10 @@ describe('Prometheus and Grafana files', () => {
     for (const name of APP_SERVICES) {
       const job = prometheusConfig.scrape_configs.find((s) => s.job_name === name);
       assert.ok(job, `no scrape job for ${name}`);
-      assert.deepEqual(job.dns_sd_configs?.map((d) => [d.names, d.type, d.port]), [[[name], 'A', DEFAULT_PORTS[name]]]);
+      assert.deepEqual(
+        job.dns_sd_configs?.map((d) => [d.names, d.type, d.port]),
+        [[[name], 'A', DEFAULT_PORTS[name]]],
+      );
       assert.equal(Number(production.services[name]!.environment?.PORT), DEFAULT_PORTS[name]);
     }
   });
@@ -144,7 +145,10 @@ describe('Prometheus and Grafana files', () => {
   it('when Grafana provisions the dashboard, then it uses the provisioned Prometheus datasource', () => {
     const datasources = loadYaml<{ datasources: { uid: string; url: string }[] }>('docker/grafana/provisioning/datasources/prometheus.yml').datasources;
     const uids = new Set(datasources.map((d) => d.uid));
-    assert.deepEqual(datasources.map((d) => d.url), ['http://prometheus:9090']);
+    assert.deepEqual(
+      datasources.map((d) => d.url),
+      ['http://prometheus:9090'],
+    );
     for (const file of dashboards) {
       const text = readFileSync(file, 'utf8');
       for (const match of text.matchAll(/"uid":\s*"([^"]+)"/g)) {
@@ -153,12 +157,17 @@ describe('Prometheus and Grafana files', () => {
     }
     const provider = loadYaml<{ providers: { options: { path: string } }[] }>('docker/grafana/provisioning/dashboards/artstore.yml').providers[0]!;
     const grafana = loadCompose('compose.monitoring.yml').services.grafana!;
-    assert.ok(grafana.volumes?.includes(`./grafana/dashboards:${provider.options.path}:ro`), 'the dashboards directory is not mounted where the provider reads');
+    assert.ok(
+      grafana.volumes?.includes(`./grafana/dashboards:${provider.options.path}:ro`),
+      'the dashboards directory is not mounted where the provider reads',
+    );
   });
 
   it('when a PromQL expression is read, then only its metric names are picked out', () => {
     assert.deepEqual(
-      metricNames('sum by (le) (rate(a_bucket{x="b c"}[5m])) + on() (b offset 25h) or vector(0) and absent(up{job="q"} == 1) > 25 * 3600 unless c[$__rate_interval]'),
+      metricNames(
+        'sum by (le) (rate(a_bucket{x="b c"}[5m])) + on() (b offset 25h) or vector(0) and absent(up{job="q"} == 1) > 25 * 3600 unless c[$__rate_interval]',
+      ),
       ['a_bucket', 'b', 'up', 'c'],
     );
   });
@@ -208,7 +217,9 @@ describe('Prometheus and Grafana files', () => {
     });
 
     it('when the expectations list a metric, then the dashboard or an alert rule reads it', () => {
-      const read = new Set([...dashboardExpressions(), ...ruleExpressions()].flatMap(({ expr }) => metricNames(expr).map((n) => n.replace(/_(bucket|sum|count)$/, ''))));
+      const read = new Set(
+        [...dashboardExpressions(), ...ruleExpressions()].flatMap(({ expr }) => metricNames(expr).map((n) => n.replace(/_(bucket|sum|count)$/, ''))),
+      );
       const listed = new Set([...Object.values(NEEDED_FROM).flat(), ...NEEDED_FROM_EVERY_PROCESS]);
       for (const name of listed) assert.ok(read.has(name) || read.has(name.replace(/_(bucket|sum|count)$/, '')), `${name} is expected but nothing reads it`);
     });

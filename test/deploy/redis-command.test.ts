@@ -29,7 +29,10 @@ describe('the compose redis command', () => {
     const bin = path.join(dir, 'bin');
     mkdirSync(bin);
     mkdirSync(path.join(dir, 'data'));
-    writeFileSync(path.join(bin, 'docker-entrypoint.sh'), `#!/bin/sh\ncmd="$1"; shift\nexec "$cmd" --port "$TEST_REDIS_PORT" --bind 127.0.0.1 --dir "$TEST_REDIS_DIR" "$@"\n`);
+    writeFileSync(
+      path.join(bin, 'docker-entrypoint.sh'),
+      `#!/bin/sh\ncmd="$1"; shift\nexec "$cmd" --port "$TEST_REDIS_PORT" --bind 127.0.0.1 --dir "$TEST_REDIS_DIR" "$@"\n`,
+    );
     writeFileSync(path.join(bin, 'redis-cli'), `#!/bin/sh\nexec ${which('redis-cli')} -p "$TEST_REDIS_PORT" "$@"\n`);
     chmodSync(path.join(bin, 'docker-entrypoint.sh'), 0o755);
     chmodSync(path.join(bin, 'redis-cli'), 0o755);

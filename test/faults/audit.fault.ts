@@ -52,17 +52,23 @@ describe('fault suite: audit events through crashes and restarts', function () {
       const actions: [number, () => Promise<void>][] = [
         [0.15, async () => killWriter()],
         [0.35, async () => killWriter()],
-        [0.45, async () => {
-          await redis.stop();
-          redis = await startEmbeddedRedis(redisOptions);
-          faults.push('Redis restarted (AOF)');
-        }],
+        [
+          0.45,
+          async () => {
+            await redis.stop();
+            redis = await startEmbeddedRedis(redisOptions);
+            faults.push('Redis restarted (AOF)');
+          },
+        ],
         [0.6, async () => killWriter()],
-        [0.75, async () => {
-          await postgres.stop();
-          postgres = await startEmbeddedPostgres(pgOptions);
-          faults.push('PostgreSQL restarted');
-        }],
+        [
+          0.75,
+          async () => {
+            await postgres.stop();
+            postgres = await startEmbeddedPostgres(pgOptions);
+            faults.push('PostgreSQL restarted');
+          },
+        ],
       ];
       async function killWriter() {
         const victim = writers.shift()!;
@@ -106,12 +112,21 @@ describe('fault suite: audit events through crashes and restarts', function () {
       while (actions.length) await actions.shift()![1]();
 
       const stored = async () =>
-        (await prisma.$queryRaw<{ total: bigint; distinct_ids: bigint }[]>`SELECT count(*) AS total, count(DISTINCT event_id) AS distinct_ids FROM audit_logs`)[0]!;
+        (
+          await prisma.$queryRaw<{ total: bigint; distinct_ids: bigint }[]>`SELECT count(*) AS total, count(DISTINCT event_id) AS distinct_ids FROM audit_logs`
+        )[0]!;
       // Not all stored in time: the count below reports the lost ones.
-      await waitFor(() => stored().then((counts) => Number(counts.distinct_ids) >= EVENTS, () => false), {
-        timeoutMs: FULL ? 600_000 : 180_000,
-        intervalMs: 1000,
-      }).catch(() => undefined);
+      await waitFor(
+        () =>
+          stored().then(
+            (counts) => Number(counts.distinct_ids) >= EVENTS,
+            () => false,
+          ),
+        {
+          timeoutMs: FULL ? 600_000 : 180_000,
+          intervalMs: 1000,
+        },
+      ).catch(() => undefined);
       await sleep(2000);
       const counts = await stored();
       const storedIds = new Set((await prisma.$queryRaw<{ event_id: string }[]>`SELECT event_id::text FROM audit_logs`).map((r) => r.event_id));

@@ -78,7 +78,9 @@ describe('fault suite: signing keys', function () {
     const modules = [
       admin,
       ...(await Promise.all(
-        ['services/storage-element/main.ts', 'services/ingester/main.ts', 'services/query/main.ts'].map((entry) => startChild(entry, { ...env, ADMIN_URL: admin.url })),
+        ['services/storage-element/main.ts', 'services/ingester/main.ts', 'services/query/main.ts'].map((entry) =>
+          startChild(entry, { ...env, ADMIN_URL: admin.url }),
+        ),
       )),
     ];
     await startChild('workers/maintenance/main.ts', { ...env, JWT_KEY_ROTATION_EVERY_MS: '5000' });
@@ -88,7 +90,10 @@ describe('fault suite: signing keys', function () {
     // Clients renew their token every second, so each rotation's new key is used at once.
     let token = await tokenFor(admin.url, service_account.client_id, client_secret);
     const renew = setInterval(() => {
-      tokenFor(admin.url, service_account.client_id, client_secret).then((t) => (token = t), () => {});
+      tokenFor(admin.url, service_account.client_id, client_secret).then(
+        (t) => (token = t),
+        () => {},
+      );
     }, 1000);
     const agent = new Agent({ keepAlive: true, maxSockets: 64 });
     const statuses = new Map<number, number>();
@@ -109,7 +114,9 @@ describe('fault suite: signing keys', function () {
     agent.destroy();
     const rotations = (await activeRotationCount(prisma)) - rotationsBefore;
     const summary = [...statuses].map(([s, n]) => `${s}×${n}`).join(', ');
-    process.stdout.write(`\n    rotation under load: ${sent} requests over ${LOAD_SECONDS} s across ${modules.length} modules, ${rotations} rotations, answers ${summary}\n`);
+    process.stdout.write(
+      `\n    rotation under load: ${sent} requests over ${LOAD_SECONDS} s across ${modules.length} modules, ${rotations} rotations, answers ${summary}\n`,
+    );
     assert.ok(rotations >= Math.floor(LOAD_SECONDS / 5) - 1, `only ${rotations} rotations happened`);
     assert.equal(statuses.get(401) ?? 0, 0, 'wrongful 401s');
     assert.equal(statuses.get(200), sent, `every request answered 200 (${summary})`);

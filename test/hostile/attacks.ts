@@ -34,6 +34,7 @@ type Random = ReturnType<typeof seededRandom>;
 
 const MALFORMED_JSON = ['{', '{"a":', '{"a":1,}', "{'a':1}", '[1,2', '{"a":"\\x"}', 'nul', '{"a":1}}', '\u0000{}', '{"a":"\ud800"', 'NaN', '{"__proto__":'];
 /** Values no field of a valid body may take: other types, oversized strings, NUL and control characters. */
+// biome-ignore lint/correctness/noPrecisionLoss: 1e309 overflows to Infinity on purpose
 const WRONG_VALUES: unknown[] = [42, -1, 1e309, true, null, [], [1, 2], {}, { $gt: '' }, 'x'.repeat(5000), '\u0000', 'a\u0000b', 'line\nbreak\u001b[31m'];
 const HOSTILE_PARAMS = [
   '..%2F..%2Fetc%2Fpasswd',
@@ -49,7 +50,7 @@ const HOSTILE_PARAMS = [
   '%E2%80%AE%F0%9F%92%A9',
   '%C0%AE%C0%AE%2F',
 ];
-const HOSTILE_QUERIES = ['limit=-1', 'limit=abc', 'limit=100000', 'cursor=%00', 'cursor=' + 'A'.repeat(5000), 'limit[]=1&limit[]=2', 'cursor[$ne]=x'];
+const HOSTILE_QUERIES = ['limit=-1', 'limit=abc', 'limit=100000', 'cursor=%00', `cursor=${'A'.repeat(5000)}`, 'limit[]=1&limit[]=2', 'cursor[$ne]=x'];
 
 const bearer = (token: string) => ({ Authorization: `Bearer ${token}` });
 const json = { 'Content-Type': 'application/json' };
@@ -75,13 +76,19 @@ export function attacksFor(endpoint: EndpointSpec, tokens: AttackTokens): Record
     attacks['no token'] = () => make('no token', { expected: [401] });
     attacks['forged token'] = (random) => make('forged token', { headers: bearer(random.pick(tokens.forged)), expected: [401] });
     attacks['garbage authorization'] = (random) =>
-      make('garbage authorization', { headers: { Authorization: random.pick(['Bearer', 'Bearer a.b', 'Basic Og==', `Bearer ${'x'.repeat(4000)}`, 'Bearer %%%']) }, expected: [401] });
+      make('garbage authorization', {
+        headers: { Authorization: random.pick(['Bearer', 'Bearer a.b', 'Basic Og==', `Bearer ${'x'.repeat(4000)}`, 'Bearer %%%']) },
+        expected: [401],
+      });
     if (endpoint.role === 'admin') attacks['wrong role'] = () => make('wrong role', { headers: bearer(tokens.reader), expected: [403] });
   }
   attacks['cors preflight from an unknown origin'] = (random) =>
     make('cors preflight from an unknown origin', {
       method: 'OPTIONS',
-      headers: { Origin: random.pick(['https://evil.example.com', 'null', 'http://localhost:4200.evil.com', 'file://']), 'Access-Control-Request-Method': endpoint.method },
+      headers: {
+        Origin: random.pick(['https://evil.example.com', 'null', 'http://localhost:4200.evil.com', 'file://']),
+        'Access-Control-Request-Method': endpoint.method,
+      },
       expected: [403],
     });
   attacks['huge header'] = () => make('huge header', { headers: { ...caller, 'X-Padding': 'h'.repeat(20_000) }, expected: [431] });
@@ -93,18 +100,29 @@ export function attacksFor(endpoint: EndpointSpec, tokens: AttackTokens): Record
     const rejected = endpoint.oauthErrors ? [400, 401] : refused;
     attacks['malformed json'] = (random) => make('malformed json', { headers: { ...caller, ...json }, body: random.pick(MALFORMED_JSON), expected: refused });
     attacks['deeply nested json'] = (random) =>
-      make('deeply nested json', { headers: { ...caller, ...json }, body: nested(1000 + Math.floor(random.next() * 50_000), random), expected: [...refused, 413] });
+      make('deeply nested json', {
+        headers: { ...caller, ...json },
+        body: nested(1000 + Math.floor(random.next() * 50_000), random),
+        expected: [...refused, 413],
+      });
     attacks['wrong types'] = (random) => {
       const body = endpoint.validBody!();
       body[random.pick(Object.keys(body))] = random.pick(WRONG_VALUES);
       return make('wrong types', { headers: { ...caller, ...json }, body: JSON.stringify(body), expected: rejected });
     };
     attacks['unknown or polluting fields'] = (random) => {
-      const body = JSON.stringify(endpoint.validBody!()).replace(/^\{/, random.pick(['{"__proto__":{"admin":true},', '{"constructor":{"prototype":{"x":1}},', '{"role":"admin","status":"active",']));
+      const body = JSON.stringify(endpoint.validBody!()).replace(
+        /^\{/,
+        random.pick(['{"__proto__":{"admin":true},', '{"constructor":{"prototype":{"x":1}},', '{"role":"admin","status":"active",']),
+      );
       return make('unknown or polluting fields', { headers: { ...caller, ...json }, body, expected: rejected });
     };
     attacks['huge body'] = () =>
-      make('huge body', { headers: { ...caller, ...json }, body: JSON.stringify({ ...endpoint.validBody!(), padding: 'b'.repeat(2 * 1024 * 1024) }), expected: [413] });
+      make('huge body', {
+        headers: { ...caller, ...json },
+        body: JSON.stringify({ ...endpoint.validBody!(), padding: 'b'.repeat(2 * 1024 * 1024) }),
+        expected: [413],
+      });
     attacks['wrong content type'] = (random) =>
       make('wrong content type', {
         headers: { ...caller, 'Content-Type': random.pick(['text/plain', 'application/xml', 'multipart/form-data; boundary=x']) },
@@ -132,7 +150,8 @@ export function attacksFor(endpoint: EndpointSpec, tokens: AttackTokens): Record
       make('hostile path parameter', { path: endpoint.path.replace(/:(\w+)/g, () => random.pick(HOSTILE_PARAMS)), headers: caller, expected: [400, 404, 414] });
   }
   if (endpoint.query || (endpoint.method === 'GET' && !endpoint.params?.length && endpoint.path.includes('service-accounts'))) {
-    attacks['hostile query'] = (random) => make('hostile query', { path: `${endpoint.path}?${random.pick(HOSTILE_QUERIES)}`, headers: caller, expected: [400] });
+    attacks['hostile query'] = (random) =>
+      make('hostile query', { path: `${endpoint.path}?${random.pick(HOSTILE_QUERIES)}`, headers: caller, expected: [400] });
   }
   return attacks;
 }

@@ -46,7 +46,11 @@ async function persistedState(prisma: PrismaClient) {
 async function auditedRefusals(prisma: PrismaClient, since: Date, expected: number): Promise<number> {
   const count = async () =>
     Number(
-      ((await prisma.$queryRaw`SELECT count(*) AS n FROM audit_logs WHERE event_type IN ('auth_failure', 'authorization_denied') AND recorded_at >= ${since}`) as { n: bigint }[])[0]!.n,
+      (
+        (await prisma.$queryRaw`SELECT count(*) AS n FROM audit_logs WHERE event_type IN ('auth_failure', 'authorization_denied') AND recorded_at >= ${since}`) as {
+          n: bigint;
+        }[]
+      )[0]!.n,
     );
   // Short of `expected` after 60 s, the count as it stands: the test reports it before asserting.
   return waitFor(count, { until: (seen) => seen >= expected, timeoutMs: 60_000, intervalMs: 250 }).catch(count);
@@ -107,14 +111,18 @@ describe('hostile input against every endpoint', function () {
         if (answer.status >= 500) serverErrors++;
         if (answer.status === 401 || answer.status === 403) refusals++;
         const problem = answerProblem(req, answer);
-        if (problem && problems.length < 1000) problems.push(`${req.kind}: ${req.method} ${req.endpoint.module} ${req.path.slice(0, 120)} → ${problem} ${answer.body.slice(0, 200)}`);
+        if (problem && problems.length < 1000)
+          problems.push(`${req.kind}: ${req.method} ${req.endpoint.module} ${req.path.slice(0, 120)} → ${problem} ${answer.body.slice(0, 200)}`);
       }
     };
     await Promise.all(Array.from({ length: CONCURRENCY }, worker));
 
     const crashed: string[] = [];
     for (const [name, proc] of Object.entries(processes)) {
-      const health = await fetch(`${proc.url}/health`).then((r) => r.status, () => 0);
+      const health = await fetch(`${proc.url}/health`).then(
+        (r) => r.status,
+        () => 0,
+      );
       if (health !== 200) crashed.push(name);
     }
     const after = await persistedState(prisma);

@@ -13,17 +13,14 @@ const agent = new Agent({ keepAlive: true, maxSockets: 64 });
 export function send(baseUrl: string, req: HostileRequest): Promise<HostileAnswer> {
   const url = new URL(baseUrl);
   return new Promise((resolve, reject) => {
-    const outgoing = request(
-      { agent, host: url.hostname, port: url.port, method: req.method, path: req.path, headers: req.headers },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (chunk: Buffer) => chunks.push(chunk));
-        res.on('end', () =>
-          resolve({ status: res.statusCode ?? 0, contentType: String(res.headers['content-type'] ?? ''), body: Buffer.concat(chunks).toString('utf8') }),
-        );
-        res.on('error', reject);
-      },
-    );
+    const outgoing = request({ agent, host: url.hostname, port: url.port, method: req.method, path: req.path, headers: req.headers }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (chunk: Buffer) => chunks.push(chunk));
+      res.on('end', () =>
+        resolve({ status: res.statusCode ?? 0, contentType: String(res.headers['content-type'] ?? ''), body: Buffer.concat(chunks).toString('utf8') }),
+      );
+      res.on('error', reject);
+    });
     // A server may answer (413, 431) and close before reading a huge request; that answer still counts.
     outgoing.on('error', reject);
     outgoing.end(req.body);

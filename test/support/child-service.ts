@@ -38,10 +38,17 @@ export async function startChildService(
   const url = `http://127.0.0.1:${port}`;
   const healthy = async () => {
     if (exited) throw new Error(`${entry} exited before it was healthy:\n${errors.slice(-20).join('\n')}`);
-    return fetch(`${url}/health`).then((r) => r.ok, () => false);
+    return fetch(`${url}/health`).then(
+      (r) => r.ok,
+      () => false,
+    );
   };
   try {
-    await waitFor(healthy, { timeoutMs: options.timeoutMs ?? 30_000, intervalMs: 100, message: () => `${entry} to be healthy:\n${errors.slice(-20).join('\n')}` });
+    await waitFor(healthy, {
+      timeoutMs: options.timeoutMs ?? 30_000,
+      intervalMs: 100,
+      message: () => `${entry} to be healthy:\n${errors.slice(-20).join('\n')}`,
+    });
   } catch (error) {
     child.kill('SIGKILL');
     throw error;

@@ -52,7 +52,10 @@ export async function startFileArchive(overrides: Env = {}) {
       /** Every file under a storage root (content and temporary), relative to it. */
       async filesUnder(root: string): Promise<string[]> {
         const entries = await readdir(root, { recursive: true, withFileTypes: true }).catch(() => []);
-        return entries.filter((e) => e.isFile()).map((e) => path.relative(root, path.join(e.parentPath, e.name))).sort();
+        return entries
+          .filter((e) => e.isFile())
+          .map((e) => path.relative(root, path.join(e.parentPath, e.name)))
+          .sort();
       },
       async stop() {
         await Promise.all(started.map((s) => s.stop()));

@@ -21,8 +21,7 @@ export async function tokenFor(adminUrl: string, clientId: string, clientSecret:
   return answer.body.access_token as string;
 }
 
-export const adminToken = (adminUrl: string) =>
-  tokenFor(adminUrl, TEST_SECRETS.ADMIN_BOOTSTRAP_CLIENT_ID, TEST_SECRETS.ADMIN_BOOTSTRAP_CLIENT_SECRET);
+export const adminToken = (adminUrl: string) => tokenFor(adminUrl, TEST_SECRETS.ADMIN_BOOTSTRAP_CLIENT_ID, TEST_SECRETS.ADMIN_BOOTSTRAP_CLIENT_SECRET);
 
 /** Creates a service account through the admin API and returns a token for it. */
 export async function accountWithToken(adminUrl: string, admin: string, role: string) {

@@ -5,10 +5,13 @@ import { createBatcher } from './batcher.ts';
 describe('micro-batcher', () => {
   it('when items arrive, then full batches go at once, the rest after the wait, and each caller gets its own result', async () => {
     const batches: number[][] = [];
-    const batcher = createBatcher(async (items: number[]) => {
-      batches.push(items);
-      return items.map((n) => n * 10);
-    }, { maxSize: 3, maxWaitMs: 20, maxInFlight: 4 });
+    const batcher = createBatcher(
+      async (items: number[]) => {
+        batches.push(items);
+        return items.map((n) => n * 10);
+      },
+      { maxSize: 3, maxWaitMs: 20, maxInFlight: 4 },
+    );
     const results = Promise.all([1, 2, 3, 4].map((n) => batcher.add(n)));
     await sleep(5);
     assert.deepEqual(batches, [[1, 2, 3]], 'the full batch does not wait');
@@ -18,11 +21,19 @@ describe('micro-batcher', () => {
 
   it('when a flush fails, then every item of that batch rejects with its error and later batches still run', async () => {
     let calls = 0;
-    const batcher = createBatcher(async (items: string[]) => {
-      if (calls++ === 0) throw new Error('database down');
-      return items;
-    }, { maxSize: 2, maxWaitMs: 1, maxInFlight: 1 });
-    const first = [batcher.add('a'), batcher.add('b')].map((p) => p.then(() => 'ok', (e: Error) => e.message));
+    const batcher = createBatcher(
+      async (items: string[]) => {
+        if (calls++ === 0) throw new Error('database down');
+        return items;
+      },
+      { maxSize: 2, maxWaitMs: 1, maxInFlight: 1 },
+    );
+    const first = [batcher.add('a'), batcher.add('b')].map((p) =>
+      p.then(
+        () => 'ok',
+        (e: Error) => e.message,
+      ),
+    );
     assert.deepEqual(await Promise.all(first), ['database down', 'database down']);
     assert.equal(await batcher.add('c'), 'c');
   });
@@ -31,11 +42,14 @@ describe('micro-batcher', () => {
     const batches: number[][] = [];
     let release!: () => void;
     const gate = new Promise<void>((resolve) => (release = resolve));
-    const batcher = createBatcher(async (items: number[]) => {
-      batches.push(items);
-      if (batches.length === 1) await gate;
-      return items;
-    }, { maxSize: 100, maxWaitMs: 1, maxInFlight: 1 });
+    const batcher = createBatcher(
+      async (items: number[]) => {
+        batches.push(items);
+        if (batches.length === 1) await gate;
+        return items;
+      },
+      { maxSize: 100, maxWaitMs: 1, maxInFlight: 1 },
+    );
     const all = [batcher.add(1)];
     await sleep(10);
     for (let n = 2; n <= 6; n++) all.push(batcher.add(n));

@@ -45,7 +45,7 @@ export function createBatcher<T, R>(flush: (items: T[]) => Promise<R[]>, options
     try {
       const results = await flush(batch.map((p) => p.item));
       if (results.length !== batch.length) throw new Error(`flush returned ${results.length} results for ${batch.length} items`);
-      batch.forEach((p, i) => p.resolve(results[i]!));
+      for (const [i, p] of batch.entries()) p.resolve(results[i]!);
     } catch (err) {
       for (const p of batch) p.reject(err);
     }

@@ -74,12 +74,15 @@ export function createEventRecorder(deps: {
     const committedAt = Date.now();
     metrics.batchSize.observe(events.length);
     let duplicates = 0;
-    result.outcomes.forEach((outcome, i) => {
+    for (const [i, outcome] of result.outcomes.entries()) {
       const event = events[i]!;
-      if (outcome === 'duplicate') return void duplicates++;
+      if (outcome === 'duplicate') {
+        duplicates++;
+        continue;
+      }
       metrics.stored.inc({ event_category: event.event_category, event_type: event.event_type, status: event.status });
       metrics.persistLatency.observe(Math.max(0, committedAt - Date.parse(event.timestamp)) / 1000);
-    });
+    }
     if (duplicates > 0) metrics.duplicates.inc(duplicates);
     return result.outcomes;
   };

@@ -12,8 +12,10 @@ export class InvalidAuditEventError extends UnrecoverableError {
 }
 
 /** Characters that need a closer look: NUL, and surrogates (fine only in pairs). */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: finding NUL is the point
 const SUSPECT = /[\u0000\ud800-\udfff]/;
 /** In a `u` regex a surrogate pair is one code point, so this matches only unpaired surrogates. */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: finding NUL is the point
 const UNSTORABLE = /\u0000|\p{Cs}/u;
 
 /**

@@ -153,10 +153,15 @@ describe('audit writer', () => {
     await publish(events);
     await waitFor(allStored(events), { timeoutMs: 15_000, message: 'all events to be stored' });
     const [head] = await prisma.$queryRaw<{ sequence: bigint; signature: string }[]>`SELECT sequence, signature FROM audit_chain_heads WHERE chain_id = 0`;
-    await waitFor(async () => {
-      const rows = await prisma.$queryRaw<{ n: bigint }[]>`SELECT count(*) AS n FROM audit_checkpoints WHERE chain_id = 0 AND sequence = ${head!.sequence} AND signature = ${head!.signature}`;
-      return rows[0]!.n > 0n;
-    }, { timeoutMs: 15_000, message: 'a checkpoint of the head' });
+    await waitFor(
+      async () => {
+        const rows = await prisma.$queryRaw<
+          { n: bigint }[]
+        >`SELECT count(*) AS n FROM audit_checkpoints WHERE chain_id = 0 AND sequence = ${head!.sequence} AND signature = ${head!.signature}`;
+        return rows[0]!.n > 0n;
+      },
+      { timeoutMs: 15_000, message: 'a checkpoint of the head' },
+    );
     const logged = () =>
       lines
         .filter((l) => l.includes('"audit_checkpoint"'))

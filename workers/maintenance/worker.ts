@@ -6,7 +6,15 @@ import { auditedAction } from '../../services/audit-log/audited-action.ts';
 import type { Config } from '../../services/platform/config/index.ts';
 import { AppError } from '../../services/platform/errors.ts';
 import type { Logger } from '../../services/platform/logger.ts';
-import { DEFAULT_JOB_OPTIONS, MaintenanceJob, openQueue, QueueName, type ContractQueue, type RotateJwtKeysPayload, type WeeklyCleanupPayload } from '../../services/platform/queues.ts';
+import {
+  DEFAULT_JOB_OPTIONS,
+  MaintenanceJob,
+  openQueue,
+  QueueName,
+  type ContractQueue,
+  type RotateJwtKeysPayload,
+  type WeeklyCleanupPayload,
+} from '../../services/platform/queues.ts';
 import type { ServiceDeps } from '../../services/platform/runtime.ts';
 import { startWorkerService } from '../../services/platform/worker-runtime.ts';
 import { applyAuditRetention } from '../../services/audit-log/retention.ts';
@@ -38,7 +46,11 @@ async function weeklyCleanup(job: Job<WeeklyCleanupPayload>, keys: KeyService, {
 }
 
 /** Fixed scheduler ids (the job names), so every start replaces the same two schedulers. */
-async function upsertSchedulers(queue: ContractQueue<typeof QueueName.Maintenance>, { jwt, maintenance }: Pick<Config, 'jwt' | 'maintenance'>, now = new Date()) {
+async function upsertSchedulers(
+  queue: ContractQueue<typeof QueueName.Maintenance>,
+  { jwt, maintenance }: Pick<Config, 'jwt' | 'maintenance'>,
+  now = new Date(),
+) {
   await queue.upsertJobScheduler(MaintenanceJob.RotateJwtKeys, schedulerRepeatOptions(jwt.rotationSchedule, now), {
     name: MaintenanceJob.RotateJwtKeys,
     data: { force: false },

@@ -37,6 +37,8 @@ export async function ensureBootstrapAdmin(
   const secret = generateClientSecret();
   const { account } = await accounts.create({ name: 'Development admin', role: 'admin', client_id: 'admin-dev' }, secret);
   logger.warn({ clientId: account.clientId }, 'generated a development admin account; its secret is printed once on stdout');
-  print(`Development admin account created. client_id=${account.clientId} client_secret=${secret} (shown once; set ADMIN_BOOTSTRAP_CLIENT_ID/_SECRET to choose your own)`);
+  print(
+    `Development admin account created. client_id=${account.clientId} client_secret=${secret} (shown once; set ADMIN_BOOTSTRAP_CLIENT_ID/_SECRET to choose your own)`,
+  );
   return account;
 }

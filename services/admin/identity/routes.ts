@@ -67,7 +67,10 @@ export function createIdentity(deps: ServiceDeps, signingKey: () => Promise<Sign
     app.get('/api/v1/service-accounts/:id', adminOnly, async (req, res) => {
       res.json(toView(await accounts.get(req.params.id as string)));
     });
-    for (const [action, status] of [['suspend', 'suspended'], ['activate', 'active']] as const) {
+    for (const [action, status] of [
+      ['suspend', 'suspended'],
+      ['activate', 'active'],
+    ] as const) {
       app.post(`/api/v1/service-accounts/:id/${action}`, adminOnly, async (req, res) => {
         const id = req.params.id as string;
         const changed = await auditedAction(
@@ -80,7 +83,11 @@ export function createIdentity(deps: ServiceDeps, signingKey: () => Promise<Sign
     }
     app.delete('/api/v1/service-accounts/:id', adminOnly, async (req, res) => {
       const id = req.params.id as string;
-      await auditedAction(deps.audit, () => accounts.remove(id), accountChangeEvents(requestAuditContext(req), 'service_account_deleted', 'delete', (account) => account, { id }));
+      await auditedAction(
+        deps.audit,
+        () => accounts.remove(id),
+        accountChangeEvents(requestAuditContext(req), 'service_account_deleted', 'delete', (account) => account, { id }),
+      );
       res.status(204).end();
     });
     app.post('/api/v1/service-accounts/:id/rotate-secret', adminOnly, async (req, res) => {
@@ -104,7 +111,10 @@ export function createIdentity(deps: ServiceDeps, signingKey: () => Promise<Sign
     async bootstrap() {
       const created = await ensureBootstrapAdmin(deps.config, accounts, store, deps.logger);
       const event = created && accountChangeEvents<ServiceAccount>({}, 'service_account_created', 'bootstrap', (a) => a).success(created);
-      if (event) await deps.audit.publish(event, { committed: true }).catch((err: Error) => deps.logger.error({ err: err.message }, 'audit event of the bootstrap admin was lost'));
+      if (event)
+        await deps.audit
+          .publish(event, { committed: true })
+          .catch((err: Error) => deps.logger.error({ err: err.message }, 'audit event of the bootstrap admin was lost'));
     },
     /** Drops cached accounts when another replica changes one (all of them after a reconnect). */
     followChanges: () => deps.notices.on(ChangeTopic.AccountsChanged, (notice) => accounts.forgetCached(notice?.clientId)),

@@ -6,7 +6,6 @@ import type { Config } from '../../platform/config/index.ts';
 import type { Counter } from 'prom-client';
 import { issueAccessToken, type SigningKey } from './token-issuer.ts';
 import type { ServiceAccounts } from './service-accounts.ts';
-import type { ServiceAccount } from './service-account-store.ts';
 
 /**
  * The RFC 6749 §5.2 `error` values this endpoint answers with. OAuth2's own vocabulary, kept apart
@@ -115,7 +114,11 @@ export function tokenEndpoint(deps: {
       const token = await issueAccessToken(account, await deps.signingKey(), deps.config.jwt);
       // Recorded before the token leaves: a token nobody can account for is never handed out.
       await deps.audit.publish({
-        ...tokenRequestEvent(req, 'auth_success', { client_id: account.clientId, role: account.role, method: credentials.viaBasic ? 'client_secret_basic' : 'client_secret_post' }),
+        ...tokenRequestEvent(req, 'auth_success', {
+          client_id: account.clientId,
+          role: account.role,
+          method: credentials.viaBasic ? 'client_secret_basic' : 'client_secret_post',
+        }),
         service_account_id: account.id,
         resource_id: decodeJwt(token.access_token).jti ?? null,
       });

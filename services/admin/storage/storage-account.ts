@@ -15,8 +15,10 @@ export async function ensureStorageAccount(deps: ServiceDeps, accounts: ServiceA
   const store = createServiceAccountStore(deps.prisma);
   const existing = await store.findByClientId(clientId);
   if (existing) {
-    if (existing.role !== 'storage' && existing.role !== 'admin') deps.logger.error({ clientId, role: existing.role }, 'STORAGE_CLIENT_ID names an account without the storage role');
-    if (!secretMatchesHash(clientSecret.reveal(), existing.secretHash)) deps.logger.error({ clientId }, 'STORAGE_CLIENT_SECRET does not match the storage account; module-to-module calls will fail');
+    if (existing.role !== 'storage' && existing.role !== 'admin')
+      deps.logger.error({ clientId, role: existing.role }, 'STORAGE_CLIENT_ID names an account without the storage role');
+    if (!secretMatchesHash(clientSecret.reveal(), existing.secretHash))
+      deps.logger.error({ clientId }, 'STORAGE_CLIENT_SECRET does not match the storage account; module-to-module calls will fail');
     return;
   }
   let created: ServiceAccount;
@@ -30,5 +32,8 @@ export async function ensureStorageAccount(deps: ServiceDeps, accounts: ServiceA
   deps.logger.info({ clientId }, 'storage service account created');
   // Like the bootstrap admin's: the account exists either way, so the event is committed and a lost one only logged.
   const event = accountChangeEvents<ServiceAccount>({}, 'service_account_created', 'bootstrap', (account) => account).success(created);
-  if (event) await deps.audit.publish(event, { committed: true }).catch((err: Error) => deps.logger.error({ err: err.message }, 'audit event of the storage account was lost'));
+  if (event)
+    await deps.audit
+      .publish(event, { committed: true })
+      .catch((err: Error) => deps.logger.error({ err: err.message }, 'audit event of the storage account was lost'));
 }

@@ -80,7 +80,7 @@ describe('configuration', () => {
     assert.match(err.message, /ENOENT/);
   });
 
-  it('when a NAME_FILE is unreadable, then start-up fails naming the path', function () {
+  it('when a NAME_FILE is unreadable, then start-up fails naming the path', () => {
     if (process.getuid?.() === 0) {
       // root reads any file regardless of mode; a directory is unreadable as a file for everyone.
       const err = configError(() => loadConfig('admin', { ...base, JWT_KEY_ENCRYPTION_KEY: undefined, JWT_KEY_ENCRYPTION_KEY_FILE: dir }));
@@ -112,22 +112,36 @@ describe('configuration', () => {
   it('when several values are malformed, then one error lists each with its variable and names the first', () => {
     const err = configError(() => loadConfig('admin', { ...base, ENVIRONMENT: 'prod', PORT: 'eighty', CORS_MAX_AGE: '-1', JWT_ALGORITHM: 'HS256' }));
     assert.equal(err.variable, 'ENVIRONMENT');
-    assert.deepEqual(err.problems.map((p) => p.variable), ['ENVIRONMENT', 'PORT', 'CORS_MAX_AGE', 'JWT_ALGORITHM']);
-    for (const line of ['ENVIRONMENT: must be one of', 'PORT: must be a whole number', 'CORS_MAX_AGE: must be a whole number', 'JWT_ALGORITHM: must be one of']) {
+    assert.deepEqual(
+      err.problems.map((p) => p.variable),
+      ['ENVIRONMENT', 'PORT', 'CORS_MAX_AGE', 'JWT_ALGORITHM'],
+    );
+    for (const line of [
+      'ENVIRONMENT: must be one of',
+      'PORT: must be a whole number',
+      'CORS_MAX_AGE: must be a whole number',
+      'JWT_ALGORITHM: must be one of',
+    ]) {
       assert.ok(err.message.includes(line), `"${line}" missing from:\n${err.message}`);
     }
   });
 
   it('when a key file cannot be read, then only the file is reported, not the key as missing too', () => {
     const err = configError(() => loadConfig('maintenance', { ...base, AUDIT_LOG_SECRET_KEY: undefined, AUDIT_LOG_SECRET_KEY_FILE: join(dir, 'absent') }));
-    assert.deepEqual(err.problems.map((p) => p.variable), ['AUDIT_LOG_SECRET_KEY_FILE']);
+    assert.deepEqual(
+      err.problems.map((p) => p.variable),
+      ['AUDIT_LOG_SECRET_KEY_FILE'],
+    );
   });
 
-  it('when only one of a service account\'s client id and secret is given, then start-up names the missing one', () => {
+  it("when only one of a service account's client id and secret is given, then start-up names the missing one", () => {
     assert.equal(configError(() => loadConfig('admin', { ...base, ADMIN_BOOTSTRAP_CLIENT_ID: 'admin-service' })).variable, 'ADMIN_BOOTSTRAP_CLIENT_SECRET');
     assert.equal(configError(() => loadConfig('admin', { ...base, ADMIN_BOOTSTRAP_CLIENT_SECRET: STRONG })).variable, 'ADMIN_BOOTSTRAP_CLIENT_ID');
     assert.equal(configError(() => loadConfig('query', { ...base, STORAGE_CLIENT_SECRET: STRONG })).variable, 'STORAGE_CLIENT_ID');
-    assert.equal(configError(() => loadConfig('admin', { ...base, ADMIN_BOOTSTRAP_CLIENT_ID: 'Admin!', ADMIN_BOOTSTRAP_CLIENT_SECRET: STRONG })).variable, 'ADMIN_BOOTSTRAP_CLIENT_ID');
+    assert.equal(
+      configError(() => loadConfig('admin', { ...base, ADMIN_BOOTSTRAP_CLIENT_ID: 'Admin!', ADMIN_BOOTSTRAP_CLIENT_SECRET: STRONG })).variable,
+      'ADMIN_BOOTSTRAP_CLIENT_ID',
+    );
   });
 
   it('when the key encryption key is valid, then config carries it as the 32-byte AES key', () => {
@@ -152,7 +166,9 @@ describe('configuration', () => {
     }
 
     it('when a placeholder hides in a URL password, then start-up refuses it', () => {
-      const err = configError(() => loadConfig('admin', { ...prod, DATABASE_URL: 'postgresql://artstore:REPLACE_WITH_STRONG_RANDOM_PASSWORD_32_CHARS@db/artstore' }));
+      const err = configError(() =>
+        loadConfig('admin', { ...prod, DATABASE_URL: 'postgresql://artstore:REPLACE_WITH_STRONG_RANDOM_PASSWORD_32_CHARS@db/artstore' }),
+      );
       assert.equal(err.variable, 'DATABASE_URL');
     });
 
@@ -177,9 +193,7 @@ describe('configuration', () => {
     });
 
     it('when "*" is configured in production, then start-up fails with a message naming CORS', () => {
-      const err = configError(() =>
-        loadConfig('query', { ...base, ENVIRONMENT: 'production', CORS_ALLOWED_ORIGINS: '*', CORS_ALLOW_CREDENTIALS: 'false' }),
-      );
+      const err = configError(() => loadConfig('query', { ...base, ENVIRONMENT: 'production', CORS_ALLOWED_ORIGINS: '*', CORS_ALLOW_CREDENTIALS: 'false' }));
       assert.match(err.message, /CORS/);
     });
 

@@ -40,7 +40,14 @@ export function loadDatabaseUrl(env: Env): Secret {
     throw new ConfigError('DATABASE_URL', 'not set (set DATABASE_URL, DATABASE_URL_FILE or POSTGRES_HOST with POSTGRES_PASSWORD_FILE)');
   }
   const { POSTGRES_USER, POSTGRES_PORT, POSTGRES_DB } = CONNECTION_DEFAULTS;
-  return buildUrl('postgresql', env.POSTGRES_USER ?? POSTGRES_USER, password, env.POSTGRES_HOST, env.POSTGRES_PORT ?? POSTGRES_PORT, env.POSTGRES_DB ?? POSTGRES_DB);
+  return buildUrl(
+    'postgresql',
+    env.POSTGRES_USER ?? POSTGRES_USER,
+    password,
+    env.POSTGRES_HOST,
+    env.POSTGRES_PORT ?? POSTGRES_PORT,
+    env.POSTGRES_DB ?? POSTGRES_DB,
+  );
 }
 
 /** REDIS_URL(_FILE), else one built from REDIS_HOST/PORT/DB and REDIS_PASSWORD(_FILE). */

@@ -122,7 +122,10 @@ function readEnvExample(text: string): Map<string, ExampleEntry[]> {
     const assignment = /^(?:#\s*)?([A-Z][A-Z0-9_]*)=(.*)$/.exec(line);
     if (assignment) {
       const [, name = '', raw = ''] = assignment;
-      const value = raw.trim().replace(/^'(.*)'$/, '$1').replace(/^"(.*)"$/, '$1');
+      const value = raw
+        .trim()
+        .replace(/^'(.*)'$/, '$1')
+        .replace(/^"(.*)"$/, '$1');
       entries.set(name, [...(entries.get(name) ?? []), { value, comment }]);
       comment = [];
     } else if (line.startsWith('#')) {
@@ -206,12 +209,23 @@ describe('documented configuration', () => {
   });
 
   it('when loadConfig reads a variable, then README and .env.example both document it', () => {
-    assert.deepEqual([...read].filter((name) => !table.has(name)), [], 'missing from README.md');
-    assert.deepEqual([...read].filter((name) => !example.has(name)), [], 'missing from .env.example');
+    assert.deepEqual(
+      [...read].filter((name) => !table.has(name)),
+      [],
+      'missing from README.md',
+    );
+    assert.deepEqual(
+      [...read].filter((name) => !example.has(name)),
+      [],
+      'missing from .env.example',
+    );
   });
 
   it('when README documents a variable, then loadConfig reads it', () => {
-    assert.deepEqual([...table.keys()].filter((name) => !read.has(name)), []);
+    assert.deepEqual(
+      [...table.keys()].filter((name) => !read.has(name)),
+      [],
+    );
   });
 
   it('when a variable has a default in code, then README and .env.example give that default', () => {

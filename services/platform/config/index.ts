@@ -4,7 +4,16 @@ import { AUDIT_DEFAULTS, AUDIT_DELIVERIES, parseAudit, readAuditKeyRing, type Au
 import { ConfigProblems } from './config-error.ts';
 import { CONNECTION_DEFAULTS, loadDatabaseUrl, loadRedisUrl, parseBullmqPrefix } from './connections.ts';
 import { CORS_DEFAULTS, parseCors, type CorsConfig } from './cors.ts';
-import { ENVIRONMENT_DEFAULTS, ENVIRONMENTS, LOG_LEVELS, parseEnvironment, parseLogLevel, type Environment, type LogLevel, type ServiceName } from './environment.ts';
+import {
+  ENVIRONMENT_DEFAULTS,
+  ENVIRONMENTS,
+  LOG_LEVELS,
+  parseEnvironment,
+  parseLogLevel,
+  type Environment,
+  type LogLevel,
+  type ServiceName,
+} from './environment.ts';
 import { HTTP_DEFAULTS, parseHttp, type HttpConfig } from './http.ts';
 import { IDENTITY_DEFAULTS, parseIdentity, type IdentityConfig } from './identity.ts';
 import { JWT_ALGORITHMS, JWT_DEFAULTS, parseJwt, readKeyEncryptionKey, type JwtConfig } from './jwt.ts';
@@ -99,7 +108,11 @@ export function loadConfig(service: ServiceName, env: Env): Config {
     audit: () => parseAudit(env, service, assumed),
     storage: () => parseStorage(env),
   });
-  requireKeys(service, { AUDIT_LOG_SECRET_KEY: (sections.auditKeys?.length ?? 0) > 0, JWT_KEY_ENCRYPTION_KEY: sections.jwtKeyEncryptionKey !== undefined }, problems);
+  requireKeys(
+    service,
+    { AUDIT_LOG_SECRET_KEY: (sections.auditKeys?.length ?? 0) > 0, JWT_KEY_ENCRYPTION_KEY: sections.jwtKeyEncryptionKey !== undefined },
+    problems,
+  );
   if (environment === 'production') {
     const given = {
       databaseUrl: sections.databaseUrl,

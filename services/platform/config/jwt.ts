@@ -49,9 +49,21 @@ export interface JwtConfig {
 
 export function parseJwt(env: Env): JwtConfig {
   const algorithm = parseChoice('JWT_ALGORITHM', env.JWT_ALGORITHM ?? JWT_DEFAULTS.JWT_ALGORITHM, JWT_ALGORITHMS);
-  const accessTokenTtlSeconds = parseInteger('JWT_ACCESS_TOKEN_TTL_SECONDS', env.JWT_ACCESS_TOKEN_TTL_SECONDS, JWT_DEFAULTS.JWT_ACCESS_TOKEN_TTL_SECONDS, 10, 86_400);
+  const accessTokenTtlSeconds = parseInteger(
+    'JWT_ACCESS_TOKEN_TTL_SECONDS',
+    env.JWT_ACCESS_TOKEN_TTL_SECONDS,
+    JWT_DEFAULTS.JWT_ACCESS_TOKEN_TTL_SECONDS,
+    10,
+    86_400,
+  );
   const clockToleranceSeconds = parseInteger('JWT_CLOCK_TOLERANCE_SECONDS', env.JWT_CLOCK_TOLERANCE_SECONDS, JWT_DEFAULTS.JWT_CLOCK_TOLERANCE_SECONDS, 0, 300);
-  const gracePeriodSeconds = parseInteger('JWT_KEY_GRACE_PERIOD_SECONDS', env.JWT_KEY_GRACE_PERIOD_SECONDS, JWT_DEFAULTS.JWT_KEY_GRACE_PERIOD_SECONDS, 1, 7 * 86_400);
+  const gracePeriodSeconds = parseInteger(
+    'JWT_KEY_GRACE_PERIOD_SECONDS',
+    env.JWT_KEY_GRACE_PERIOD_SECONDS,
+    JWT_DEFAULTS.JWT_KEY_GRACE_PERIOD_SECONDS,
+    1,
+    7 * 86_400,
+  );
   if (gracePeriodSeconds < accessTokenTtlSeconds + clockToleranceSeconds) {
     throw new ConfigError(
       'JWT_KEY_GRACE_PERIOD_SECONDS',

@@ -37,7 +37,10 @@ export function parseList(name: string, raw: string | undefined, fallback: reado
     }
     return parsed.map((v) => v.trim()).filter(Boolean);
   }
-  return text.split(',').map((v) => v.trim()).filter(Boolean);
+  return text
+    .split(',')
+    .map((v) => v.trim())
+    .filter(Boolean);
 }
 
 /** Exactly one of `allowed`. */

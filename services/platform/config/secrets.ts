@@ -89,11 +89,17 @@ export function checkProductionSecrets(given: GivenSecrets, env: Env, problems: 
       if (secret) refuseWeakSecret(name, secret.reveal());
     });
   }
-  for (const [name, url] of [['DATABASE_URL', given.databaseUrl], ['REDIS_URL', given.redisUrl]] as const) {
+  for (const [name, url] of [
+    ['DATABASE_URL', given.databaseUrl],
+    ['REDIS_URL', given.redisUrl],
+  ] as const) {
     const password = url ? decodeURIComponent(new URL(url.reveal()).password) : '';
     if (password) problems.check(() => refuseWeakSecret(name, password));
   }
   for (const { id, key } of given.auditKeys ?? []) problems.check(() => refuseWeakSecret(`AUDIT_LOG_SECRET_KEY (key ${id})`, key.reveal()));
-  const named = [['ADMIN_BOOTSTRAP_CLIENT_SECRET', given.adminBootstrapSecret], ['STORAGE_CLIENT_SECRET', given.storageClientSecret]] as const;
+  const named = [
+    ['ADMIN_BOOTSTRAP_CLIENT_SECRET', given.adminBootstrapSecret],
+    ['STORAGE_CLIENT_SECRET', given.storageClientSecret],
+  ] as const;
   for (const [name, secret] of named) if (secret) problems.check(() => refuseWeakSecret(name, secret.reveal()));
 }

@@ -24,7 +24,8 @@ export interface Auth {
 const CHALLENGE = 'Bearer realm="artstore"';
 
 export function createAuth(verifier: TokenVerifier, onForbidden?: () => void): Auth {
-  const guard = (allowed: ReadonlySet<Role> | 'any'): RequestHandler =>
+  const guard =
+    (allowed: ReadonlySet<Role> | 'any'): RequestHandler =>
     async (req, _res, next) => {
       const header = req.get('authorization');
       const match = header ? /^Bearer[ ]+([A-Za-z0-9._~+/=-]+)$/i.exec(header.trim()) : null;
