@@ -15,6 +15,7 @@ readonly SECRETS=(
   "jwt_key_encryption_key         JWT_KEY_ENCRYPTION_KEY"
   "admin_bootstrap_client_secret  ADMIN_BOOTSTRAP_CLIENT_SECRET"
   "storage_client_secret          STORAGE_CLIENT_SECRET"
+  "metrics_token                  METRICS_TOKEN"
   "gf_security_admin_password     GF_SECURITY_ADMIN_PASSWORD"
 )
 

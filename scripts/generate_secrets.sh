@@ -104,6 +104,7 @@ AUDIT_LOG_SIGNING_KEY="$(random_alphanumeric 48)"
 JWT_KEY_ENCRYPTION_KEY="$(random_hex_32_bytes)"
 ADMIN_BOOTSTRAP_CLIENT_SECRET="$(random_alphanumeric 48)"
 STORAGE_CLIENT_SECRET="$(random_alphanumeric 48)"
+METRICS_TOKEN="$(random_alphanumeric 48)"
 
 GENERATED_AT="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
 
@@ -163,6 +164,9 @@ ADMIN_BOOTSTRAP_CLIENT_SECRET=${ADMIN_BOOTSTRAP_CLIENT_SECRET}
 # The storage service account the modules call each other with (admin creates it at start)
 STORAGE_CLIENT_ID=storage-service
 STORAGE_CLIENT_SECRET=${STORAGE_CLIENT_SECRET}
+
+# The bearer token every process's /metrics requires; Prometheus sends it
+METRICS_TOKEN=${METRICS_TOKEN}
 
 # Grafana (monitoring)
 GF_SECURITY_ADMIN_USER=admin

@@ -17,6 +17,7 @@ const minimumSecretLength: Record<string, number> = {
   AUDIT_LOG_SECRET_KEY: 32,
   ADMIN_BOOTSTRAP_CLIENT_SECRET: 48,
   STORAGE_CLIENT_SECRET: 48,
+  METRICS_TOKEN: 48,
   JWT_KEY_ENCRYPTION_KEY: 64,
 };
 const secretNames = Object.keys(minimumSecretLength);

@@ -165,6 +165,7 @@ describe('docker compose files', () => {
       assert.equal(redis.hostname, 'redis');
       assert.equal(decodeURIComponent(redis.password), dotenv.REDIS_PASSWORD);
       assert.equal(config.jwt.adminUrl, 'http://admin:8000');
+      assert.equal(config.http.metricsToken?.reveal(), dotenv.METRICS_TOKEN, 'the /metrics token is the metrics_token secret');
     });
 
     it(`when ${name} starts in development mode from .env, then it finds postgres and redis inside the network`, () => {
@@ -173,8 +174,17 @@ describe('docker compose files', () => {
       assert.equal(config.environment, 'development');
       assert.equal(new URL(config.databaseUrl.reveal()).hostname, 'postgres');
       assert.equal(new URL(config.redisUrl.reveal()).hostname, 'redis');
+      assert.equal(config.http.metricsToken?.reveal(), dotenv.METRICS_TOKEN, 'the /metrics token comes from .env');
     });
   }
+
+  it('when a production module or worker starts, then it reads its /metrics token from the metrics_token secret', () => {
+    for (const name of APP_SERVICES) {
+      const svc = service(production, name);
+      assert.equal(svc.environment?.METRICS_TOKEN_FILE, '/run/secrets/metrics_token', `${name}: METRICS_TOKEN_FILE`);
+      assert.ok(mountedSecrets(svc).includes('metrics_token'), `${name} does not mount metrics_token`);
+    }
+  });
 
   it('when postgres, redis and migrate start, then they share the credentials and database the services use', () => {
     const postgres = service(production, 'postgres');

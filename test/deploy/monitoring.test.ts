@@ -1,16 +1,20 @@
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { stringify } from 'yaml';
 import { DEFAULT_PORTS, type ServiceName } from '../../services/platform/config/index.ts';
 import type { RunningService } from '../../services/platform/runtime.ts';
 import { start as startAuditWriter } from '../../workers/audit-writer/worker.ts';
 import { start as startMaintenance } from '../../workers/maintenance/worker.ts';
 import { testConfig } from '../support/infra.ts';
 import { startModules, stopAll } from '../support/modules.ts';
-import { APP_SERVICES, dockerDir, loadCompose, loadYaml, promtool } from './deploy-files.ts';
+import { APP_SERVICES, dockerDir, loadCompose, loadYaml, mountedSecrets, promtool } from './deploy-files.ts';
 
 interface ScrapeConfig {
   job_name: string;
+  authorization?: { type?: string; credentials_file?: string; credentials?: string };
   dns_sd_configs?: { names: string[]; type: string; port: number }[];
 }
 interface RuleGroup {
@@ -24,7 +28,14 @@ interface Panel {
   panels?: Panel[];
 }
 
-const prometheusConfig = loadYaml<{ rule_files: string[]; scrape_configs: ScrapeConfig[] }>('docker/prometheus/prometheus.yml');
+interface PrometheusConfig {
+  rule_files: string[];
+  scrape_configs: ScrapeConfig[];
+}
+
+const prometheusConfig = loadYaml<PrometheusConfig>('docker/prometheus/prometheus.yml');
+/** Where the metrics_token Docker secret is mounted, in the app containers and in Prometheus. */
+const METRICS_TOKEN_PATH = '/run/secrets/metrics_token';
 const ruleFiles = readdirSync(path.join(dockerDir, 'prometheus/rules')).map((f) => path.join('docker/prometheus/rules', f));
 const ruleTests = readdirSync(path.join(dockerDir, 'prometheus/tests')).map((f) => path.join('docker/prometheus/tests', f));
 const dashboards = readdirSync(path.join(dockerDir, 'grafana/dashboards')).map((f) => path.join(dockerDir, 'grafana/dashboards', f));
@@ -42,6 +53,7 @@ const NEEDED_FROM: Record<ServiceName, string[]> = {
     'jwt_tokens_issued_total',
     'bullmq_job_count',
     'audit_log_verification_failures_total',
+    'auth_throttled_total',
   ],
   maintenance: ['jwt_key_rotation_total', 'jwt_key_rotation_duration_seconds', 'jwt_active_keys_count', 'jwt_key_next_rotation_seconds'],
   'audit-writer': ['audit_log_total', 'audit_log_persist_latency_seconds'],
@@ -105,6 +117,24 @@ function dashboardExpressions(): { where: string; expr: string }[] {
   return all;
 }
 
+/**
+ * prometheus.yml as promtool can check it outside the container: promtool insists that every
+ * credentials_file exists, so the token path points at a file in `dir`, and the rule globs are made
+ * absolute because the copy lives elsewhere. Returns the copy's path.
+ */
+function checkablePrometheusConfig(dir: string): string {
+  const tokenFile = path.join(dir, 'metrics_token');
+  writeFileSync(tokenFile, randomBytes(24).toString('hex'));
+  const config = loadYaml<PrometheusConfig>('docker/prometheus/prometheus.yml');
+  config.rule_files = config.rule_files.map((glob) => path.resolve(dockerDir, 'prometheus', glob));
+  for (const job of config.scrape_configs) {
+    if (job.authorization?.credentials_file === METRICS_TOKEN_PATH) job.authorization.credentials_file = tokenFile;
+  }
+  const copy = path.join(dir, 'prometheus.yml');
+  writeFileSync(copy, stringify(config));
+  return copy;
+}
+
 function ruleExpressions(): { where: string; expr: string }[] {
   return ruleFiles.flatMap((file) =>
     loadYaml<{ groups: RuleGroup[] }>(file).groups.flatMap((g) => g.rules.map((r) => ({ where: `${file} ${r.alert ?? r.record}`, expr: r.expr }))),
@@ -113,9 +143,14 @@ function ruleExpressions(): { where: string; expr: string }[] {
 
 describe('Prometheus and Grafana files', () => {
   it('when promtool checks the Prometheus config, then it and its rule files are valid', () => {
-    const config = promtool(['check', 'config', 'docker/prometheus/prometheus.yml']);
-    assert.equal(config.status, 0, config.output);
-    assert.match(config.output, new RegExp(`SUCCESS: ${ruleFiles.length} rule files found`));
+    const dir = mkdtempSync(path.join(tmpdir(), 'artstore-prometheus-'));
+    try {
+      const config = promtool(['check', 'config', checkablePrometheusConfig(dir)]);
+      assert.equal(config.status, 0, config.output);
+      assert.match(config.output, new RegExp(`SUCCESS: ${ruleFiles.length} rule files found`));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
     const rules = promtool(['check', 'rules', ...ruleFiles]);
     assert.equal(rules.status, 0, rules.output);
   });
@@ -140,6 +175,20 @@ describe('Prometheus and Grafana files', () => {
       );
       assert.equal(Number(production.services[name]!.environment?.PORT), DEFAULT_PORTS[name]);
     }
+  });
+
+  it('when Prometheus scrapes a module or worker, then it sends the metrics_token secret it mounts as its bearer token', () => {
+    for (const name of APP_SERVICES) {
+      const job = prometheusConfig.scrape_configs.find((s) => s.job_name === name)!;
+      assert.deepEqual(job.authorization, { type: 'Bearer', credentials_file: METRICS_TOKEN_PATH }, `scrape job ${name}`);
+    }
+    const monitoring = loadCompose('compose.monitoring.yml');
+    assert.ok(mountedSecrets(monitoring.services.prometheus!).includes('metrics_token'), 'prometheus does not mount the metrics_token secret');
+    assert.equal(
+      monitoring.secrets?.metrics_token?.file,
+      loadCompose('compose.yml').secrets?.metrics_token?.file,
+      'Prometheus and the processes read different token files',
+    );
   });
 
   it('when Grafana provisions the dashboard, then it uses the provisioned Prometheus datasource', () => {
@@ -175,19 +224,42 @@ describe('Prometheus and Grafana files', () => {
   describe('against the live /metrics of every process', () => {
     const running: Partial<Record<ServiceName, RunningService>> = {};
     const exposition: Partial<Record<ServiceName, string>> = {};
+    // Every process runs as in production, with the scrape token Prometheus sends.
+    const withToken = { METRICS_TOKEN: randomBytes(24).toString('hex') };
+    const scrapeHeaders = { authorization: `Bearer ${withToken.METRICS_TOKEN}` };
 
     before(async function () {
       this.timeout(60_000);
-      Object.assign(running, await startModules());
-      running['audit-writer'] = await startAuditWriter(testConfig('audit-writer'));
-      running.maintenance = await startMaintenance(testConfig('maintenance'));
+      Object.assign(running, await startModules(withToken));
+      running['audit-writer'] = await startAuditWriter(testConfig('audit-writer', withToken));
+      running.maintenance = await startMaintenance(testConfig('maintenance', withToken));
       for (const [name, service] of Object.entries(running) as [ServiceName, RunningService][]) {
-        const response = await fetch(`${service.url}/metrics`);
-        assert.equal(response.status, 200);
+        const response = await fetch(`${service.url}/metrics`, { headers: scrapeHeaders });
+        assert.equal(response.status, 200, `${name} /metrics with the token`);
         exposition[name] = await response.text();
       }
     });
     after(() => stopAll(Object.values(running)));
+
+    it('when /metrics is asked without the token or with another, then every process answers 401 and /health and /ready stay open', async () => {
+      for (const [name, service] of Object.entries(running) as [ServiceName, RunningService][]) {
+        for (const [headers, code] of [
+          [{}, 'missing_token'],
+          [{ authorization: `Bearer ${randomBytes(24).toString('hex')}` }, 'invalid_token'],
+          [{ authorization: `Basic ${Buffer.from(`prometheus:${withToken.METRICS_TOKEN}`).toString('base64')}` }, 'missing_token'],
+        ] as const) {
+          const refused = await fetch(`${service.url}/metrics`, { headers });
+          const body = await refused.text();
+          assert.equal(refused.status, 401, `${name} /metrics with ${JSON.stringify(Object.keys(headers))}`);
+          assert.equal((JSON.parse(body) as { error: { code: string } }).error.code, code, `${name}: ${body}`);
+          assert.match(refused.headers.get('www-authenticate') ?? '', /^Bearer /, name);
+          assert.doesNotMatch(body, /http_requests_total/, `${name} leaks metrics in a refusal`);
+        }
+        for (const open of ['/health', '/ready']) {
+          assert.equal((await fetch(`${service.url}${open}`)).status, 200, `${name} ${open} without a token`);
+        }
+      }
+    });
 
     for (const name of APP_SERVICES) {
       it(`when promtool checks the ${name} /metrics, then it parses and has no lint problem beyond the accepted names`, () => {
