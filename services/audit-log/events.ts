@@ -45,7 +45,20 @@ export type AuditStatus = (typeof AuditStatus)[keyof typeof AuditStatus];
 const AUDIT_SOURCES = ['admin', 'storage-element', 'ingester', 'query', 'audit-writer', 'maintenance', 'cli'] as const;
 
 /** Column limits of `audit_logs`, enforced before a job is ever queued. */
-const text = (max: number) => z.string().max(max);
+export const AUDIT_TEXT_LIMITS = {
+  user_id: 100,
+  service_account_id: 100,
+  ip_address: 45,
+  user_agent: 1000,
+  resource_type: 50,
+  resource_id: 200,
+  action: 50,
+  request_id: 128,
+} as const;
+const text = (column: keyof typeof AUDIT_TEXT_LIMITS) => z.string().max(AUDIT_TEXT_LIMITS[column]);
+
+/** The member of `details` listing the JSON Pointers of values the publisher escaped (unstorable-values.ts). */
+export const ESCAPED_POINTERS_KEY = '$escaped';
 
 /**
  * One audit event as published. Field names are the `audit_logs` column names, so the record the
@@ -60,21 +73,21 @@ export const auditEventSchema = z
     /** When it happened, ISO 8601 UTC with milliseconds (`Date.prototype.toISOString`). */
     timestamp: z.iso.datetime({ precision: 3 }),
     /** A human user, when one is behind the request; null for service accounts. @defaultValue null */
-    user_id: text(100).nullable(),
+    user_id: text('user_id').nullable(),
     /** The service account (its id) that acted, when known. @defaultValue null */
-    service_account_id: text(100).nullable(),
-    ip_address: text(45).nullable(),
-    user_agent: text(1000).nullable(),
-    resource_type: text(50).nullable(),
-    resource_id: text(200).nullable(),
-    action: text(50).min(1),
+    service_account_id: text('service_account_id').nullable(),
+    ip_address: text('ip_address').nullable(),
+    user_agent: text('user_agent').nullable(),
+    resource_type: text('resource_type').nullable(),
+    resource_id: text('resource_id').nullable(),
+    action: text('action').min(1),
     status: z.enum([AuditStatus.Success, AuditStatus.Failure, AuditStatus.Denied]),
     /** Free-form JSON context; never secrets. @defaultValue null */
     details: z.record(z.string(), z.json()).nullable(),
     /** The process that published the event. */
     source: z.enum(AUDIT_SOURCES),
     /** The request id (X-Request-Id) or job id the event came from. @defaultValue null */
-    request_id: text(128).nullable(),
+    request_id: text('request_id').nullable(),
   })
   .strict()
   .refine((event) => AUDIT_EVENT_CATEGORY[event.event_type] === event.event_category, {

@@ -193,6 +193,7 @@ describe('audit delivery configuration', () => {
         ENVIRONMENT: environment,
         REDIS_URL: `redis://:${strong}@r:6379/0`,
         DATABASE_URL: `postgresql://u:${strong}@db/x`,
+        METRICS_TOKEN: strong,
       });
       assert.equal(config.audit.delivery, 'fail-closed', environment);
     }

@@ -7,6 +7,7 @@ import type { Logger } from '../platform/logger.ts';
 import { AuditJob, DEFAULT_JOB_OPTIONS, openQueue, QueueName, type ContractQueue } from '../platform/queues.ts';
 import { AUDIT_EVENT_CATEGORY, auditEventSchema, type AuditEvent, type AuditSource } from './events.ts';
 import { openAuditSpool, type AuditSpool } from './spool.ts';
+import { escapeUnstorableValues } from './unstorable-values.ts';
 
 /**
  * What a caller gives to publish one audit event; the publisher fills in event_id (a new UUID),
@@ -74,23 +75,25 @@ function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
 
 export function buildAuditEvent(input: AuditEventInput, source: AuditSource, now = new Date()): AuditEvent {
   // parse, not safeParse: an event that does not fit the contract is a bug in the caller.
-  return auditEventSchema.parse({
-    event_id: randomUUID(),
-    event_type: input.event_type,
-    event_category: AUDIT_EVENT_CATEGORY[input.event_type],
-    timestamp: now.toISOString(),
-    user_id: input.user_id ?? null,
-    service_account_id: input.service_account_id ?? null,
-    ip_address: input.ip_address ?? null,
-    user_agent: input.user_agent ?? null,
-    resource_type: input.resource_type ?? null,
-    resource_id: input.resource_id ?? null,
-    action: input.action,
-    status: input.status,
-    details: input.details ?? null,
-    source,
-    request_id: input.request_id ?? null,
-  });
+  return auditEventSchema.parse(
+    escapeUnstorableValues({
+      event_id: randomUUID(),
+      event_type: input.event_type,
+      event_category: AUDIT_EVENT_CATEGORY[input.event_type],
+      timestamp: now.toISOString(),
+      user_id: input.user_id ?? null,
+      service_account_id: input.service_account_id ?? null,
+      ip_address: input.ip_address ?? null,
+      user_agent: input.user_agent ?? null,
+      resource_type: input.resource_type ?? null,
+      resource_id: input.resource_id ?? null,
+      action: input.action,
+      status: input.status,
+      details: input.details ?? null,
+      source,
+      request_id: input.request_id ?? null,
+    }),
+  );
 }
 
 /**

@@ -17,6 +17,8 @@ import type { AuditEvent } from '../audit-log/events.ts';
 
 export const QueueName = {
   AuditEvents: 'audit-events',
+  /** Events the writer could not store as given: kept with the reason, never silently dropped. No worker takes them. */
+  AuditDeadLetter: 'audit-dead-letter',
   Maintenance: 'maintenance',
 } as const;
 export type QueueName = (typeof QueueName)[keyof typeof QueueName];
@@ -27,6 +29,24 @@ export const AuditJob = {
   Checkpoint: 'write-audit-checkpoint',
 } as const;
 export type AuditJob = (typeof AuditJob)[keyof typeof AuditJob];
+
+/** Jobs of the audit dead-letter queue. */
+export const DeadLetterJob = {
+  DeadAuditEvent: 'dead-audit-event',
+} as const;
+export type DeadLetterJob = (typeof DeadLetterJob)[keyof typeof DeadLetterJob];
+
+/** Payload of `dead-audit-event`: the refused payload exactly as it arrived, and why. */
+export interface DeadAuditEventPayload {
+  /** The audit-events job it came from (the event_id when the producer set it). */
+  source_job_id: string | null;
+  /** Why the writer refused it. */
+  reason: string;
+  /** ISO time of the refusal. */
+  refused_at: string;
+  /** The job's data as received. */
+  payload: unknown;
+}
 
 /** Jobs of the maintenance queue; each is created by a BullMQ job scheduler whose id is the job name. */
 export const MaintenanceJob = {
@@ -58,6 +78,9 @@ export interface QueueJobs {
     /** Made by the job scheduler of that id. */
     [AuditJob.Checkpoint]: WriteAuditCheckpointPayload;
   };
+  [QueueName.AuditDeadLetter]: {
+    [DeadLetterJob.DeadAuditEvent]: DeadAuditEventPayload;
+  };
   [QueueName.Maintenance]: {
     [MaintenanceJob.RotateJwtKeys]: RotateJwtKeysPayload;
     [MaintenanceJob.WeeklyCleanup]: WeeklyCleanupPayload;
@@ -73,6 +96,7 @@ export type JobPayload<Q extends QueueName, N extends JobName<Q> = JobName<Q>> =
  */
 const JOB_NAMES: { readonly [Q in QueueName]: Readonly<Record<JobName<Q>, true>> } = {
   [QueueName.AuditEvents]: { [AuditJob.Record]: true, [AuditJob.Checkpoint]: true },
+  [QueueName.AuditDeadLetter]: { [DeadLetterJob.DeadAuditEvent]: true },
   [QueueName.Maintenance]: { [MaintenanceJob.RotateJwtKeys]: true, [MaintenanceJob.WeeklyCleanup]: true },
 };
 

@@ -6,6 +6,9 @@ import type { JWTVerifyGetKey } from 'jose';
 import { createAuditPublisher, type AuditPublisher } from '../audit-log/publisher.ts';
 import { ConfigError, loadConfig, type Config, type ServiceName } from './config/index.ts';
 import { createPrismaClient, type PrismaClient } from './db/client.ts';
+import { createRevocationList, type RevocationList } from './auth/revocation-list.ts';
+import type { Principal } from './auth/roles.ts';
+import { revocationStore } from './auth/revocation-store.ts';
 import { createTokenVerifier } from './auth/token-verifier.ts';
 import { createAuth, type Auth } from './http/auth.ts';
 import { createHttpApp, type ReadinessCheck } from './http/app.ts';
@@ -28,6 +31,8 @@ export interface ServiceDeps {
   audit: AuditPublisher;
   /** Change notices from other replicas, heard on this process's one subscriber connection. */
   notices: ChangeListeners;
+  /** Per-account not-befores every token check consults (kept current by notices and a periodic reload). */
+  revocations: RevocationList;
   /** This process's own base URL, known once it listens. */
   selfUrl(): string;
 }
@@ -47,6 +52,8 @@ export interface ServiceOptions {
   routes?: (app: Express, deps: ServiceDeps) => void;
   /** In-process verification keys (admin only): its own tokens never wait for its own JWKS cache. */
   verificationKeys?: () => JWTVerifyGetKey | undefined;
+  /** Checks every verified caller further before its request runs (admin: the account is active now); throws to refuse. */
+  confirmPrincipal?: (principal: Principal, deps: ServiceDeps) => Promise<void>;
   readiness?: ReadinessCheck[];
   /** Socket buffer size of the HTTP server; modules that move file content raise it. @defaultValue Node's default */
   streamHighWaterMark?: number;
@@ -97,19 +104,33 @@ export async function startService(config: Config, options: ServiceOptions = {})
     throw err;
   });
   let url = '';
+  const revocations = createRevocationList({
+    load: (after) => revocationStore.since(prisma, after),
+    windowMs: (config.jwt.accessTokenTtlSeconds + config.jwt.clockToleranceSeconds) * 1000,
+    resyncMs: config.identity.revocationResyncSeconds * 1000,
+    logger,
+  });
   const verifier = createTokenVerifier(config.jwt, {
     // The admin module verifies against its own JWKS; the others against the admin module's.
     jwksUrl: () => `${config.service === 'admin' ? url : config.jwt.adminUrl}/.well-known/jwks.json`,
     localKeys: options.verificationKeys,
+    revocations,
     onResult: (result) => metrics.tokensVerified.inc({ result }),
   });
-  const auth = createAuth(verifier, () => metrics.tokensVerified.inc({ result: 'forbidden' }));
+  const auth = createAuth(verifier, {
+    onForbidden: () => metrics.tokensVerified.inc({ result: 'forbidden' }),
+    confirm: options.confirmPrincipal && ((principal) => options.confirmPrincipal!(principal, deps)),
+  });
   const notices = await openChangeNotices(config.redisUrl, config.bullmqPrefix, { logger, connectionName: `${config.service}:notices` });
   // A key change anywhere makes this process refetch the JWKS at once: a new `next` key is known
   // long before it signs even when rotations come faster than the cache age, and a revoked key stops
   // verifying within moments (the cache age remains the bound if a notice is lost).
   notices.on(ChangeTopic.KeysChanged, () => void verifier.refresh());
-  const deps: ServiceDeps = { config, logger, metrics, prisma, redis, auth, audit, notices, selfUrl: () => url };
+  // A suspension, deletion or revocation anywhere reaches this process's verifier within moments;
+  // the periodic reload bounds a lost notice, and a reconnect (undefined) reloads at once.
+  notices.on(ChangeTopic.TokensRevoked, (notice) => revocations.apply(notice));
+  if (!(await revocations.sync())) logger.warn('token revocations not loaded at start-up: tokens are refused until they are');
+  const deps: ServiceDeps = { config, logger, metrics, prisma, redis, auth, audit, notices, revocations, selfUrl: () => url };
   const readiness: ReadinessCheck[] = [
     {
       name: 'redis',
@@ -138,6 +159,7 @@ export async function startService(config: Config, options: ServiceOptions = {})
     port = await listen(server, config);
   } catch (err) {
     await notices.close();
+    revocations.close();
     await audit.close();
     redis.disconnect();
     await prisma.$disconnect();
@@ -152,6 +174,7 @@ export async function startService(config: Config, options: ServiceOptions = {})
     (stopping ??= (async () => {
       await options.beforeStop?.();
       await notices.close();
+      revocations.close();
       await closeServer(server);
       await audit.close();
       await Promise.allSettled([redis.quit(), prisma.$disconnect()]);

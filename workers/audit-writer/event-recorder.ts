@@ -11,7 +11,7 @@ import type { PrismaClient } from '../../services/platform/db/client.ts';
 import type { Logger } from '../../services/platform/logger.ts';
 import { createBatcher, type BatcherOptions } from './batcher.ts';
 import type { WriteOutcome } from '../../services/audit-log/chain-writer.ts';
-import { parseAuditJobData } from './event-validation.ts';
+import { InvalidAuditEventError, parseAuditJobData } from './event-validation.ts';
 import type { WriterMetrics } from './writer-metrics.ts';
 
 const OUTAGE_DELAY_MS = { first: 1000, max: 30_000 };
@@ -52,6 +52,8 @@ export function createEventRecorder(deps: {
   /** Appends a batch to the chain (in-process, or in the writer thread). */
   writer: { write(events: AuditEvent[]): Promise<{ outcomes: WriteOutcome[] }> };
   batch?: Partial<BatcherOptions>;
+  /** Keeps a refused payload on the dead-letter queue; a rejection fails the job for a retry rather than lose it. */
+  deadLetter(job: Job, reason: string): Promise<void>;
 }): EventRecorder {
   const { prisma, logger, metrics, writer } = deps;
   let outageDelay = OUTAGE_DELAY_MS.first;
@@ -94,7 +96,10 @@ export function createEventRecorder(deps: {
       try {
         event = parseAuditJobData(job.data);
       } catch (err) {
+        // Kept before the job fails for good: a payload the writer cannot store is never simply dropped.
+        if (err instanceof InvalidAuditEventError) await deps.deadLetter(job, err.message);
         metrics.rejected.inc();
+        logger.error({ jobId: job.id, err: (err as Error).message }, 'audit event refused and dead-lettered');
         throw err;
       }
       try {

@@ -1,5 +1,6 @@
 import { UnrecoverableError } from 'bullmq';
 import { auditEventSchema, type AuditEvent } from '../../services/audit-log/events.ts';
+import { hasUnstorableText } from '../../services/platform/storable-text.ts';
 
 /** Larger details would bloat every verification; producers keep context small. */
 export const MAX_DETAILS_CHARS = 64 * 1024;
@@ -11,19 +12,13 @@ export class InvalidAuditEventError extends UnrecoverableError {
   }
 }
 
-/** Characters that need a closer look: NUL, and surrogates (fine only in pairs). */
-// biome-ignore lint/suspicious/noControlCharactersInRegex: finding NUL is the point
-const SUSPECT = /[\u0000\ud800-\udfff]/;
-/** In a `u` regex a surrogate pair is one code point, so this matches only unpaired surrogates. */
-// biome-ignore lint/suspicious/noControlCharactersInRegex: finding NUL is the point
-const UNSTORABLE = /\u0000|\p{Cs}/u;
-
 /**
  * A string PostgreSQL cannot store as given (NUL) or RFC 8785 cannot canonicalize (an unpaired
- * surrogate) would fail its whole batch again and again; such an event is refused alone instead.
+ * surrogate) would fail its whole batch again and again. Publishers escape such text; an event that
+ * still holds some (a producer that bypassed the publisher) is refused alone and dead-lettered.
  */
 function holdsUnstorable(value: unknown): boolean {
-  if (typeof value === 'string') return SUSPECT.test(value) && UNSTORABLE.test(value);
+  if (typeof value === 'string') return hasUnstorableText(value);
   if (Array.isArray(value)) return value.some(holdsUnstorable);
   if (value !== null && typeof value === 'object') {
     for (const [key, item] of Object.entries(value)) if (holdsUnstorable(key) || holdsUnstorable(item)) return true;

@@ -1,7 +1,7 @@
 import { ensureAuditPartitions } from '../../services/audit-log/audit-partitions.ts';
 import type { Config } from '../../services/platform/config/index.ts';
 import type { Logger } from '../../services/platform/logger.ts';
-import { AuditJob, openQueue, QueueName } from '../../services/platform/queues.ts';
+import { AuditJob, DeadLetterJob, openQueue, QueueName } from '../../services/platform/queues.ts';
 import { startWorkerService } from '../../services/platform/worker-runtime.ts';
 import type { BatcherOptions } from './batcher.ts';
 import { ensureChainHead } from '../../services/audit-log/chain-writer.ts';
@@ -29,6 +29,11 @@ export interface AuditWriterOptions {
 export async function start(config: Config, options: AuditWriterOptions = {}) {
   let recorder: EventRecorder | undefined;
   const chainWriter = startThreadedChainWriter(config);
+  const deadLetters = openQueue(QueueName.AuditDeadLetter, {
+    connection: { url: config.redisUrl.reveal() },
+    prefix: config.bullmqPrefix,
+    defaultJobOptions: { removeOnComplete: false, removeOnFail: false },
+  });
   const service = await startWorkerService(config, {
     queue: QueueName.AuditEvents,
     concurrency: options.concurrency ?? DEFAULT_WRITER_CONCURRENCY,
@@ -45,6 +50,14 @@ export async function start(config: Config, options: AuditWriterOptions = {}) {
         metrics: createWriterMetrics(deps.metrics.registry),
         writer: chainWriter,
         batch: options.batch,
+        deadLetter: async (job, reason) => {
+          // jobId = the refused job's id: a redelivery of the same refusal is kept once.
+          await deadLetters.add(
+            DeadLetterJob.DeadAuditEvent,
+            { source_job_id: job.id ?? null, reason, refused_at: new Date().toISOString(), payload: job.data },
+            job.id ? { jobId: `dead-${job.id}` } : {},
+          );
+        },
       });
     },
     processors: {
@@ -53,6 +66,7 @@ export async function start(config: Config, options: AuditWriterOptions = {}) {
     },
   }).catch(async (err: unknown) => {
     await chainWriter.close();
+    await deadLetters.close();
     throw err;
   });
   const schedulers = openQueue(QueueName.AuditEvents, { connection: { url: config.redisUrl.reveal() }, prefix: config.bullmqPrefix });
@@ -61,6 +75,7 @@ export async function start(config: Config, options: AuditWriterOptions = {}) {
     await service.stop();
     await chainWriter.close();
     await schedulers.close();
+    await deadLetters.close();
   };
   try {
     await upsertCheckpointScheduler(schedulers, config.audit.checkpointEveryMs);

@@ -151,10 +151,25 @@ describe('configuration', () => {
   });
 
   describe('in production', () => {
-    const prod: Env = { ...base, ENVIRONMENT: 'production', CORS_ALLOWED_ORIGINS: 'https://app.artstore.example.com' };
+    const prod: Env = {
+      ...base,
+      ENVIRONMENT: 'production',
+      CORS_ALLOWED_ORIGINS: 'https://app.artstore.example.com',
+      METRICS_TOKEN: 'm3tr1cs-scrape-token-0123456789abcdef',
+    };
 
     it('when every secret is strong, then start-up succeeds', () => {
       assert.equal(loadConfig('admin', prod).environment, 'production');
+    });
+
+    it('when no metrics scrape token is given, then every process refuses to start; a weak one is refused too', () => {
+      for (const service of ['admin', 'query', 'audit-writer'] as const) {
+        const err = configError(() => loadConfig(service, { ...prod, METRICS_TOKEN: undefined }));
+        assert.equal(err.variable, 'METRICS_TOKEN');
+        assert.match(err.message, /required in production/);
+      }
+      assert.match(configError(() => loadConfig('query', { ...prod, METRICS_TOKEN: 'short' })).message, /shorter than 32/);
+      assert.equal(loadConfig('query', { ...base, METRICS_TOKEN: undefined }).http.metricsToken, undefined, 'development may leave /metrics open');
     });
 
     for (const placeholder of ['REPLACE_WITH_STRONG_RANDOM_KEY_32_CHARS', 'CHANGE_THIS_TO_STRONG_RANDOM_KEY_32_CHARS', 'changeme-changeme-changeme-changeme']) {

@@ -1,6 +1,8 @@
 import { ConfigError } from './config-error.ts';
 import type { ServiceName } from './environment.ts';
+import type { Secret } from '../secret.ts';
 import { parseInteger, type Env } from './parse.ts';
+import { readSecret } from './secrets.ts';
 
 /** Where each process listens unless PORT says otherwise. */
 export const DEFAULT_PORTS: Readonly<Record<ServiceName, number>> = {
@@ -27,6 +29,11 @@ export interface HttpConfig {
   bodyLimit: string;
   /** Express `trust proxy` value: false, true, a hop count or a list of subnets. @defaultValue HTTP_DEFAULTS.TRUST_PROXY */
   trustProxy: boolean | number | string;
+  /**
+   * The bearer token /metrics requires (METRICS_TOKEN or _FILE); required in production. Health and
+   * readiness stay open. @defaultValue unset: /metrics answers anyone
+   */
+  metricsToken?: Secret;
 }
 
 function parseTrustProxy(raw: string | undefined): boolean | number | string {
@@ -45,5 +52,6 @@ export function parseHttp(env: Env, service: ServiceName): HttpConfig {
     port: parseInteger('PORT', env.PORT, DEFAULT_PORTS[service], 0, 65_535),
     bodyLimit,
     trustProxy: parseTrustProxy(env.TRUST_PROXY),
+    metricsToken: readSecret(env, 'METRICS_TOKEN'),
   };
 }

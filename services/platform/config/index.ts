@@ -28,7 +28,7 @@ export { loadDatabaseUrl, loadRedisUrl } from './connections.ts';
 export type { CorsConfig } from './cors.ts';
 export type { Environment, LogLevel, ServiceName } from './environment.ts';
 export { DEFAULT_PORTS, type HttpConfig } from './http.ts';
-export type { IdentityConfig } from './identity.ts';
+export type { IdentityConfig, LoginThrottleConfig } from './identity.ts';
 export { JWT_ALGORITHMS, type JwtAlgorithm, type JwtConfig } from './jwt.ts';
 export type { MaintenanceConfig } from './maintenance.ts';
 export type { Env, Schedule } from './parse.ts';
@@ -120,6 +120,8 @@ export function loadConfig(service: ServiceName, env: Env): Config {
       auditKeys: sections.auditKeys,
       adminBootstrapSecret: sections.identity?.adminBootstrap.clientSecret,
       storageClientSecret: sections.storage?.client.clientSecret,
+      metricsToken: sections.http?.metricsToken,
+      httpRead: sections.http !== undefined,
     };
     checkProductionSecrets(given, env, problems);
   }

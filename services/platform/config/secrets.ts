@@ -14,6 +14,7 @@ export const SECRET_NAMES = [
   'JWT_KEY_ENCRYPTION_KEY',
   'ADMIN_BOOTSTRAP_CLIENT_SECRET',
   'STORAGE_CLIENT_SECRET',
+  'METRICS_TOKEN',
 ] as const;
 export type SecretName = (typeof SECRET_NAMES)[number];
 
@@ -79,6 +80,9 @@ export interface GivenSecrets {
   auditKeys?: readonly { id: string; key: Secret }[];
   adminBootstrapSecret?: Secret;
   storageClientSecret?: Secret;
+  metricsToken?: Secret;
+  /** False when the http section could not be read, so a missing token is not reported twice. */
+  httpRead: boolean;
 }
 
 /** Production refuses placeholders and short values in every secret, each reported on its own. */
@@ -97,6 +101,10 @@ export function checkProductionSecrets(given: GivenSecrets, env: Env, problems: 
     if (password) problems.check(() => refuseWeakSecret(name, password));
   }
   for (const { id, key } of given.auditKeys ?? []) problems.check(() => refuseWeakSecret(`AUDIT_LOG_SECRET_KEY (key ${id})`, key.reveal()));
+  // Metrics name routes, counts and queue sizes: in production only Prometheus may read them.
+  if (given.metricsToken) problems.check(() => refuseWeakSecret('METRICS_TOKEN', given.metricsToken!.reveal()));
+  else if (given.httpRead)
+    problems.add({ variable: 'METRICS_TOKEN', message: 'is required in production (set METRICS_TOKEN or METRICS_TOKEN_FILE; Prometheus sends it)' });
   const named = [
     ['ADMIN_BOOTSTRAP_CLIENT_SECRET', given.adminBootstrapSecret],
     ['STORAGE_CLIENT_SECRET', given.storageClientSecret],

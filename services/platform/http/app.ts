@@ -1,10 +1,11 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
 import express, { type Express, type RequestHandler } from 'express';
 import type { AuditPublisher } from '../../audit-log/publisher.ts';
 import type { Config } from '../config/index.ts';
-import type { ErrorCode } from '../errors.ts';
+import { AppError, type ErrorCode } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import type { ServiceMetrics } from '../metrics.ts';
+import type { Secret } from '../secret.ts';
 import { auditDeniedResponses } from '../../audit-log/request-events.ts';
 import { corsWhitelist } from './cors.ts';
 import { errorHandler, notFoundHandler } from './error-handler.ts';
@@ -62,6 +63,26 @@ async function runCheck(check: ReadinessCheck): Promise<string> {
 }
 
 /**
+ * /metrics names routes, counts and queue sizes: with METRICS_TOKEN set only a scraper presenting
+ * it as a bearer token reads them (compared in constant time). Without a token it stays open, as
+ * development needs; production refuses to start without one.
+ */
+function requireScrapeToken(token: Secret | undefined): RequestHandler {
+  const expected = token ? createHash('sha256').update(token.reveal()).digest() : undefined;
+  return (req, _res, next) => {
+    if (!expected) return next();
+    const presented = /^Bearer (\S+)$/i.exec(req.get('authorization') ?? '')?.[1];
+    if (presented && timingSafeEqual(createHash('sha256').update(presented).digest(), expected)) return next();
+    const challenge = { headers: { 'WWW-Authenticate': 'Bearer realm="metrics"' } };
+    next(
+      presented
+        ? new AppError(401, 'invalid_token', 'The metrics scrape token is not valid', challenge)
+        : new AppError(401, 'missing_token', 'A metrics scrape token is required', challenge),
+    );
+  };
+}
+
+/**
  * The Express app every process serves: request id, access log and metrics, CORS whitelist,
  * JSON body limit, /health, /ready, /metrics, then the module's routes and one error handler.
  */
@@ -97,7 +118,7 @@ export function createHttpApp(options: {
     }
     res.status(503).json({ error: { code: 'not_ready' satisfies ErrorCode, message: `Unreachable: ${failed.join(', ')}` }, checks });
   });
-  app.get('/metrics', async (_req, res) => {
+  app.get('/metrics', requireScrapeToken(config.http.metricsToken), async (_req, res) => {
     res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
   });
 

@@ -19,11 +19,23 @@ export interface Auth {
   require(...roles: Role[]): RequestHandler;
   /** Middleware: any valid bearer token, whatever its role. */
   authenticated(): RequestHandler;
+  /** Verifies a token given some other way than the Authorization header (introspection, revocation). */
+  verify(token: string): Promise<Principal>;
 }
 
 const CHALLENGE = 'Bearer realm="artstore"';
 
-export function createAuth(verifier: TokenVerifier, onForbidden?: () => void): Auth {
+export interface AuthOptions {
+  onForbidden?: () => void;
+  /**
+   * Runs after a token verified, before its role is checked: the admin module confirms there that
+   * the calling account exists and is active at this moment, closing the window before a
+   * revocation notice arrives. Throws to refuse.
+   */
+  confirm?: (principal: Principal) => Promise<void>;
+}
+
+export function createAuth(verifier: TokenVerifier, options: AuthOptions = {}): Auth {
   const guard =
     (allowed: ReadonlySet<Role> | 'any'): RequestHandler =>
     async (req, _res, next) => {
@@ -34,11 +46,12 @@ export function createAuth(verifier: TokenVerifier, onForbidden?: () => void): A
       }
       try {
         req.principal = await verifier.verify(match[1]);
+        await options.confirm?.(req.principal);
       } catch (err) {
         return next(err);
       }
       if (allowed !== 'any' && !allowed.has(req.principal.role)) {
-        onForbidden?.();
+        options.onForbidden?.();
         return next(new AppError(403, 'forbidden', `Role "${req.principal.role}" may not do this`));
       }
       next();
@@ -46,5 +59,6 @@ export function createAuth(verifier: TokenVerifier, onForbidden?: () => void): A
   return {
     require: (...roles) => guard(new Set<Role>(['admin', ...roles])),
     authenticated: () => guard('any'),
+    verify: (token) => verifier.verify(token),
   };
 }
