@@ -1,7 +1,9 @@
 import type { Config } from '../platform/config/index.ts';
 import type { Logger } from '../platform/logger.ts';
 import { startService, type RunningService } from '../platform/runtime.ts';
+import { AppError } from '../platform/errors.ts';
 import { createIdentity } from './identity/routes.ts';
+import { createServiceAccountStore } from './identity/service-account-store.ts';
 import type { SigningKey } from './identity/token-issuer.ts';
 import { ChangeTopic } from '../platform/change-notices.ts';
 import { createKeyService, type KeyService } from '../signing-keys/key-service.ts';
@@ -22,6 +24,16 @@ export function start(config: Config, options: { logger?: Logger } = {}): Promis
   return startService(config, {
     logger: options.logger,
     verificationKeys: () => keys?.verificationKeys().getKey,
+    // Every admin call re-reads its caller: a suspended or deleted account is refused even in the
+    // moments before its revocation reaches this replica.
+    confirmPrincipal: async (principal, deps) => {
+      const account = await createServiceAccountStore(deps.prisma).findById(principal.serviceAccountId);
+      if (account?.status !== 'active') {
+        throw new AppError(401, 'token_revoked', 'The account of this token is suspended or deleted', {
+          headers: { 'WWW-Authenticate': 'Bearer realm="artstore", error="invalid_token"' },
+        });
+      }
+    },
     prepare: async (deps) => {
       identity = createIdentity(deps, () => signingKey());
       await identity.bootstrap();

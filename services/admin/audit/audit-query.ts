@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { AUDIT_EVENT_TYPES, AuditCategory, AuditStatus } from '../../audit-log/events.ts';
 import type { Prisma, PrismaClient } from '../../platform/db/client.ts';
 import { AppError } from '../../platform/errors.ts';
+import { storableText } from '../../platform/storable-text.ts';
 
 type AuditLogRow = Awaited<ReturnType<PrismaClient['auditLog']['findMany']>>[number];
 
@@ -12,11 +13,11 @@ export const auditFilterSchema = z.strictObject({
   event_type: z.enum(AUDIT_EVENT_TYPES).optional(),
   event_category: z.enum(Object.values(AuditCategory) as [AuditCategory, ...AuditCategory[]]).optional(),
   status: z.enum([AuditStatus.Success, AuditStatus.Failure, AuditStatus.Denied]).optional(),
-  service_account_id: z.string().min(1).max(100).optional(),
-  resource_type: z.string().min(1).max(50).optional(),
-  resource_id: z.string().min(1).max(200).optional(),
-  source: z.string().min(1).max(30).optional(),
-  request_id: z.string().min(1).max(128).optional(),
+  service_account_id: storableText(100).optional(),
+  resource_type: storableText(50).optional(),
+  resource_id: storableText(200).optional(),
+  source: storableText(30).optional(),
+  request_id: storableText(128).optional(),
   order: z.enum(['asc', 'desc']).default('desc'),
 });
 export type AuditFilter = z.infer<typeof auditFilterSchema>;

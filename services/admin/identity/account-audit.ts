@@ -3,7 +3,10 @@ import type { AuditEventInput } from '../../audit-log/publisher.ts';
 import type { AuditEventType } from '../../audit-log/events.ts';
 import type { ServiceAccount } from './service-account-store.ts';
 
-type AccountEventType = Extract<AuditEventType, 'service_account_created' | 'service_account_deleted' | 'service_account_updated' | 'secret_rotated'>;
+type AccountEventType = Extract<
+  AuditEventType,
+  'service_account_created' | 'service_account_deleted' | 'service_account_updated' | 'secret_rotated' | 'tokens_revoked'
+>;
 
 /**
  * The audit events of one admin action on a service account: who (`context`: the caller's account,

@@ -1,20 +1,8 @@
 import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { RateLimiterRedis } from 'rate-limiter-flexible';
-
-/** Brute-force limits of every credential check (token endpoint, token revocation, browser login). */
-export interface LoginThrottleConfig {
-  /** Failed attempts one address may make per window before all its attempts are refused. */
-  maxFailuresPerAddress: number;
-  /** The window of the per-address limit and of `auth_throttled` events, in seconds. */
-  windowSeconds: number;
-  /** Failures in a row of one client id from one address before that pair is locked. */
-  lockAfterFailures: number;
-  /** The first lock; each further lock within a day doubles it. */
-  lockSeconds: number;
-  /** The longest lock. */
-  maxLockSeconds: number;
-}
+import type { LoginThrottleConfig } from '../../platform/config/index.ts';
+import type { Logger } from '../../platform/logger.ts';
 
 export type ThrottleLimit = 'address' | 'client';
 
@@ -38,7 +26,7 @@ const LOCK_MEMORY_SECONDS = 24 * 3600;
  * A throttled attempt is answered 429 whether its credentials were right or not, so a lock cannot
  * be used to test guesses.
  */
-export function createLoginThrottle(redis: Redis, keyPrefix: string, config: LoginThrottleConfig) {
+export function createLoginThrottle(redis: Redis, keyPrefix: string, config: LoginThrottleConfig, logger?: Logger) {
   const byAddress = new RateLimiterRedis({
     storeClient: redis,
     keyPrefix: `${keyPrefix}:auth-throttle:address`,
@@ -66,7 +54,17 @@ export function createLoginThrottle(redis: Redis, keyPrefix: string, config: Log
       .slice(0, 32)}|${address}`;
   const secondsLeft = async (rawKey: string) => Math.max(1, Math.ceil((await redis.pttl(rawKey)) / 1000));
 
-  return {
+  // While Redis is unreachable nothing can be counted: the check lets attempts through and the audit
+  // delivery mode decides (fail-closed answers 503 before any token leaves; spool records every attempt).
+  const unthrottled =
+    <T>(fallback: T) =>
+    (err: Error) => {
+      logger?.warn({ err: err.message }, 'login throttle unavailable (Redis): attempts are not being counted');
+      return fallback;
+    };
+  const open: ThrottleVerdict = { throttled: false, clientFailures: 0 };
+
+  const limits = {
     /** Before any credential is looked at: is this address or this (client id, address) pair throttled? One round trip. */
     async check(clientId: string | undefined, address: string): Promise<ThrottleVerdict> {
       const addressKey = byAddress.getKey(address);
@@ -115,6 +113,13 @@ export function createLoginThrottle(redis: Redis, keyPrefix: string, config: Log
       const previous = Number((await redis.get(`${key}:${window - 1}`)) ?? 0);
       return { limit, previousWindowCount: previous, windowSeconds: config.windowSeconds };
     },
+  };
+  return {
+    check: (clientId: string | undefined, address: string) => limits.check(clientId, address).catch(unthrottled(open)),
+    failed: (clientId: string | undefined, address: string) => limits.failed(clientId, address).catch(unthrottled(open)),
+    succeeded: (clientId: string | undefined, address: string) => limits.succeeded(clientId, address).catch(unthrottled(undefined)),
+    throttledWindow: (limit: ThrottleLimit, clientId: string | undefined, address: string) =>
+      limits.throttledWindow(limit, clientId, address).catch(unthrottled(undefined)),
   };
 }
 

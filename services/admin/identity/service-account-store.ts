@@ -1,11 +1,31 @@
-import { Prisma, type PrismaClient, type ServiceAccount } from '../../platform/db/client.ts';
+import { revocationStore, type Revocation, type RevocationReason } from '../../platform/auth/revocation-store.ts';
 import type { Role } from '../../platform/auth/roles.ts';
+import { Prisma, type PrismaClient, type ServiceAccount } from '../../platform/db/client.ts';
 
 export type { ServiceAccount };
 
 /** Data access for service_accounts: the only code that touches prisma.serviceAccount. */
 export function createServiceAccountStore(prisma: PrismaClient) {
   return {
+    ...accountQueries(prisma),
+    /**
+     * Runs `work` in one transaction, so a change to an account and the revocation of its tokens
+     * commit together: a crash between them can never leave a suspended account's tokens alive.
+     */
+    transaction<T>(work: (tx: AccountQueries) => Promise<T>): Promise<T> {
+      return prisma.$transaction((tx) => work(accountQueries(tx)));
+    },
+  };
+}
+
+type AccountQueries = ReturnType<typeof accountQueries>;
+
+function accountQueries(prisma: PrismaClient | Prisma.TransactionClient) {
+  return {
+    /** Raises the account's token not-before (see platform/auth/revocation-store.ts). */
+    revokeTokens(id: string, at: Date, reason: RevocationReason): Promise<Revocation> {
+      return revocationStore.revoke(prisma, id, at, reason);
+    },
     create(data: { clientId: string; name: string; role: Role; secretHash: string }): Promise<ServiceAccount> {
       return prisma.serviceAccount.create({ data });
     },
@@ -29,10 +49,11 @@ export function createServiceAccountStore(prisma: PrismaClient) {
     setStatus(id: string, status: 'active' | 'suspended'): Promise<ServiceAccount> {
       return prisma.serviceAccount.update({ where: { id }, data: { status } });
     },
-    replaceSecret(id: string, secretHash: string, previous: { hash: string; expiresAt: Date }): Promise<ServiceAccount> {
+    /** A new secret hash; `previous` keeps the old one valid until it expires, null ends it now. */
+    replaceSecret(id: string, secretHash: string, previous: { hash: string; expiresAt: Date } | null): Promise<ServiceAccount> {
       return prisma.serviceAccount.update({
         where: { id },
-        data: { secretHash, previousSecretHash: previous.hash, previousSecretExpiresAt: previous.expiresAt },
+        data: { secretHash, previousSecretHash: previous?.hash ?? null, previousSecretExpiresAt: previous?.expiresAt ?? null },
       });
     },
     async delete(id: string): Promise<boolean> {

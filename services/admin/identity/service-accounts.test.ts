@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
 import { createPrismaClient, type PrismaClient } from '../../platform/db/client.ts';
 import { createLogger } from '../../platform/logger.ts';
 import { testConfig, testInfra } from '../../../test/support/infra.ts';
@@ -41,7 +42,7 @@ describe('service accounts', () => {
     const { account, clientSecret: oldSecret } = await accounts().create({ name: 'Rotating', role: 'storage', client_id: clientId });
     const { clientSecret: newSecret, previousSecretExpiresAt } = await accounts().rotateSecret(account.id);
     assert.notEqual(newSecret, oldSecret);
-    assert.equal(previousSecretExpiresAt.getTime(), clock.getTime() + 600_000);
+    assert.equal(previousSecretExpiresAt?.getTime(), clock.getTime() + 600_000);
     assert.ok(await accounts().authenticate(clientId, oldSecret), 'old secret valid during the overlap');
     assert.ok(await accounts().authenticate(clientId, newSecret));
     clock = new Date(clock.getTime() + 601_000);
@@ -52,10 +53,36 @@ describe('service accounts', () => {
   it('when an account is suspended, then its correct secret no longer authenticates until it is reactivated', async () => {
     const clientId = unique('suspend');
     const { account, clientSecret } = await accounts().create({ name: 'Suspended', role: 'reader', client_id: clientId });
-    await accounts().setStatus(account.id, 'suspended');
+    const otherAdmin = randomUUID();
+    await accounts().setStatus(account.id, 'suspended', otherAdmin);
     assert.equal(await accounts().authenticate(clientId, clientSecret), null);
-    await accounts().setStatus(account.id, 'active');
+    await accounts().setStatus(account.id, 'active', otherAdmin);
     assert.ok(await accounts().authenticate(clientId, clientSecret));
+  });
+
+  it('when an account is suspended or deleted, then a revocation commits with the change; an account cannot change its own status', async () => {
+    const revoked: string[] = [];
+    const watched = createServiceAccounts(store(), { secretOverlapSeconds: 600, now: () => clock, onRevoked: (r) => revoked.push(r.serviceAccountId) });
+    const { account } = await watched.create({ name: 'Target', role: 'reader', client_id: unique('target') });
+    await assert.rejects(watched.setStatus(account.id, 'suspended', account.id), { status: 403, code: 'self_change_forbidden' });
+    await assert.rejects(watched.remove(account.id, account.id), { status: 403, code: 'self_change_forbidden' });
+    assert.deepEqual(revoked, []);
+    const suspended = await watched.setStatus(account.id, 'suspended', randomUUID());
+    assert.equal(suspended.revocation?.notBefore.getTime(), clock.getTime());
+    await watched.remove(account.id, randomUUID());
+    assert.deepEqual(revoked, [account.id, account.id]);
+    const [row] = await prisma.$queryRaw<{ reason: string }[]>`SELECT reason FROM token_revocations WHERE service_account_id = ${account.id}::uuid`;
+    assert.equal(row?.reason, 'deleted', 'the revocation outlives the deleted account');
+  });
+
+  it('when a secret is rotated with revoke_previous, then the old secret stops at once and the tokens issued so far are revoked', async () => {
+    const clientId = unique('leaked');
+    const { account, clientSecret: oldSecret } = await accounts().create({ name: 'Leaked', role: 'reader', client_id: clientId });
+    const rotated = await accounts().rotateSecret(account.id, { revokePrevious: true });
+    assert.equal(rotated.previousSecretExpiresAt, null);
+    assert.equal(rotated.revocation?.notBefore.getTime(), clock.getTime());
+    assert.equal(await accounts().authenticate(clientId, oldSecret), null);
+    assert.ok(await accounts().authenticate(clientId, rotated.clientSecret));
   });
 
   it('when a client authenticates, then last_used_at is recorded', async () => {

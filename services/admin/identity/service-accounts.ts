@@ -5,6 +5,7 @@ import { AppError } from '../../platform/errors.ts';
 import { CLIENT_ID_PATTERN, CLIENT_ID_RULE } from '../../platform/identifiers.ts';
 import { createAccountCache } from './account-cache.ts';
 import { generateClientSecret, hashClientSecret, secretMatchesHash } from './client-secrets.ts';
+import type { Revocation, RevocationReason } from '../../platform/auth/revocation-store.ts';
 import { isUniqueViolation, type ServiceAccount, type ServiceAccountStore } from './service-account-store.ts';
 
 /** What the API shows of an account: never a secret or its hash. */
@@ -53,6 +54,8 @@ export function createServiceAccounts(
     now?: () => Date;
     /** Called after a change commits, to tell the other replicas (see change-notices). */
     onChanged?: (clientId: string) => void;
+    /** Called after a revocation commits: every verifier must refuse the account's earlier tokens. */
+    onRevoked?: (revocation: Revocation) => void;
   },
 ) {
   const now = options.now ?? (() => new Date());
@@ -70,6 +73,26 @@ export function createServiceAccounts(
     const account = await store.findByClientId(clientId);
     cache.set(clientId, account, loadedAt);
     return account;
+  }
+
+  /** Commits a change together with the revocation of the account's earlier tokens, then announces both. */
+  async function changeAndRevoke<T extends { clientId: string }>(
+    accountId: string,
+    reason: RevocationReason,
+    change: (tx: Parameters<Parameters<ServiceAccountStore['transaction']>[0]>[0]) => Promise<T>,
+  ): Promise<T & { revocation: Revocation }> {
+    const { result, revocation } = await store.transaction(async (tx) => ({
+      result: await change(tx),
+      revocation: await tx.revokeTokens(accountId, now(), reason),
+    }));
+    changed(result);
+    options.onRevoked?.(revocation);
+    return { ...result, revocation };
+  }
+
+  /** An account changes neither its own status nor itself out of existence: another admin must. */
+  function assertNotSelf(id: string, actorId: string) {
+    if (id === actorId) throw new AppError(403, 'self_change_forbidden', 'An account cannot change its own status or delete itself');
   }
 
   async function mustFind(id: string): Promise<ServiceAccount> {
@@ -97,8 +120,9 @@ export function createServiceAccounts(
       if (cursor) {
         const [time, id] = Buffer.from(cursor, 'base64url').toString().split('|');
         const createdAt = new Date(time ?? '');
-        if (!id || Number.isNaN(createdAt.getTime())) throw new AppError(400, 'invalid_cursor', 'cursor is not one this API returned');
-        after = { createdAt, id };
+        const uuid = z.uuid().safeParse(id);
+        if (!uuid.success || Number.isNaN(createdAt.getTime())) throw new AppError(400, 'invalid_cursor', 'cursor is not one this API returned');
+        after = { createdAt, id: uuid.data };
       }
       const items = await store.list(limit + 1, after);
       const page = items.slice(0, limit);
@@ -107,30 +131,61 @@ export function createServiceAccounts(
       return { items: page, nextCursor };
     },
 
-    async setStatus(id: string, status: 'active' | 'suspended') {
+    /** Suspending also revokes every token the account holds; activating brings none of them back. */
+    async setStatus(id: string, status: 'active' | 'suspended', actorId: string): Promise<ServiceAccount & { revocation?: Revocation }> {
+      assertNotSelf(id, actorId);
       const account = await mustFind(id);
-      if (status === 'suspended' && account.role === 'admin' && account.status === 'active' && (await store.countActiveAdmins()) <= 1) {
+      if (status === 'active') return changed(await store.setStatus(account.id, status));
+      if (account.role === 'admin' && account.status === 'active' && (await store.countActiveAdmins()) <= 1) {
         throw new AppError(409, 'last_admin', 'Refusing to suspend the last active admin account');
       }
-      return changed(await store.setStatus(account.id, status));
+      return changeAndRevoke(account.id, 'suspended', (tx) => tx.setStatus(account.id, status));
     },
 
-    async remove(id: string) {
+    /** Deleting revokes the account's tokens too; the revocation outlives the account until they have expired. */
+    async remove(id: string, actorId: string) {
+      assertNotSelf(id, actorId);
       const account = await mustFind(id);
       if (account.role === 'admin' && account.status === 'active' && (await store.countActiveAdmins()) <= 1) {
         throw new AppError(409, 'last_admin', 'Refusing to delete the last active admin account');
       }
-      if (!(await store.delete(account.id))) throw new AppError(404, 'service_account_not_found', 'No service account with that id');
-      return changed(account);
+      return changeAndRevoke(account.id, 'deleted', async (tx) => {
+        if (!(await tx.delete(account.id))) throw new AppError(404, 'service_account_not_found', 'No service account with that id');
+        return account;
+      });
     },
 
-    /** A new secret; the old one keeps working for the configured overlap so clients can roll over. */
-    async rotateSecret(id: string) {
+    /** Every token the account holds stops working; its credentials keep issuing new ones. */
+    async revokeTokens(id: string) {
+      const account = await mustFind(id);
+      return changeAndRevoke(account.id, 'revoke_tokens', async () => account);
+    },
+
+    /**
+     * Revokes the token a client presents (RFC 7009): its account's tokens issued up to that token's
+     * second, the token included. Returns the revocation.
+     */
+    async revokeIssuedUpTo(accountId: string, issuedAt: number) {
+      const revocation = await store.revokeTokens(accountId, new Date(issuedAt * 1000 + 1), 'token_revoked');
+      options.onRevoked?.(revocation);
+      return revocation;
+    },
+
+    /**
+     * A new secret; the old one keeps working for the configured overlap so clients can roll over,
+     * unless `revokePrevious` ends it now, which also revokes every token issued so far.
+     */
+    async rotateSecret(id: string, { revokePrevious = false }: { revokePrevious?: boolean } = {}) {
       const account = await mustFind(id);
       const clientSecret = generateClientSecret();
+      const secretHash = hashClientSecret(clientSecret);
+      if (revokePrevious) {
+        const updated = await changeAndRevoke(account.id, 'secret_rotated', (tx) => tx.replaceSecret(account.id, secretHash, null));
+        return { account: updated, clientSecret, previousSecretExpiresAt: null, revocation: updated.revocation };
+      }
       const expiresAt = new Date(now().getTime() + options.secretOverlapSeconds * 1000);
-      const updated = changed(await store.replaceSecret(account.id, hashClientSecret(clientSecret), { hash: account.secretHash, expiresAt }));
-      return { account: updated, clientSecret, previousSecretExpiresAt: expiresAt };
+      const updated = changed(await store.replaceSecret(account.id, secretHash, { hash: account.secretHash, expiresAt }));
+      return { account: updated, clientSecret, previousSecretExpiresAt: expiresAt, revocation: undefined };
     },
 
     /** The active account these credentials belong to, or null; never says which part was wrong. */

@@ -41,8 +41,9 @@ describe('Bull Board and queue gauges on the admin module', () => {
     assert.equal(api.status, 200);
     const body = (await api.json()) as { queues: { name: string; readOnlyMode: boolean }[] };
     const names = body.queues.map((q) => q.name).sort();
-    assert.deepEqual(names, ['audit-events', 'maintenance']);
+    assert.deepEqual(names, ['audit-dead-letter', 'audit-events', 'maintenance']);
     assert.equal(body.queues.find((q) => q.name === 'audit-events')?.readOnlyMode, true, 'pending audit events cannot be dropped from the board');
+    assert.equal(body.queues.find((q) => q.name === 'audit-dead-letter')?.readOnlyMode, true, 'dead-lettered audit events cannot be dropped either');
   });
 
   it('when an admin tries to empty the audit-events queue through the board, then it is refused, nothing can be added, and the jobs stay', async () => {

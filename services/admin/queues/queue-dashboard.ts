@@ -6,15 +6,19 @@ import type { Express } from 'express';
 import { QueueName } from '../../platform/queues.ts';
 import { createRedis } from '../../platform/redis.ts';
 import type { ServiceDeps } from '../../platform/runtime.ts';
+import { auditQueueChanges } from './queue-actions.ts';
 import { registerQueueGauges } from './queue-metrics.ts';
 
 export const QUEUE_DASHBOARD_PATH = '/admin/queues';
 
+/** Pending and dead-lettered audit events are evidence: no admin may retry, clean or drop them. */
+const READ_ONLY_QUEUES = new Set<string>([QueueName.AuditEvents, QueueName.AuditDeadLetter]);
+
 /**
  * Bull Board at /admin/queues for every queue, behind an admin bearer token (401/403 JSON like any
  * other route), plus the bullmq_job_count gauges on /metrics. Both read through a connection of
- * their own, so a busy dashboard never queues up behind audit publishes. The audit-events queue is
- * read-only on the board: pending audit events are not something an admin may retry, clean or drop.
+ * their own, so a busy dashboard never queues up behind audit publishes. The audit queues are
+ * read-only on the board; every change made through it on the others is an audit event.
  * Returns `close`.
  */
 export function mountQueueDashboard(app: Express, deps: ServiceDeps): () => Promise<void> {
@@ -26,11 +30,11 @@ export function mountQueueDashboard(app: Express, deps: ServiceDeps): () => Prom
   const board = new ExpressAdapter();
   board.setBasePath(QUEUE_DASHBOARD_PATH);
   createBullBoard({
-    queues: queues.map((queue) => new BullMQAdapter(queue, { readOnlyMode: queue.name === QueueName.AuditEvents })),
+    queues: queues.map((queue) => new BullMQAdapter(queue, { readOnlyMode: READ_ONLY_QUEUES.has(queue.name) })),
     serverAdapter: board,
     options: { uiConfig: { boardTitle: `ArtStore queues (${config.environment})` } },
   });
-  app.use(QUEUE_DASHBOARD_PATH, deps.auth.require('admin'), board.getRouter());
+  app.use(QUEUE_DASHBOARD_PATH, deps.auth.require('admin'), auditQueueChanges(deps.audit), board.getRouter());
   registerQueueGauges(deps.metrics.registry, queues, logger);
 
   return async () => {

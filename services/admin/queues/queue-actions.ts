@@ -1,0 +1,96 @@
+import type { Request, RequestHandler, Response } from 'express';
+import { recordOutcome } from '../../audit-log/audited-action.ts';
+import type { AuditEventInput, AuditPublisher } from '../../audit-log/publisher.ts';
+import { requestAuditContext } from '../../audit-log/request-events.ts';
+
+/** What a Bull Board API call changes: the queue, and the job or job scheduler when it names one. */
+interface BoardAction {
+  action: string;
+  queue: string | null;
+  jobId: string | null;
+  schedulerId: string | null;
+  queueStatus: string | null;
+}
+
+const QUEUE_ACTIONS = 'add|promote|pause|resume|concurrency|rate-limit|empty|obliterate|retry|clean';
+
+/** Bull Board's API routes that change something, in the order its router matches them. */
+const ROUTES: { pattern: RegExp; action?: string }[] = [
+  { pattern: /^\/api\/queues\/(?<action>pause|resume)$/ },
+  { pattern: /^\/api\/queues\/(?<queue>[^/]+)\/job-schedulers\/(?<scheduler>[^/]+)\/(?<action>remove|run)$/ },
+  { pattern: /^\/api\/queues\/(?<queue>[^/]+)\/job-schedulers\/(?<scheduler>[^/]+)$/, action: 'update_scheduler' },
+  { pattern: new RegExp(`^/api/queues/(?<queue>[^/]+)/(?<action>${QUEUE_ACTIONS})(?:/(?<status>[^/]+))?$`) },
+  { pattern: /^\/api\/queues\/(?<queue>[^/]+)\/(?<job>[^/]+)\/(?<action>[^/]+)$/ },
+  { pattern: /^\/api\/queues\/(?<queue>[^/]+)\/(?<job>[^/]+)$/ },
+];
+
+const decoded = (part: string | undefined): string | null => {
+  if (part === undefined) return null;
+  try {
+    return decodeURIComponent(part).slice(0, 200);
+  } catch {
+    return part.slice(0, 200);
+  }
+};
+
+function boardActionOf(req: Request): BoardAction {
+  const path = req.path;
+  for (const { pattern, action } of ROUTES) {
+    const match = pattern.exec(path);
+    if (!match?.groups) continue;
+    const { groups } = match;
+    return {
+      action: (action ?? groups.action ?? req.method.toLowerCase()).replace(/-/g, '_').slice(0, 50),
+      queue: decoded(groups.queue),
+      jobId: decoded(groups.job),
+      schedulerId: decoded(groups.scheduler),
+      queueStatus: decoded(groups.status),
+    };
+  }
+  return { action: `${req.method.toLowerCase()} ${path}`.slice(0, 50), queue: null, jobId: null, schedulerId: null, queueStatus: null };
+}
+
+function queueChangedEvent(req: Request, res: Response, board: BoardAction): AuditEventInput {
+  const status = res.statusCode < 400 ? 'success' : res.statusCode === 403 ? 'denied' : 'failure';
+  const [resourceType, resourceId] = board.schedulerId
+    ? ['job_scheduler', `${board.queue}/${board.schedulerId}`]
+    : board.jobId
+      ? ['job', `${board.queue}/${board.jobId}`]
+      : ['queue', board.queue ?? 'all'];
+  return {
+    event_type: 'queue_changed',
+    action: board.action,
+    status,
+    resource_type: resourceType,
+    resource_id: resourceId.slice(0, 200),
+    ...requestAuditContext(req),
+    details: {
+      queue: board.queue,
+      job_id: board.jobId,
+      scheduler_id: board.schedulerId,
+      queue_status: board.queueStatus,
+      method: req.method,
+      http_status: res.statusCode,
+    },
+  };
+}
+
+/**
+ * Every Bull Board call that changes something (pause, resume, retry, promote, clean, remove a job
+ * or a scheduler, …) is a `queue_changed` audit event naming the queue, job or scheduler, the action
+ * and the admin who did it. Under fail-closed with the audit log away the call is refused before
+ * it reaches the board; the outcome is recorded once the board has answered.
+ */
+export function auditQueueChanges(audit: AuditPublisher): RequestHandler {
+  return (req, res, next) => {
+    if (req.method === 'GET' || req.method === 'HEAD' || req.method === 'OPTIONS') return next();
+    try {
+      audit.assertAvailable();
+    } catch (err) {
+      return next(err);
+    }
+    const board = boardActionOf(req);
+    res.once('finish', () => void recordOutcome(audit, queueChangedEvent(req, res, board), res));
+    next();
+  };
+}
