@@ -1,9 +1,12 @@
 /**
  * `npm run test:hostile`: HOSTILE_REQUESTS (default 10,000) generated hostile requests across every
  * endpoint of the real modules, run as their own processes. Every answer must be a JSON 4xx with a
- * clear message, no process may crash, and nothing may be persisted.
+ * clear message (or the brute-force limits' 429 where client credentials are checked), no process
+ * may crash, nothing may be persisted, every refusal must be in the audit log once, and no audit
+ * event may be refused by the writer for what it holds.
  */
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { mkdtemp } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -11,19 +14,31 @@ import type { JWK } from 'jose';
 import { createKeyService } from '../../services/signing-keys/key-service.ts';
 import { createPrismaClient, type PrismaClient } from '../../services/platform/db/client.ts';
 import { createLogger } from '../../services/platform/logger.ts';
+import { QueueName } from '../../services/platform/queues.ts';
 import { startChildService, type ChildService } from '../support/child-service.ts';
 import { forgedTokens } from '../support/forged-tokens.ts';
 import { testConfig, testEnv, testInfra } from '../support/infra.ts';
-import type { ModuleName } from '../support/modules.ts';
-import { accountWithToken, adminToken } from '../support/tokens.ts';
-import { waitFor } from '../support/wait-for.ts';
-import { attacksFor, seededRandom, type HostileRequest } from './attacks.ts';
+import { metricValue, type ModuleName } from '../support/modules.ts';
+import { accountWithToken, adminToken, claimsOf } from '../support/tokens.ts';
+import { attacksFor, seededRandom, type AttackTokens, type HostileRequest } from './attacks.ts';
+import { auditTrail, pausedQueues, queueCounts, REFUSAL_EVENTS, type TrailRow } from './audit-trail.ts';
 import { ENDPOINTS } from './catalog.ts';
-import { answerProblem, closeConnections, send } from './send.ts';
+import { answerProblem, closeConnections, send, type HostileAnswer } from './send.ts';
 
 const REQUESTS = Number(process.env.HOSTILE_REQUESTS ?? 10_000);
 const SEED = Number(process.env.HOSTILE_SEED ?? 20261128);
 const CONCURRENCY = 16;
+
+/**
+ * Generous brute-force limits, so the suite's thousands of bad credentials from one address reach
+ * the request parsers instead of stopping at 429: the address limit never trips, and a client id
+ * is locked after the most failures in a row AUTH_LOCK_AFTER_FAILURES allows.
+ */
+const LOCK_AFTER_FAILURES = 1000;
+const THROTTLE_WINDOW_SECONDS = 60;
+/** The flood check comes from another loopback address, so the main run's failures do not count toward it. */
+const FLOOD_ADDRESS = '127.0.0.2';
+const FLOOD_BEYOND_LOCK = 30;
 
 const ENTRIES: Record<ModuleName, string> = {
   admin: 'services/admin/main.ts',
@@ -34,36 +49,78 @@ const ENTRIES: Record<ModuleName, string> = {
 
 /** Everything a rejected request could have changed. */
 async function persistedState(prisma: PrismaClient) {
-  const [accounts, keys, files] = await Promise.all([
+  const [accounts, keys, files, revocations] = await Promise.all([
     prisma.serviceAccount.findMany({ select: { id: true, status: true, secretHash: true }, orderBy: { id: 'asc' } }),
     prisma.jwtKey.findMany({ select: { version: true, state: true }, orderBy: { version: 'asc' } }),
     prisma.file.count(),
+    prisma.tokenRevocation.findMany({ select: { serviceAccountId: true, notBefore: true }, orderBy: { serviceAccountId: 'asc' } }),
   ]);
-  return { accounts, keys, files };
+  return { accounts, keys, files, revocations };
 }
 
-/** Rows the audit writer stored for 401s and 403s since `since`, once it has caught up (or after 60 s). */
-async function auditedRefusals(prisma: PrismaClient, since: Date, expected: number): Promise<number> {
-  const count = async () =>
-    Number(
-      (
-        (await prisma.$queryRaw`SELECT count(*) AS n FROM audit_logs WHERE event_type IN ('auth_failure', 'authorization_denied') AND recorded_at >= ${since}`) as {
-          n: bigint;
-        }[]
-      )[0]!.n,
-    );
-  // Short of `expected` after 60 s, the count as it stands: the test reports it before asserting.
-  return waitFor(count, { until: (seen) => seen >= expected, timeoutMs: 60_000, intervalMs: 250 }).catch(count);
+interface Answered {
+  req: HostileRequest;
+  answer: HostileAnswer;
+  /** `error.code` of a JSON error answer. */
+  code?: string;
+}
+
+function errorCode(answer: HostileAnswer): string | undefined {
+  try {
+    const code = (JSON.parse(answer.body) as { error?: { code?: unknown } }).error?.code;
+    return typeof code === 'string' ? code : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Sends every request, CONCURRENCY at a time. */
+async function sendAll(urls: Record<ModuleName, string>, requests: HostileRequest[]): Promise<Answered[]> {
+  const answered: Answered[] = [];
+  let next = 0;
+  const worker = async () => {
+    while (next < requests.length) {
+      const req = requests[next++]!;
+      const answer = await send(urls[req.endpoint.module], req);
+      answered.push({ req, answer, code: errorCode(answer) });
+    }
+  };
+  await Promise.all(Array.from({ length: CONCURRENCY }, worker));
+  return answered;
+}
+
+/** Throttle windows (AUTH_THROTTLE_WINDOW_SECONDS) that [from, to] touches: at most one auth_throttled event per key in each. */
+const windowsSpanned = (from: number, to: number) => Math.floor(to / 1000 / THROTTLE_WINDOW_SECONDS) - Math.floor(from / 1000 / THROTTLE_WINDOW_SECONDS) + 1;
+
+/** How many auth_throttled rows each throttle key (limit, client id, address) left. */
+function throttledRowsPerKey(rows: TrailRow[]): Map<string, number> {
+  const perKey = new Map<string, number>();
+  for (const row of rows) {
+    const key = `${row.details?.limit}|${row.details?.client_id}|${row.ip_address}`;
+    perKey.set(key, (perKey.get(key) ?? 0) + 1);
+  }
+  return perKey;
 }
 
 describe('hostile input against every endpoint', function () {
   this.timeout(900_000);
   const processes = {} as Record<ModuleName | 'auditWriter', ChildService>;
+  const metricsToken = randomBytes(24).toString('base64url');
   let prisma: PrismaClient;
+  let tokens: AttackTokens;
   let requests: HostileRequest[];
 
+  const metricsOf = async (proc: ChildService) => (await fetch(`${proc.url}/metrics`, { headers: { Authorization: `Bearer ${metricsToken}` } })).text();
+  const auditQueues = () => ({ redisUrl: testInfra().redisUrl, prefix: testInfra().bullmqPrefix });
+
   before(async () => {
-    const env = testEnv({ STORAGE_ROOT: await mkdtemp(path.join(os.tmpdir(), 'artstore-hostile-')) });
+    const env = testEnv({
+      STORAGE_ROOT: await mkdtemp(path.join(os.tmpdir(), 'artstore-hostile-')),
+      METRICS_TOKEN: metricsToken,
+      AUTH_MAX_FAILURES_PER_ADDRESS: '1000000',
+      AUTH_LOCK_AFTER_FAILURES: String(LOCK_AFTER_FAILURES),
+      AUTH_THROTTLE_WINDOW_SECONDS: String(THROTTLE_WINDOW_SECONDS),
+    });
     processes.admin = await startChildService(ENTRIES.admin, env);
     await Promise.all(
       (['storage-element', 'ingester', 'query'] as const).map(async (name) => {
@@ -73,18 +130,24 @@ describe('hostile input against every endpoint', function () {
     processes.auditWriter = await startChildService('workers/audit-writer/main.ts', env);
     prisma = createPrismaClient(testInfra().databaseUrl);
     const admin = await adminToken(processes.admin.url);
-    const { token: reader } = await accountWithToken(processes.admin.url, admin, 'reader');
+    const reader = await accountWithToken(processes.admin.url, admin, 'reader');
     const config = testConfig('admin');
     const keys = createKeyService({ config, prisma, redis: undefined as never, logger: createLogger({ service: 'admin', level: 'silent' }) });
     const signingKey = await keys.signingKeys().current();
     const jwks = (await (await fetch(`${processes.admin.url}/.well-known/jwks.json`)).json()) as { keys: JWK[] };
     const publicJwk = jwks.keys.find((k) => k.kid === signingKey.kid)!;
     const forgeries = forgedTokens(() => ({ genuine: admin, signingKey, publicJwk }));
-    const forged = await Promise.all(Object.values(forgeries).map((make) => make()));
+    tokens = {
+      admin,
+      adminAccountId: claimsOf(admin).sub!,
+      reader: reader.token,
+      forged: await Promise.all(Object.values(forgeries).map((make) => make())),
+      client: { clientId: reader.service_account.client_id, clientSecret: reader.client_secret },
+    };
 
     const random = seededRandom(SEED);
-    const makers = ENDPOINTS.flatMap((endpoint) => Object.values(attacksFor(endpoint, { admin, reader, forged })));
-    requests = Array.from({ length: REQUESTS }, (_, i) => makers[i % makers.length]!(random));
+    const makers = ENDPOINTS.flatMap((endpoint) => Object.values(attacksFor(endpoint, tokens)));
+    requests = Array.from({ length: REQUESTS }, (_, i) => ({ ...makers[i % makers.length]!(random), requestId: `hostile-${i}` }));
   });
 
   after(async () => {
@@ -93,29 +156,18 @@ describe('hostile input against every endpoint', function () {
     await prisma?.$disconnect();
   });
 
-  it('when hostile requests hit every endpoint, then every answer is a JSON 4xx, nothing crashes and nothing is persisted', async () => {
+  it('when hostile requests hit every endpoint, then every answer is a JSON 4xx, nothing crashes, nothing is persisted and every refusal is audited once', async () => {
     const before = await persistedState(prisma);
-    const startedAt = new Date();
-    let refusals = 0;
+    const startedAt = Date.now();
+    const answered = await sendAll(Object.fromEntries(Object.entries(processes).map(([name, p]) => [name, p.url])) as Record<ModuleName, string>, requests);
+    const finishedAt = Date.now();
     const byKind = new Map<string, number>();
-    const problems: string[] = [];
-    let serverErrors = 0;
-    let sent = 0;
-    let next = 0;
-    const worker = async () => {
-      while (next < requests.length) {
-        const req = requests[next++]!;
-        byKind.set(req.kind, (byKind.get(req.kind) ?? 0) + 1);
-        const answer = await send(processes[req.endpoint.module].url, req);
-        sent++;
-        if (answer.status >= 500) serverErrors++;
-        if (answer.status === 401 || answer.status === 403) refusals++;
-        const problem = answerProblem(req, answer);
-        if (problem && problems.length < 1000)
-          problems.push(`${req.kind}: ${req.method} ${req.endpoint.module} ${req.path.slice(0, 120)} → ${problem} ${answer.body.slice(0, 200)}`);
-      }
-    };
-    await Promise.all(Array.from({ length: CONCURRENCY }, worker));
+    for (const { req } of answered) byKind.set(req.kind, (byKind.get(req.kind) ?? 0) + 1);
+    const serverErrors = answered.filter(({ answer }) => answer.status >= 500).length;
+    const problems = answered.flatMap(({ req, answer }) => {
+      const problem = answerProblem(req, answer);
+      return problem ? [`${req.kind}: ${req.method} ${req.endpoint.module} ${req.path.slice(0, 120)} → ${problem} ${answer.body.slice(0, 200)}`] : [];
+    });
 
     const crashed: string[] = [];
     for (const [name, proc] of Object.entries(processes)) {
@@ -126,21 +178,155 @@ describe('hostile input against every endpoint', function () {
       if (health !== 200) crashed.push(name);
     }
     const after = await persistedState(prisma);
-    const audited = await auditedRefusals(prisma, startedAt, refusals);
     const persisted = JSON.stringify(after) === JSON.stringify(before) ? 0 : 1;
 
+    // The audit trail, request by request.
+    const refused = answered.filter(({ answer }) => answer.status === 401 || answer.status === 403);
+    const throttled = answered.filter(({ answer }) => answer.status === 429);
+    const trail = await auditTrail(
+      prisma,
+      auditQueues(),
+      'hostile-',
+      refused.map(({ req }) => req.requestId!),
+    );
+    const rowsOf = (req: HostileRequest, types: (type: string) => boolean) => (trail.get(req.requestId!) ?? []).filter((row) => types(row.event_type));
+    const unaudited = refused.flatMap(({ req, answer }) => {
+      const rows = rowsOf(req, (type) => REFUSAL_EVENTS.has(type)).length;
+      return rows === 1 ? [] : [`${req.requestId} ${req.kind} ${req.method} ${req.path.slice(0, 80)} → ${answer.status}: ${rows} refusal rows`];
+    });
+    const handlerAudited = answered.filter(({ req }) => req.endpoint.audited);
+    const handlerMismatches = handlerAudited.flatMap(({ req, code }) => {
+      const { event, refusals } = req.endpoint.audited!;
+      const expected = code !== undefined && refusals.includes(code) ? 1 : 0;
+      const rows = rowsOf(req, (type) => type === event).length;
+      return rows === expected
+        ? []
+        : [`${req.requestId} ${req.kind} ${req.method} ${req.path.slice(0, 80)} → ${code}: ${rows} ${event} rows, expected ${expected}`];
+    });
+    const handlerEvents = handlerAudited.filter(({ req, code }) => code !== undefined && req.endpoint.audited!.refusals.includes(code)).length;
+    const allRows = [...trail.values()].flat();
+    const throttledRows = allRows.filter((row) => row.event_type === 'auth_throttled');
+    const windows = windowsSpanned(startedAt, finishedAt);
+    const overThrottled = [...throttledRowsPerKey(throttledRows)].filter(([, count]) => count > windows);
+    const queueChanges = allRows.filter((row) => row.event_type === 'queue_changed').length;
+    const rowsByType = new Map<string, number>();
+    for (const row of allRows) rowsByType.set(row.event_type, (rowsByType.get(row.event_type) ?? 0) + 1);
+
+    // The writer refused nothing and dead-lettered nothing; no queue was paused through the board.
+    const writerRejected = metricValue(await metricsOf(processes.auditWriter), 'audit_log_rejected_total');
+    const adminMetrics = await metricsOf(processes.admin);
+    const throttledCounted = ['address', 'client'].reduce((sum, reason) => sum + (metricValue(adminMetrics, 'auth_throttled_total', { reason }) ?? 0), 0);
+    const { redisUrl, prefix } = auditQueues();
+    const deadLetters = Object.values(await queueCounts(redisUrl, prefix, QueueName.AuditDeadLetter)).reduce((a, b) => a + b, 0);
+    const failedAuditJobs = (await queueCounts(redisUrl, prefix, QueueName.AuditEvents)).failed;
+    const paused = await pausedQueues(redisUrl, prefix);
+
     process.stdout.write(
-      `\n    hostile input: ${sent} requests tried, ${byKind.size} attack kinds over ${ENDPOINTS.length} endpoints, ` +
+      `\n    hostile input: ${answered.length} requests tried, ${byKind.size} attack kinds over ${ENDPOINTS.length} endpoints, ` +
         `${serverErrors} 5xx seen, ${problems.length} wrong answers, ${crashed.length} processes crashed, ` +
-        `${persisted ? 'state CHANGED' : 'nothing persisted'}, ${refusals} 401/403 answers, ${audited} auth_failure/authorization_denied audit rows\n` +
+        `${persisted ? 'state CHANGED' : 'nothing persisted'}\n` +
+        `    audit: ${refused.length} 401/403 answers, ${refused.length - unaudited.length} with exactly one auth_failure/authorization_denied row; ` +
+        `${handlerEvents} refusals by audited handlers, ${handlerAudited.length - handlerMismatches.length}/${handlerAudited.length} of their requests with the rows expected; ` +
+        `${throttled.length} 429 answers (auth_throttled_total ${throttledCounted}), ${throttledRows.length} auth_throttled rows; ` +
+        `${queueChanges} queue_changed rows; audit_log_rejected_total ${writerRejected}, ${deadLetters} dead-lettered, ${failedAuditJobs} failed audit jobs; ` +
+        `${paused.length} queues paused\n` +
+        `    audit rows by type: ${[...rowsByType].map(([type, count]) => `${type} ${count}`).join(', ')}\n` +
         [...byKind].map(([kind, count]) => `      ${kind}: ${count}`).join('\n') +
         '\n',
     );
-    assert.equal(sent, requests.length);
+    assert.equal(answered.length, requests.length);
     assert.deepEqual(problems.slice(0, 20), [], `${problems.length} wrong answers`);
     assert.equal(serverErrors, 0);
     assert.deepEqual(crashed, []);
     assert.deepEqual(after, before, 'a rejected request changed persisted state');
-    assert.ok(audited >= refusals, `only ${audited} audit rows for ${refusals} refusals`);
+    assert.deepEqual(unaudited.slice(0, 20), [], `${unaudited.length} refusals without exactly one audit row`);
+    assert.deepEqual(handlerMismatches.slice(0, 20), [], `${handlerMismatches.length} requests to audited handlers with other rows than expected`);
+    assert.equal(throttledCounted, throttled.length, 'auth_throttled_total counts every 429');
+    assert.ok(throttledRows.length <= throttled.length, 'more auth_throttled rows than 429 answers');
+    if (throttled.length > 0) assert.ok(throttledRows.length > 0, 'throttled attempts left no auth_throttled row');
+    assert.deepEqual(overThrottled, [], `more than one auth_throttled row per key and window (${windows} windows)`);
+    assert.equal(queueChanges, 0, 'a refused Bull Board call reached the board');
+    assert.equal(writerRejected, 0, 'audit_log_rejected_total');
+    assert.equal(deadLetters, 0, 'audit events dead-lettered');
+    assert.equal(failedAuditJobs, 0, 'failed audit jobs');
+    assert.deepEqual(paused, []);
+  });
+
+  it('when /metrics is scraped without the scrape token, then every process answers 401 and with it 200', async () => {
+    const answers: string[] = [];
+    for (const [name, proc] of Object.entries(processes)) {
+      const bare = await fetch(`${proc.url}/metrics`);
+      const wrong = await fetch(`${proc.url}/metrics`, { headers: { Authorization: `Bearer ${metricsToken}x` } });
+      const right = await fetch(`${proc.url}/metrics`, { headers: { Authorization: `Bearer ${metricsToken}` } });
+      const bareBody = (await bare.json()) as { error?: { code?: string } };
+      const wrongBody = (await wrong.json()) as { error?: { code?: string } };
+      await right.text();
+      answers.push(`${name} ${bare.status} ${bareBody.error?.code} ${wrong.status} ${wrongBody.error?.code} ${right.status}`);
+    }
+    process.stdout.write(`\n    /metrics without, with a wrong and with the scrape token: ${answers.join('; ')}\n`);
+    for (const line of answers) assert.match(line, / 401 missing_token 401 invalid_token 200$/, line);
+  });
+
+  it(`when one address floods the token endpoint with a wrong secret, then after ${LOCK_AFTER_FAILURES} failures it is answered 429 with Retry-After, even for the right secret, and audited once per window`, async () => {
+    const flood = (secret: string, i: number, localAddress = FLOOD_ADDRESS): HostileRequest => ({
+      kind: 'flood',
+      endpoint: ENDPOINTS.find((e) => e.path === '/api/v1/auth/token')!,
+      method: 'POST',
+      path: '/api/v1/auth/token',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ client_id: tokens.client.clientId, client_secret: secret }),
+      expected: [401],
+      requestId: `flood-${i}`,
+      localAddress,
+    });
+    const urls = { admin: processes.admin.url } as Record<ModuleName, string>;
+    const throttledBefore = metricValue(await metricsOf(processes.admin), 'auth_throttled_total', { reason: 'client' }) ?? 0;
+    const startedAt = Date.now();
+    const answered = await sendAll(
+      urls,
+      Array.from({ length: LOCK_AFTER_FAILURES + FLOOD_BEYOND_LOCK }, (_, i) => flood('not-the-secret', i)),
+    );
+    const rightSecretThere = flood(tokens.client.clientSecret, answered.length);
+    const locked = await send(processes.admin.url, rightSecretThere);
+    const elsewhere = await send(processes.admin.url, flood(tokens.client.clientSecret, answered.length + 1, '127.0.0.1'));
+    const finishedAt = Date.now();
+    const statuses = new Map<number, number>();
+    for (const { answer } of answered) statuses.set(answer.status, (statuses.get(answer.status) ?? 0) + 1);
+    const problems = [...answered, { req: rightSecretThere, answer: locked }].flatMap(({ req, answer }) =>
+      answer.status === 429 ? [answerProblem(req, answer)].filter(Boolean) : [],
+    );
+    const failures = answered.filter(({ answer }) => answer.status === 401);
+    const trail = await auditTrail(
+      prisma,
+      auditQueues(),
+      'flood-',
+      failures.map(({ req }) => req.requestId!),
+    );
+    const rows = [...trail.values()].flat();
+    const throttledRows = rows.filter((row) => row.event_type === 'auth_throttled');
+    const failureRows = rows.filter((row) => row.event_type === 'auth_failure').length;
+    const throttledCounted = (metricValue(await metricsOf(processes.admin), 'auth_throttled_total', { reason: 'client' }) ?? 0) - throttledBefore;
+    const windows = windowsSpanned(startedAt, finishedAt);
+
+    process.stdout.write(
+      `\n    flood from ${FLOOD_ADDRESS}: ${answered.length} wrong secrets answered ${[...statuses].map(([s, n]) => `${s}×${n}`).join(', ')}; ` +
+        `right secret there ${locked.status} (Retry-After ${locked.retryAfter}), from 127.0.0.1 ${elsewhere.status}; ` +
+        `${failureRows} auth_failure rows, ${throttledRows.length} auth_throttled rows (${windows} window(s)), auth_throttled_total +${throttledCounted}\n`,
+    );
+    assert.equal(statuses.get(401), LOCK_AFTER_FAILURES, 'failures answered 401 before the lock');
+    assert.equal(statuses.get(429), FLOOD_BEYOND_LOCK, 'failures answered 429 once locked');
+    assert.deepEqual(problems, []);
+    assert.equal(locked.status, 429, 'the right secret from the locked address');
+    assert.equal(elsewhere.status, 200, 'the right secret from another address');
+    assert.equal(failureRows, LOCK_AFTER_FAILURES);
+    assert.ok(
+      throttledRows.length >= 1 && throttledRows.length <= windows,
+      `${throttledRows.length} auth_throttled rows for one key over ${windows} window(s)`,
+    );
+    assert.ok(
+      throttledRows.every((row) => row.ip_address === FLOOD_ADDRESS && row.details?.limit === 'client'),
+      'auth_throttled rows name the address and limit',
+    );
+    assert.equal(throttledCounted, FLOOD_BEYOND_LOCK + 1);
   });
 });

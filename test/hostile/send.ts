@@ -1,10 +1,13 @@
 import { Agent, request } from 'node:http';
+import { isDeepStrictEqual } from 'node:util';
 import type { HostileRequest } from './attacks.ts';
 
 export interface HostileAnswer {
   status: number;
   contentType: string;
   body: string;
+  /** The Retry-After header, when there is one. */
+  retryAfter?: string;
 }
 
 const agent = new Agent({ keepAlive: true, maxSockets: 64 });
@@ -13,11 +16,19 @@ const agent = new Agent({ keepAlive: true, maxSockets: 64 });
 export function send(baseUrl: string, req: HostileRequest): Promise<HostileAnswer> {
   const url = new URL(baseUrl);
   return new Promise((resolve, reject) => {
-    const outgoing = request({ agent, host: url.hostname, port: url.port, method: req.method, path: req.path, headers: req.headers }, (res) => {
+    const headers = req.requestId ? { 'X-Request-Id': req.requestId, ...req.headers } : req.headers;
+    // A connection from another loopback address cannot be pooled with the others.
+    const route = req.localAddress ? { agent: false as const, localAddress: req.localAddress } : { agent };
+    const outgoing = request({ ...route, host: url.hostname, port: url.port, method: req.method, path: req.path, headers }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (chunk: Buffer) => chunks.push(chunk));
       res.on('end', () =>
-        resolve({ status: res.statusCode ?? 0, contentType: String(res.headers['content-type'] ?? ''), body: Buffer.concat(chunks).toString('utf8') }),
+        resolve({
+          status: res.statusCode ?? 0,
+          contentType: String(res.headers['content-type'] ?? ''),
+          body: Buffer.concat(chunks).toString('utf8'),
+          retryAfter: res.headers['retry-after'],
+        }),
       );
       res.on('error', reject);
     });
@@ -31,10 +42,15 @@ export function closeConnections(): void {
   agent.destroy();
 }
 
-/** What is wrong with an answer to a rejected request, or undefined when it is a proper JSON 4xx. */
+/**
+ * What is wrong with an answer to a rejected request, or undefined when it is a proper JSON 4xx, the
+ * request's inert answer, or (where client credentials are checked) the brute-force limits' 429.
+ */
 export function answerProblem(req: HostileRequest, answer: HostileAnswer): string | undefined {
   if (answer.status >= 500) return `server error ${answer.status}`;
+  if (answer.status === 429 && req.endpoint.clientAuthentication) return throttledAnswerProblem(answer);
   if (!req.expected.includes(answer.status)) return `status ${answer.status}, expected ${req.expected.join(' or ')}`;
+  if (req.inert && answer.status === req.inert.status) return inertAnswerProblem(req.inert.body, answer);
   if (!/^application\/json/i.test(answer.contentType)) return `content-type "${answer.contentType}"`;
   let body: unknown;
   try {
@@ -50,4 +66,28 @@ export function answerProblem(req: HostileRequest, answer: HostileAnswer): strin
   if (typeof error?.code !== 'string' || typeof error.message !== 'string' || error.message.length === 0) return 'no {error:{code,message}}';
   if (/\bat .+\.(ts|js):\d+/.test(error.message)) return 'stack trace in the message';
   return undefined;
+}
+
+/** A throttled credential check: 429 `temporarily_unavailable` in the OAuth2 shape, saying when to retry. */
+function throttledAnswerProblem(answer: HostileAnswer): string | undefined {
+  if (!/^[1-9]\d*$/.test(answer.retryAfter ?? '')) return `429 without a Retry-After in seconds (${answer.retryAfter})`;
+  let body: { error?: unknown; error_description?: unknown };
+  try {
+    body = JSON.parse(answer.body);
+  } catch {
+    return '429 body is not JSON';
+  }
+  if (body.error !== 'temporarily_unavailable' || typeof body.error_description !== 'string' || body.error_description.length === 0) {
+    return '429 is not an OAuth temporarily_unavailable error';
+  }
+  return undefined;
+}
+
+function inertAnswerProblem(expected: unknown, answer: HostileAnswer): string | undefined {
+  if (expected === '') return answer.body === '' ? undefined : 'a body where none was expected';
+  try {
+    return isDeepStrictEqual(JSON.parse(answer.body), expected) ? undefined : `body other than ${JSON.stringify(expected)}`;
+  } catch {
+    return 'body is not JSON';
+  }
 }
