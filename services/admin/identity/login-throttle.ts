@@ -79,11 +79,16 @@ export function createLoginThrottle(redis: Redis, keyPrefix: string, config: Log
     async failed(clientId: string | undefined, address: string): Promise<ThrottleVerdict> {
       const key = pair(clientId, address);
       const [addressRes, clientRes] = await Promise.all([byAddress.penalty(address), byClient.penalty(key)]);
-      if (clientRes.consumedPoints > config.lockAfterFailures) {
+      // Only the failure that crosses the limit starts a lock: a burst of concurrent failures that all
+      // passed check() before it landed must not double the lock once each.
+      if (clientRes.consumedPoints === config.lockAfterFailures + 1) {
         const lockCount = (await locks.penalty(key)).consumedPoints;
         const lockSeconds = Math.min(config.lockSeconds * 2 ** Math.min(lockCount - 1, 30), config.maxLockSeconds);
         await byClient.block(key, lockSeconds);
         return { throttled: true, limit: 'client', retryAfterSeconds: lockSeconds };
+      }
+      if (clientRes.consumedPoints > config.lockAfterFailures) {
+        return { throttled: true, limit: 'client', retryAfterSeconds: await secondsLeft(byClient.getKey(key)) };
       }
       if (addressRes.consumedPoints > config.maxFailuresPerAddress) {
         return { throttled: true, limit: 'address', retryAfterSeconds: Math.max(1, Math.ceil(addressRes.msBeforeNext / 1000)) };

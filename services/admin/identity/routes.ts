@@ -81,6 +81,7 @@ export function createIdentity(deps: ServiceDeps, signingKey: () => Promise<Sign
         deps.audit,
         () => accounts.create(input),
         accountChangeEvents(requestAuditContext(req), 'service_account_created', 'create', (created) => created.account, { clientId: input.client_id }),
+        res,
       );
       res.status(201).json({ service_account: toView(account), client_secret: clientSecret });
     });
@@ -102,6 +103,7 @@ export function createIdentity(deps: ServiceDeps, signingKey: () => Promise<Sign
           deps.audit,
           () => accounts.setStatus(id, status, req.principal!.serviceAccountId),
           accountChangeEvents(requestAuditContext(req), 'service_account_updated', action, (account) => account, { id }),
+          res,
         );
         res.json(toView(changed));
       });
@@ -112,6 +114,7 @@ export function createIdentity(deps: ServiceDeps, signingKey: () => Promise<Sign
         deps.audit,
         () => accounts.remove(id, req.principal!.serviceAccountId),
         accountChangeEvents(requestAuditContext(req), 'service_account_deleted', 'delete', (account) => account, { id }),
+        res,
       );
       res.status(204).end();
     });
@@ -122,6 +125,7 @@ export function createIdentity(deps: ServiceDeps, signingKey: () => Promise<Sign
         deps.audit,
         () => accounts.rotateSecret(id, { revokePrevious }),
         accountChangeEvents(requestAuditContext(req), 'secret_rotated', 'rotate_secret', (result) => result.account, { id }),
+        res,
       );
       res.json({
         service_account: toView(rotated.account),
@@ -136,6 +140,7 @@ export function createIdentity(deps: ServiceDeps, signingKey: () => Promise<Sign
         deps.audit,
         () => accounts.revokeTokens(id),
         accountChangeEvents(requestAuditContext(req), 'tokens_revoked', 'revoke_tokens', (account) => account, { id }),
+        res,
       );
       res.json({ service_account_id: revoked.id, tokens_revoked_before: revoked.revocation.notBefore.toISOString() });
     });

@@ -33,11 +33,11 @@ export function toView(account: ServiceAccount): ServiceAccountView {
   };
 }
 
-/** PostgreSQL text cannot hold NUL, and no name needs control characters. */
-const NO_CONTROL_CHARACTERS = /^[^\p{Cc}]*$/u;
+/** PostgreSQL text cannot hold NUL, no name needs control characters, and a lone surrogate would be stored as U+FFFD. */
+const NO_CONTROL_CHARACTERS = /^[^\p{Cc}\p{Cs}]*$/u;
 
 export const newAccountSchema = z.strictObject({
-  name: z.string().trim().min(1).max(100).regex(NO_CONTROL_CHARACTERS, 'name must not contain control characters'),
+  name: z.string().trim().min(1).max(100).regex(NO_CONTROL_CHARACTERS, 'name must not contain control characters or unpaired surrogates'),
   role: z.enum(ROLES),
   client_id: z.string().regex(CLIENT_ID_PATTERN, `client_id ${CLIENT_ID_RULE}`).optional(),
 });

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { RequestHandler } from 'express';
 import { decodeJwt } from 'jose';
 import type { Counter } from 'prom-client';
@@ -5,6 +6,21 @@ import type { RevocationList } from '../../platform/auth/revocation-list.ts';
 import type { Config } from '../../platform/config/index.ts';
 import { authenticateClient, type ClientAuthenticationDeps, clientAuthEvent, OAuthError, oauthFields, sendOAuthError } from './client-authentication.ts';
 import { issueAccessToken, type SigningKey } from './token-issuer.ts';
+
+/** The longest a token request waits for its account's not-before; beyond it (another replica's clock ahead) the issuer stamps that second. */
+const MAX_NOT_BEFORE_WAIT_MS = 1000;
+
+/**
+ * iat has whole seconds and verifiers refuse a token issued before its account's not-before: right
+ * after a revocation, wait for the next whole second rather than stamp an iat in the future, which
+ * a verifier with little clock tolerance refuses and which each RFC 7009 revocation of the new
+ * token would push one second further ahead.
+ */
+async function secondAfter(notBefore: number | undefined): Promise<void> {
+  if (notBefore === undefined) return;
+  const deadline = Math.min(Math.ceil(notBefore / 1000) * 1000, Date.now() + MAX_NOT_BEFORE_WAIT_MS);
+  while (Date.now() < deadline) await sleep(deadline - Date.now());
+}
 
 /**
  * POST /api/v1/auth/token: a JSON `{client_id, client_secret}` body and the OAuth2
@@ -31,7 +47,9 @@ export function tokenEndpoint(
         if (req.is('application/x-www-form-urlencoded') && grantType === undefined) throw new OAuthError(400, 'invalid_request', 'grant_type is required');
       });
       // Never issued before the account's not-before: a token fetched right after a revocation must work.
-      const token = await issueAccessToken(account, await deps.signingKey(), deps.config.jwt, new Date(), deps.revocations.notBefore(account.id));
+      const notBefore = deps.revocations.notBefore(account.id);
+      await secondAfter(notBefore);
+      const token = await issueAccessToken(account, await deps.signingKey(), deps.config.jwt, new Date(), notBefore);
       // Recorded before the token leaves: a token nobody can account for is never handed out.
       await deps.audit.publish({
         ...clientAuthEvent(req, 'auth_success', 'issue_token', {

@@ -28,13 +28,13 @@ export function mountKeyRoutes(app: Express, deps: ServiceDeps, keys: KeyService
     res.json({ keys: await keys.list() });
   });
   app.post('/api/v1/keys/rotate', adminOnly, async (req, res) => {
-    const result = await auditedAction(deps.audit, () => keys.rotate({ force: true }), keyRotationEvents(requestAuditContext(req), 'api'));
+    const result = await auditedAction(deps.audit, () => keys.rotate({ force: true }), keyRotationEvents(requestAuditContext(req), 'api'), res);
     req.log.info({ activeKid: result.activeKid, nextKid: result.nextKid, by: req.principal?.clientId }, 'signing keys rotated by request');
     res.json({ rotated: result.rotated, active_kid: result.activeKid, next_kid: result.nextKid, retired_kids: result.retiredKids });
   });
   app.post('/api/v1/keys/:kid/revoke', adminOnly, requireUuidKid, async (req, res) => {
     const kid = String(req.params.kid).toLowerCase();
-    const result = await auditedAction(deps.audit, () => keys.revoke(kid), keyRevocationEvents(requestAuditContext(req), kid));
+    const result = await auditedAction(deps.audit, () => keys.revoke(kid), keyRevocationEvents(requestAuditContext(req), kid), res);
     req.log.warn({ revokedKid: result.revokedKid, activeKid: result.activeKid, by: req.principal?.clientId }, 'signing key revoked');
     res.json({ revoked_kid: result.revokedKid, active_kid: result.activeKid, next_kid: result.nextKid });
   });

@@ -14,12 +14,16 @@ interface BoardAction {
 
 const QUEUE_ACTIONS = 'add|promote|pause|resume|concurrency|rate-limit|empty|obliterate|retry|clean';
 
-/** Bull Board's API routes that change something, in the order its router matches them. */
+/**
+ * Bull Board's API routes that change something, in the order its router matches them. Matched as
+ * Express matches them — case-insensitively, a trailing slash ignored — so a `PUT …/PAUSE/` that
+ * pauses a queue is recorded as the pause it is.
+ */
 const ROUTES: { pattern: RegExp; action?: string }[] = [
-  { pattern: /^\/api\/queues\/(?<action>pause|resume)$/ },
-  { pattern: /^\/api\/queues\/(?<queue>[^/]+)\/job-schedulers\/(?<scheduler>[^/]+)\/(?<action>remove|run)$/ },
-  { pattern: /^\/api\/queues\/(?<queue>[^/]+)\/job-schedulers\/(?<scheduler>[^/]+)$/, action: 'update_scheduler' },
-  { pattern: new RegExp(`^/api/queues/(?<queue>[^/]+)/(?<action>${QUEUE_ACTIONS})(?:/(?<status>[^/]+))?$`) },
+  { pattern: /^\/api\/queues\/(?<action>pause|resume)$/i },
+  { pattern: /^\/api\/queues\/(?<queue>[^/]+)\/job-schedulers\/(?<scheduler>[^/]+)\/(?<action>remove|run)$/i },
+  { pattern: /^\/api\/queues\/(?<queue>[^/]+)\/job-schedulers\/(?<scheduler>[^/]+)$/i, action: 'update_scheduler' },
+  { pattern: new RegExp(`^/api/queues/(?<queue>[^/]+)/(?<action>${QUEUE_ACTIONS})(?:/(?<status>[^/]+))?$`, 'i') },
   { pattern: /^\/api\/queues\/(?<queue>[^/]+)\/(?<job>[^/]+)\/(?<action>[^/]+)$/ },
   { pattern: /^\/api\/queues\/(?<queue>[^/]+)\/(?<job>[^/]+)$/ },
 ];
@@ -34,13 +38,13 @@ const decoded = (part: string | undefined): string | null => {
 };
 
 function boardActionOf(req: Request): BoardAction {
-  const path = req.path;
+  const path = req.path.length > 1 ? req.path.replace(/\/$/, '') : req.path;
   for (const { pattern, action } of ROUTES) {
     const match = pattern.exec(path);
     if (!match?.groups) continue;
     const { groups } = match;
     return {
-      action: (action ?? groups.action ?? req.method.toLowerCase()).replace(/-/g, '_').slice(0, 50),
+      action: (action ?? groups.action ?? req.method).toLowerCase().replace(/-/g, '_').slice(0, 50),
       queue: decoded(groups.queue),
       jobId: decoded(groups.job),
       schedulerId: decoded(groups.scheduler),
