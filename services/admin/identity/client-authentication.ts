@@ -128,9 +128,9 @@ export async function authenticateClient(
     if (after.throttled) throw await throttledAttempt(req, res, deps, after, clientId, action);
     throw await failedAttempt(req, res, deps, new OAuthError(401, 'invalid_client', 'Client authentication failed'), clientId, action);
   }
-  // Even with no failure counted: a lock that ran out leaves its lock count, which the success clears too
-  // (else the next lock's length would depend on whether a failure happened to come first).
-  await deps.throttle.succeeded(credentials.clientId, address);
+  // A lock that ran out leaves its lock count, which a success clears too (else the next lock's
+  // length would depend on whether a failure happened to come first); most successes have neither.
+  if (verdict.hasHistory) await deps.throttle.succeeded(credentials.clientId, address);
   return { account, credentials };
 }
 

@@ -6,7 +6,9 @@ import type { Logger } from '../../platform/logger.ts';
 
 export type ThrottleLimit = 'address' | 'client';
 
-export type ThrottleVerdict = { throttled: false; clientFailures: number } | { throttled: true; limit: ThrottleLimit; retryAfterSeconds: number };
+export type ThrottleVerdict =
+  | { throttled: false; clientFailures: number; hasHistory: boolean }
+  | { throttled: true; limit: ThrottleLimit; retryAfterSeconds: number };
 
 /** What a throttled attempt leaves in the audit log: one event per limit, key and window. */
 export interface ThrottleWindow {
@@ -62,17 +64,20 @@ export function createLoginThrottle(redis: Redis, keyPrefix: string, config: Log
       logger?.warn({ err: err.message }, 'login throttle unavailable (Redis): attempts are not being counted');
       return fallback;
     };
-  const open: ThrottleVerdict = { throttled: false, clientFailures: 0 };
+  const open: ThrottleVerdict = { throttled: false, clientFailures: 0, hasHistory: false };
 
   const limits = {
     /** Before any credential is looked at: is this address or this (client id, address) pair throttled? One round trip. */
     async check(clientId: string | undefined, address: string): Promise<ThrottleVerdict> {
       const addressKey = byAddress.getKey(address);
       const clientKey = byClient.getKey(pair(clientId, address));
-      const [addressFailures, clientFailures] = (await redis.mget(addressKey, clientKey)).map((value) => Number(value ?? 0));
+      const [addressFailures, clientFailures, lockCount] = (await redis.mget(addressKey, clientKey, locks.getKey(pair(clientId, address)))).map((value) =>
+        Number(value ?? 0),
+      );
       if (addressFailures! > config.maxFailuresPerAddress) return { throttled: true, limit: 'address', retryAfterSeconds: await secondsLeft(addressKey) };
       if (clientFailures! > config.lockAfterFailures) return { throttled: true, limit: 'client', retryAfterSeconds: await secondsLeft(clientKey) };
-      return { throttled: false, clientFailures: clientFailures! };
+      // A success clears both the failures in a row and the lock history; most clients have neither.
+      return { throttled: false, clientFailures: clientFailures!, hasHistory: clientFailures! > 0 || lockCount! > 0 };
     },
 
     /** Counts a failed attempt; the failure that crosses a limit is answered as throttled. */
@@ -93,7 +98,7 @@ export function createLoginThrottle(redis: Redis, keyPrefix: string, config: Log
       if (addressRes.consumedPoints > config.maxFailuresPerAddress) {
         return { throttled: true, limit: 'address', retryAfterSeconds: Math.max(1, Math.ceil(addressRes.msBeforeNext / 1000)) };
       }
-      return { throttled: false, clientFailures: clientRes.consumedPoints };
+      return { throttled: false, clientFailures: clientRes.consumedPoints, hasHistory: true };
     },
 
     /** The right credentials from this address: its failures in a row start again from zero. */
