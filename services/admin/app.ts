@@ -39,6 +39,7 @@ export function start(config: Config, options: { logger?: Logger } = {}): Promis
       await identity.bootstrap();
       await ensureStorageAccount(deps, identity.accounts);
       identity.followChanges();
+      await identity.loadThrottleState();
 
       // Signing keys: both exist before the first token; a rotation or revocation anywhere drops the cached key at once.
       const keyService = createKeyService(deps);

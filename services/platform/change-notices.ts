@@ -16,6 +16,7 @@ export const ChangeTopic = {
   KeysChanged: 'jwt-keys-changed',
   AccountsChanged: 'service-accounts-changed',
   TokensRevoked: 'tokens-revoked',
+  AuthThrottle: 'auth-throttle',
 } as const;
 export type ChangeTopic = (typeof ChangeTopic)[keyof typeof ChangeTopic];
 
@@ -40,11 +41,26 @@ export interface TokensRevokedNotice extends RevocationNotice {
   at: string;
 }
 
+/**
+ * The admin replicas' shared view of the brute-force limits: a key blocked until a time, a
+ * (client id, address) pair with failures to clear on its next success, or that pair cleared.
+ */
+export interface ThrottleNotice {
+  kind: 'blocked' | 'failed' | 'cleared';
+  /** `address:<addr>` or `client:<pair>` when blocked; the pair otherwise. */
+  key: string;
+  /** ISO time the block or the memory of failures ends. */
+  until: string;
+  /** ISO time of the change. */
+  at: string;
+}
+
 /** The notice each topic carries; `at` is stamped by the publisher. */
 export interface ChangeNotices {
   [ChangeTopic.KeysChanged]: KeysChangedNotice;
   [ChangeTopic.AccountsChanged]: AccountsChangedNotice;
   [ChangeTopic.TokensRevoked]: TokensRevokedNotice;
+  [ChangeTopic.AuthThrottle]: ThrottleNotice;
 }
 export type ChangeNotice<T extends ChangeTopic> = ChangeNotices[T];
 

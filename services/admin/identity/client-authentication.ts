@@ -112,7 +112,7 @@ export async function authenticateClient(
     checkRequest();
     credentials = readCredentials(req);
   } catch (err) {
-    verdict = await deps.throttle.check(undefined, address);
+    verdict = deps.throttle.check(undefined, address);
     if (!verdict.throttled) verdict = await deps.throttle.failed(undefined, address);
     if (verdict.throttled) throw await throttledAttempt(req, res, deps, verdict, undefined, action);
     if (!(err instanceof OAuthError)) throw err;
@@ -120,7 +120,7 @@ export async function authenticateClient(
   }
   // As sent, cut to a size: the publisher escapes what PostgreSQL cannot store.
   const clientId = credentials.clientId.slice(0, 128);
-  verdict = await deps.throttle.check(credentials.clientId, address);
+  verdict = deps.throttle.check(credentials.clientId, address);
   if (verdict.throttled) throw await throttledAttempt(req, res, deps, verdict, clientId, action);
   const account = PRINTABLE.test(credentials.clientId) ? await deps.accounts.authenticate(credentials.clientId, credentials.clientSecret) : null;
   if (!account) {

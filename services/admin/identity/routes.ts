@@ -39,7 +39,7 @@ export function createIdentity(deps: ServiceDeps, signingKey: () => Promise<Sign
       void publishChangeNotice(deps.redis, deps.config.bullmqPrefix, ChangeTopic.TokensRevoked, notice, deps.logger);
     },
   });
-  const throttle = createLoginThrottle(deps.redis, deps.config.bullmqPrefix, deps.config.identity.throttle, deps.logger);
+  const throttle = createLoginThrottle(deps.redis, deps.config.bullmqPrefix, deps.config.identity.throttle, { notices: deps.notices, logger: deps.logger });
   const throttled = new Counter({
     name: 'auth_throttled_total',
     help: 'Credential checks refused by the brute-force limits, by the limit that refused them (address, client)',
@@ -149,6 +149,8 @@ export function createIdentity(deps: ServiceDeps, signingKey: () => Promise<Sign
   return {
     accounts,
     mount,
+    /** What the brute-force limits hold in Redis now (locks made before this replica started). */
+    loadThrottleState: () => throttle.load(),
     async bootstrap() {
       const created = await ensureBootstrapAdmin(deps.config, accounts, store, deps.logger);
       const event = created && accountChangeEvents<ServiceAccount>({}, 'service_account_created', 'bootstrap', (a) => a).success(created);
