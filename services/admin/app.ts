@@ -12,6 +12,7 @@ import { mountQueueDashboard } from './queues/queue-dashboard.ts';
 import { mountAuditReadRoutes } from './audit/audit-routes.ts';
 import { ensureStorageAccount } from './storage/storage-account.ts';
 import { mountStorageOverview } from './storage/storage-overview.ts';
+import { mountAuditProofRoutes } from './audit/proof-routes.ts';
 import { mountAuditVerifyRoute } from './audit/verify-routes.ts';
 
 /** The admin module: identity (service accounts, tokens, JWKS), signing keys, the audit read side and Bull Board. */
@@ -56,6 +57,7 @@ export function start(config: Config, options: { logger?: Logger } = {}): Promis
       mountAuditReadRoutes(app, deps);
       mountStorageOverview(app, deps);
       mountAuditVerifyRoute(app, deps);
+      mountAuditProofRoutes(app, deps);
     },
     beforeStop: async () => {
       await closeQueueDashboard?.();

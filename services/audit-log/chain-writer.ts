@@ -4,7 +4,12 @@
  * record committed before it, skips events already stored (a redelivered job never duplicates or
  * advances the chain), numbers and signs the rest after the head, and moves the head.
  */
+import { AUDIT_RECORD_COLUMNS, rowToAuditRecord, type AuditRecordRow } from './audit-records.ts';
 import { signingInputTemplate, type AuditKeyRing, type AuditRecord } from './audit-signature.ts';
+import { createFrontier, type MerkleFrontier } from './merkle/frontier.ts';
+import { leafHash } from './merkle/hashing.ts';
+import type { TreeNode } from './merkle/tree.ts';
+import { leafDataFromSigningInput, recordLeafHash } from './record-leaf.ts';
 import type { AuditEvent } from './events.ts';
 import type { PrismaClient } from '../platform/db/client.ts';
 
@@ -36,10 +41,12 @@ interface HeadRow {
   sequence: bigint;
   signature: string | null;
   recorded_at: Date | null;
+  tree_frontier: string;
 }
 
 async function lockHead(tx: Tx, chainId: number): Promise<HeadRow> {
-  const select = () => tx.$queryRaw<HeadRow[]>`SELECT sequence, signature, recorded_at FROM audit_chain_heads WHERE chain_id = ${chainId} FOR UPDATE`;
+  const select = () =>
+    tx.$queryRaw<HeadRow[]>`SELECT sequence, signature, recorded_at, tree_frontier FROM audit_chain_heads WHERE chain_id = ${chainId} FOR UPDATE`;
   let [head] = await select();
   if (!head) {
     await tx.$executeRaw`INSERT INTO audit_chain_heads (chain_id) VALUES (${chainId}) ON CONFLICT DO NOTHING`;
@@ -48,9 +55,54 @@ async function lockHead(tx: Tx, chainId: number): Promise<HeadRow> {
   return head!;
 }
 
-/** Makes sure the chain head row exists, so the first batches do not race to create it. */
+/**
+ * Makes sure the chain head row exists, so the first batches do not race to create it, and that
+ * its Merkle tree covers every record (a chain written before trees existed is caught up here).
+ */
 export async function ensureChainHead(prisma: PrismaClient, chainId = DEFAULT_CHAIN_ID): Promise<void> {
   await prisma.$executeRaw`INSERT INTO audit_chain_heads (chain_id) VALUES (${chainId}) ON CONFLICT DO NOTHING`;
+  await prisma.$transaction(
+    async (tx) => {
+      const head = await lockHead(tx, chainId);
+      const frontier = createFrontier(head.tree_frontier);
+      if (frontier.size === Number(head.sequence)) return;
+      const nodes = await catchUpTree(tx, chainId, frontier, Number(head.sequence));
+      await tx.$executeRawUnsafe(
+        `WITH nodes AS (${INSERT_NODES}) UPDATE audit_chain_heads SET tree_frontier = $5 WHERE chain_id = $1::int`,
+        ...nodeParams(chainId, nodes),
+        frontier.serialize(),
+      );
+    },
+    { maxWait: 10_000, timeout: 600_000 },
+  );
+}
+
+/** Inserts tree nodes given as parallel arrays ($1 chain, $2 levels, $3 indexes, $4 hex hashes). */
+const INSERT_NODES = `INSERT INTO audit_tree_nodes (chain_id, level, idx, hash)
+  SELECT $1::int, n.level, n.idx, decode(n.hash, 'hex') FROM unnest($2::smallint[], $3::bigint[], $4::text[]) AS n(level, idx, hash) RETURNING 1`;
+
+function nodeParams(chainId: number, nodes: readonly TreeNode[]): [number, number[], number[], string[]] {
+  return [chainId, nodes.map((n) => n.level), nodes.map((n) => n.index), nodes.map((n) => n.hash.toString('hex'))];
+}
+
+/** Extends the tree with the stored records it does not cover yet (up to `sequence`); returns the new nodes. */
+async function catchUpTree(tx: Tx, chainId: number, frontier: MerkleFrontier, sequence: number): Promise<TreeNode[]> {
+  const nodes: TreeNode[] = [];
+  while (frontier.size < sequence) {
+    const rows = await tx.$queryRawUnsafe<AuditRecordRow[]>(
+      `SELECT ${AUDIT_RECORD_COLUMNS} FROM audit_logs WHERE chain_id = $1::int AND sequence > $2::bigint AND sequence <= $3::bigint
+        ORDER BY audit_logs.sequence LIMIT 5000`,
+      chainId,
+      frontier.size,
+      sequence,
+    );
+    const records = rows.map(rowToAuditRecord);
+    if (records[0]?.sequence !== frontier.size + 1 || records.some((r, i) => r.sequence !== frontier.size + 1 + i)) {
+      throw new Error(`chain ${chainId}: the Merkle tree cannot be built past ${frontier.size}: records are missing or repeated`);
+    }
+    nodes.push(...frontier.appendAll(records.map(recordLeafHash)));
+  }
+  return nodes;
 }
 
 export function createChainWriter(prisma: PrismaClient, keyRing: AuditKeyRing, options: { chainId?: number; now?: () => Date } = {}): ChainWriter {
@@ -81,6 +133,10 @@ export function createChainWriter(prisma: PrismaClient, keyRing: AuditKeyRing, o
           const recordedAt = new Date(Math.max(now().getTime(), head.recorded_at?.getTime() ?? 0)).toISOString();
           const outcomes: WriteOutcome[] = [];
           const stored: AuditRecord[] = [];
+          const leaves: Buffer[] = [];
+          const frontier = createFrontier(head.tree_frontier);
+          // A tree behind its chain (records from before trees existed) catches up first.
+          const caughtUp = frontier.size < Number(head.sequence) ? await catchUpTree(tx, chainId, frontier, Number(head.sequence)) : [];
           for (const [i, event] of events.entries()) {
             if (seen.has(event.event_id)) {
               outcomes.push('duplicate');
@@ -88,20 +144,26 @@ export function createChainWriter(prisma: PrismaClient, keyRing: AuditKeyRing, o
             }
             seen.add(event.event_id);
             const chain = { chain_id: chainId, sequence: ++sequence, prev_signature: prev, key_id: keyRing.signingKeyId, recorded_at: recordedAt };
-            const record: AuditRecord = { ...event, ...chain, signature: keyRing.signInput(templates[i]!(chain)) };
+            const input = templates[i]!(chain);
+            const record: AuditRecord = { ...event, ...chain, signature: keyRing.signInput(input) };
+            leaves.push(leafHash(leafDataFromSigningInput(input, record.signature)));
             prev = record.signature;
             stored.push(record);
             outcomes.push('stored');
           }
           if (stored.length > 0) {
+            // Records, their tree nodes and the head move in one statement under the head's lock.
+            const nodes = [...caughtUp, ...frontier.appendAll(leaves)];
             await tx.$executeRawUnsafe(
-              `WITH stored AS (INSERT INTO audit_logs SELECT * FROM json_populate_recordset(NULL::audit_logs, $1::json) RETURNING 1)
-               UPDATE audit_chain_heads SET sequence = $2::bigint, signature = $3, recorded_at = $4::timestamptz WHERE chain_id = $5::int`,
+              `WITH nodes AS (${INSERT_NODES}),
+                    stored AS (INSERT INTO audit_logs SELECT * FROM json_populate_recordset(NULL::audit_logs, $5::json) RETURNING 1)
+               UPDATE audit_chain_heads SET sequence = $6::bigint, signature = $7, recorded_at = $8::timestamptz, tree_frontier = $9 WHERE chain_id = $1::int`,
+              ...nodeParams(chainId, nodes),
               JSON.stringify(stored),
               sequence,
               prev,
               recordedAt,
-              chainId,
+              frontier.serialize(),
             );
           }
           return { outcomes, stored };

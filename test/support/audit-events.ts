@@ -32,4 +32,5 @@ export async function removeChains(prisma: PrismaClient, from: number, to: numbe
   await prisma.$executeRaw`DELETE FROM audit_logs WHERE chain_id >= ${from} AND chain_id < ${to}`;
   await prisma.$executeRaw`DELETE FROM audit_checkpoints WHERE chain_id >= ${from} AND chain_id < ${to}`;
   await prisma.$executeRaw`DELETE FROM audit_chain_heads WHERE chain_id >= ${from} AND chain_id < ${to}`;
+  await prisma.$executeRaw`DELETE FROM audit_tree_nodes WHERE chain_id >= ${from} AND chain_id < ${to}`;
 }

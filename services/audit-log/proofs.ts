@@ -1,0 +1,138 @@
+/**
+ * Proofs over a chain's Merkle tree (RFC 9162 §2.1.3 and §2.1.4) read from the stored complete
+ * subtrees: any root or proof is one indexed query for O(log n) nodes, never a read of the log.
+ */
+import type { PrismaClient } from '../platform/db/client.ts';
+import { createFrontier } from './merkle/frontier.ts';
+import { type NodePlan, assemble, assembleRoot, planConsistencyProof, planInclusionProof, planRoot } from './merkle/tree.ts';
+
+export interface TreeHead {
+  chain_id: number;
+  tree_size: number;
+  /** Lowercase hex SHA-256. */
+  root_hash: string;
+}
+
+export interface InclusionProof {
+  chain_id: number;
+  event_id: string;
+  sequence: number;
+  leaf_index: number;
+  tree_size: number;
+  /** Sibling hashes from the leaf up, lowercase hex (RFC 9162 §2.1.3.1 PATH). */
+  audit_path: string[];
+  root_hash: string;
+}
+
+export interface ConsistencyProof {
+  chain_id: number;
+  first: number;
+  second: number;
+  first_root_hash: string;
+  second_root_hash: string;
+  /** RFC 9162 §2.1.4.1 PROOF, lowercase hex. */
+  consistency_path: string[];
+}
+
+/** Why a proof cannot be given: the answer's 404/400. */
+export class ProofUnavailableError extends Error {
+  constructor(
+    readonly reason: 'no_such_event' | 'tree_size_out_of_range' | 'no_such_chain',
+    message: string,
+  ) {
+    super(message);
+    this.name = 'ProofUnavailableError';
+  }
+}
+
+const hex = (hashes: Buffer[]) => hashes.map((h) => h.toString('hex'));
+
+export function createAuditProofs(prisma: PrismaClient) {
+  /** The nodes a plan names, in one query. */
+  async function nodesOf(chainId: number, plans: NodePlan[]) {
+    const wanted = plans.flatMap((plan) => plan.nodes);
+    const rows = wanted.length
+      ? await prisma.$queryRawUnsafe<{ level: number; idx: bigint; hash: Uint8Array }[]>(
+          `SELECT n.level, n.idx, n.hash FROM audit_tree_nodes n
+             JOIN unnest($2::smallint[], $3::bigint[]) AS w(level, idx) ON n.level = w.level AND n.idx = w.idx
+            WHERE n.chain_id = $1::int`,
+          chainId,
+          wanted.map((n) => n.level),
+          wanted.map((n) => n.index),
+        )
+      : [];
+    const found = new Map(rows.map((r) => [`${r.level}:${r.idx}`, Buffer.from(r.hash)]));
+    return (level: number, index: number) => found.get(`${level}:${index}`);
+  }
+
+  /** The chain's tree size now (its head's frontier). */
+  async function currentSize(chainId: number): Promise<number> {
+    const [head] = await prisma.$queryRaw<{ tree_frontier: string }[]>`SELECT tree_frontier FROM audit_chain_heads WHERE chain_id = ${chainId}`;
+    if (!head) throw new ProofUnavailableError('no_such_chain', `no audit chain ${chainId}`);
+    return createFrontier(head.tree_frontier).size;
+  }
+
+  function checkSize(size: number, current: number, what: string) {
+    if (!Number.isSafeInteger(size) || size < 0 || size > current) {
+      throw new ProofUnavailableError('tree_size_out_of_range', `${what} must be from 0 to the tree's size, ${current}`);
+    }
+  }
+
+  return {
+    async treeHead(chainId: number, treeSize?: number): Promise<TreeHead> {
+      const current = await currentSize(chainId);
+      const size = treeSize ?? current;
+      checkSize(size, current, 'tree_size');
+      const plan = planRoot(size);
+      return { chain_id: chainId, tree_size: size, root_hash: assembleRoot(plan, await nodesOf(chainId, [plan])).toString('hex') };
+    },
+
+    /** The proof that the record with this event id is leaf `sequence - 1` of its chain's tree at `treeSize` (default: now). */
+    async inclusion(eventId: string, treeSize?: number): Promise<InclusionProof> {
+      const [record] = await prisma.$queryRaw<{ chain_id: number; sequence: bigint }[]>`
+        SELECT chain_id, sequence FROM audit_logs WHERE event_id = ${eventId}::uuid ORDER BY chain_id, sequence LIMIT 1`;
+      if (!record) throw new ProofUnavailableError('no_such_event', 'No audit record with that event_id');
+      const chainId = record.chain_id;
+      const leafIndex = Number(record.sequence) - 1;
+      const current = await currentSize(chainId);
+      const size = treeSize ?? current;
+      checkSize(size, current, 'tree_size');
+      if (leafIndex >= size) throw new ProofUnavailableError('tree_size_out_of_range', `the record is leaf ${leafIndex}: tree_size must exceed it`);
+      const pathPlan = planInclusionProof(leafIndex, size);
+      const rootPlan = planRoot(size);
+      const get = await nodesOf(chainId, [pathPlan, rootPlan]);
+      return {
+        chain_id: chainId,
+        event_id: eventId,
+        sequence: leafIndex + 1,
+        leaf_index: leafIndex,
+        tree_size: size,
+        audit_path: hex(assemble(pathPlan, get)),
+        root_hash: assembleRoot(rootPlan, get).toString('hex'),
+      };
+    },
+
+    /** The proof that the chain's tree at `second` extends its tree at `first` (RFC 9162 §2.1.4). */
+    async consistency(chainId: number, first: number, second: number): Promise<ConsistencyProof> {
+      const current = await currentSize(chainId);
+      checkSize(second, current, 'second');
+      if (!Number.isSafeInteger(first) || first < 0 || first > second) {
+        throw new ProofUnavailableError('tree_size_out_of_range', 'first must be from 0 to second');
+      }
+      const proofPlan = planConsistencyProof(first, second);
+      const firstPlan = planRoot(first);
+      const secondPlan = planRoot(second);
+      const get = await nodesOf(chainId, [proofPlan, firstPlan, secondPlan]);
+      return {
+        chain_id: chainId,
+        first,
+        second,
+        first_root_hash: assembleRoot(firstPlan, get).toString('hex'),
+        second_root_hash: assembleRoot(secondPlan, get).toString('hex'),
+        consistency_path: hex(assemble(proofPlan, get)),
+      };
+    },
+  };
+}
+
+export type AuditProofs = ReturnType<typeof createAuditProofs>;
