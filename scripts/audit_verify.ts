@@ -30,9 +30,10 @@ function parseTime(name: string, value: string | undefined): Date | undefined {
 
 function asCheckpoint(value: unknown): ChainCheckpoint | undefined {
   const candidate = (value as { audit_checkpoint?: unknown })?.audit_checkpoint ?? value;
-  const { chain_id, sequence, signature } = (candidate ?? {}) as Record<string, unknown>;
+  const { chain_id, sequence, signature, recorded_at } = (candidate ?? {}) as Record<string, unknown>;
   if (Number.isInteger(chain_id) && Number.isInteger(sequence) && typeof signature === 'string' && /^[0-9a-f]{64}$/.test(signature)) {
-    return { chain_id: chain_id as number, sequence: sequence as number, signature };
+    const recordedAt = typeof recorded_at === 'string' && !Number.isNaN(Date.parse(recorded_at)) ? recorded_at : undefined;
+    return { chain_id: chain_id as number, sequence: sequence as number, signature, recorded_at: recordedAt };
   }
   return undefined;
 }

@@ -1,8 +1,13 @@
 import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { createAuditKeyRing } from '../services/audit-log/audit-signature.ts';
+import { createChainWriter, ensureChainHead } from '../services/audit-log/chain-writer.ts';
+import { createPrismaClient } from '../services/platform/db/client.ts';
+import { removeChains, sampleAuditEvents } from './support/audit-events.ts';
 import type { RunningService } from '../services/platform/runtime.ts';
 import { start as startAuditWriter } from '../workers/audit-writer/worker.ts';
 import { auditJobs } from './support/audit-jobs.ts';
-import { isolatedPrefix, testConfig } from './support/infra.ts';
+import { isolatedPrefix, testConfig, testInfra } from './support/infra.ts';
 import { MODULES } from './support/modules.ts';
 import { accountWithToken, adminToken, claimsOf } from './support/tokens.ts';
 import { waitFor } from './support/wait-for.ts';
@@ -20,6 +25,7 @@ interface AuditRecord {
   sequence: string;
   signature: string;
   key_id: string;
+  integrity: 'verified' | 'signature_invalid' | 'outside_chain';
 }
 
 describe('audit log read API (end to end through the audit writer)', () => {
@@ -166,5 +172,49 @@ describe('audit log read API (end to end through the audit writer)', () => {
     })[];
     assert.deepEqual(mine.map((r) => r.action).sort(), ['export', 'query']);
     for (const r of mine) assert.equal(r.details.filters.resource_id, marker);
+  });
+
+  it('when a row is forged in the database or its chain has lost its head, then the read API and the export mark it instead of presenting it as genuine', async () => {
+    const prisma = createPrismaClient(testInfra().databaseUrl);
+    const chainId = 950_000 + Math.floor(Math.random() * 10_000);
+    try {
+      const honest = (await logs('request_id=read-403-0')).items[0]!;
+      assert.equal(honest.integrity, 'verified');
+      // An insider with database write access forges a row: it has no valid signature.
+      const [row] = await prisma.$queryRaw<{ json: string }[]>`SELECT row_to_json(a)::text AS json FROM audit_logs a WHERE event_id = ${honest.event_id}::uuid`;
+      const original = JSON.parse(row!.json) as Record<string, unknown>;
+      await prisma.$executeRawUnsafe(
+        'INSERT INTO audit_logs SELECT * FROM json_populate_record(NULL::audit_logs, $1::json)',
+        JSON.stringify({ ...original, event_id: randomUUID(), request_id: 'read-forged', recorded_at: new Date().toISOString(), signature: 'e'.repeat(64) }),
+      );
+      assert.equal((await logs('request_id=read-forged')).items[0]?.integrity, 'signature_invalid');
+      const exported = (await (await get('/api/v1/audit/export?request_id=read-forged')).text())
+        .trim()
+        .split('\n')
+        .map((line) => JSON.parse(line) as AuditRecord);
+      assert.deepEqual(
+        exported.map((item) => item.integrity),
+        ['signature_invalid'],
+      );
+
+      // Genuine records of a chain whose head row was deleted lie at no position a head vouches for.
+      await ensureChainHead(prisma, chainId);
+      await createChainWriter(prisma, createAuditKeyRing(testConfig('audit-writer').auditKeys), { chainId }).write(
+        sampleAuditEvents(2, { request_id: 'read-headless' }),
+      );
+      assert.deepEqual(
+        (await logs('request_id=read-headless')).items.map((item) => item.integrity),
+        ['verified', 'verified'],
+      );
+      await prisma.$executeRaw`DELETE FROM audit_chain_heads WHERE chain_id = ${chainId}`;
+      assert.deepEqual(
+        (await logs('request_id=read-headless')).items.map((item) => item.integrity),
+        ['outside_chain', 'outside_chain'],
+      );
+    } finally {
+      await prisma.$executeRaw`DELETE FROM audit_logs WHERE request_id = 'read-forged'`;
+      await removeChains(prisma, chainId, chainId + 1);
+      await prisma.$disconnect();
+    }
   });
 });

@@ -3,10 +3,15 @@
  * signature fails (modified), a missing sequence (deleted), an extra record (inserted), a record
  * intact but at another position than it was signed for (reordered). Truncation is judged by the
  * caller against the chain head and checkpoints.
+ *
+ * Counting: one break per broken point, not per record it displaces. Records deleted and the rest
+ * renumbered to close the gap are one `deleted` break; a record inserted and the rest renumbered
+ * to make room is one `inserted` break: from there on the walk expects each record at its
+ * position plus the shift (`shift`), and only a change of shift is a new break.
  */
 import type { AuditKeyRing, AuditRecord } from './audit-signature.ts';
 
-export type ChainBreakKind = 'modified' | 'deleted' | 'inserted' | 'reordered' | 'truncated';
+export type ChainBreakKind = 'modified' | 'deleted' | 'inserted' | 'reordered' | 'truncated' | 'head_missing';
 
 export interface ChainBreak {
   kind: ChainBreakKind;
@@ -39,6 +44,8 @@ export interface ChainWalk {
   /** Sequence of the last record fed, or undefined before any. */
   readonly lastSequence: number | undefined;
   readonly lastSignature: string | undefined;
+  /** How far stored positions are from signed ones after a renumbering (signed = stored + shift). */
+  readonly shift: number;
 }
 
 export function createChainWalk(keyRing: AuditKeyRing, start: ChainWalkStart, onBreak: (b: ChainBreak) => void): ChainWalk {
@@ -47,6 +54,7 @@ export function createChainWalk(keyRing: AuditKeyRing, start: ChainWalkStart, on
   let checked = 0;
   let lastSequence: number | undefined;
   let lastSignature: string | undefined;
+  let shift = 0;
   const report = (kind: ChainBreakKind, sequence: number, record: AuditRecord | null, message: string) =>
     onBreak({ kind, chain_id: start.chainId, sequence, event_id: record?.event_id ?? null, message });
   const validAt = (record: AuditRecord, sequence: number) => sequence >= 1 && keyRing.check({ ...record, sequence }) === 'valid';
@@ -59,32 +67,50 @@ export function createChainWalk(keyRing: AuditKeyRing, start: ChainWalkStart, on
     return candidates.find((s) => s !== record.sequence && validAt(record, s));
   }
 
-  function judge(record: AuditRecord, next: AuditRecord | undefined, bySignature: Map<string, number>): boolean {
+  /** 'intact', 'broken', or 'renumbered' (intact at its shifted position; its link to a missing record is the break already reported). */
+  function judge(record: AuditRecord, next: AuditRecord | undefined, bySignature: Map<string, number>): 'intact' | 'broken' | 'renumbered' {
     const s = record.sequence;
-    const check = keyRing.check(record);
+    const check = keyRing.check(shift === 0 ? record : { ...record, sequence: s + shift });
     if (check === 'unknown_key') {
       report('modified', s, record, `record ${s} names key "${record.key_id}", which is not in the key ring`);
-      return false;
+      return 'broken';
     }
     if (check === 'invalid') {
       const signedFor = signedSequence(record, bySignature);
-      if (signedFor !== undefined) report('reordered', s, record, `record ${s} is intact but was signed as record ${signedFor}`);
-      else if (next && next.sequence === s + 1 && validAt(next, s))
+      const k = signedFor === undefined ? undefined : signedFor - s;
+      // The shift goes on past this record: a renumbering, not two records trading places.
+      if (k !== undefined && (!next || validAt(next, next.sequence + k))) {
+        const moved = k - shift;
+        report(
+          moved > 0 ? 'deleted' : 'inserted',
+          s,
+          record,
+          moved > 0
+            ? `${moved === 1 ? `the record signed as ${s + shift} is` : `${moved} records from ${s + shift} are`} missing and the records after were renumbered to close the gap`
+            : `${-moved} record(s) were inserted before ${s} and the records after were renumbered to make room`,
+        );
+        shift = k;
+        return 'renumbered';
+      }
+      if (k !== undefined) report('reordered', s, record, `record ${s} is intact but was signed as record ${signedFor}`);
+      else if (next && next.sequence === s + 1 && validAt(next, s + shift)) {
         report('inserted', s, record, `record ${s} is not signed; the records after it were moved up by one`);
-      else if (s > start.headSequence) report('inserted', s, record, `record ${s} lies past the chain head (${start.headSequence}) and is not signed`);
+        shift -= 1;
+      } else if (s + shift > start.headSequence)
+        report('inserted', s, record, `record ${s} lies past the chain head (${start.headSequence}) and is not signed`);
       else report('modified', s, record, `record ${s} does not match its signature`);
-      return false;
+      return 'broken';
     }
     if (expectedPrev !== undefined && record.prev_signature !== expectedPrev) {
       report('modified', s - 1, record, `record ${s} was chained to another record ${s - 1} than the one stored`);
-      return false;
+      return 'broken';
     }
-    const pinned = start.expected?.get(s);
+    const pinned = start.expected?.get(s + shift);
     if (pinned !== undefined && pinned !== record.signature) {
       report('modified', s, record, `record ${s} differs from the checkpoint taken of it`);
-      return false;
+      return 'broken';
     }
-    return true;
+    return 'intact';
   }
 
   return {
@@ -110,9 +136,9 @@ export function createChainWalk(keyRing: AuditKeyRing, start: ChainWalkStart, on
         for (const extra of group) {
           if (extra !== main) report('inserted', s, extra, `a second record claims sequence ${s}`);
         }
-        const intact = judge(main, next, bySignature) && group.length === 1;
+        const verdict = judge(main, next, bySignature);
         expectedSeq = s + 1;
-        expectedPrev = intact ? main.signature : undefined;
+        expectedPrev = verdict !== 'broken' && group.length === 1 ? main.signature : undefined;
         checked += group.length;
         lastSequence = s;
         lastSignature = main.signature;
@@ -127,6 +153,9 @@ export function createChainWalk(keyRing: AuditKeyRing, start: ChainWalkStart, on
     },
     get lastSignature() {
       return lastSignature;
+    },
+    get shift() {
+      return shift;
     },
   };
 }

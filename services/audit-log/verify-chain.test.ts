@@ -191,4 +191,114 @@ describe('audit chain verification', () => {
     const broken = await verify(chainId, { pageSize: 3 });
     assert.deepEqual([broken.first_break?.kind, broken.first_break?.sequence, broken.breaks], ['deleted', 4, 1]);
   });
+
+  describe('tamper trials an outside auditor ran', () => {
+    const renumber = async (chainId: number, from: number, by: number) => {
+      // Through negative sequences, so no two rows ever claim one position mid-way.
+      await exec('UPDATE audit_logs SET sequence = -sequence WHERE chain_id = $1 AND sequence >= $2::bigint', chainId, from);
+      await exec('UPDATE audit_logs SET sequence = -sequence + $3::bigint WHERE chain_id = $1 AND sequence <= -($2::bigint)', chainId, from, by);
+    };
+    const kinds = (report: Awaited<ReturnType<typeof verify>>) => report.chains.flatMap((c) => (c.first_break ? [c.first_break.kind] : []));
+
+    it('when a record is deleted and the rest renumbered to close the gap (head moved back too), then it is one deleted break', async () => {
+      const { chainId, records } = await chainOf(30);
+      await exec('DELETE FROM audit_logs WHERE chain_id = $1 AND sequence = 12', chainId);
+      await renumber(chainId, 13, -1);
+      const unchangedHead = await verify(chainId);
+      assert.deepEqual([unchangedHead.breaks, unchangedHead.first_break?.kind, unchangedHead.first_break?.sequence], [1, 'deleted', 12]);
+      await exec('UPDATE audit_chain_heads SET sequence = 29 WHERE chain_id = $1', chainId);
+      const movedHead = await verify(chainId);
+      assert.deepEqual([movedHead.breaks, movedHead.first_break?.kind], [1, 'deleted']);
+      assert.equal(records.length, 30);
+    });
+
+    it('when a forged record is inserted and the rest renumbered to make room, then it is one inserted break', async () => {
+      const { chainId, records } = await chainOf(30);
+      await renumber(chainId, 9, 1);
+      await exec(
+        'INSERT INTO audit_logs SELECT * FROM json_populate_record(NULL::audit_logs, $1::json)',
+        JSON.stringify({ ...records[7]!, event_id: randomUUID(), action: 'forged', sequence: 9, signature: 'c'.repeat(64) }),
+      );
+      const report = await verify(chainId);
+      assert.deepEqual([report.breaks, report.first_break?.kind, report.first_break?.sequence], [1, 'inserted', 9]);
+    });
+
+    it('when the chain head row is deleted, then the chain is still read and the missing head is a break', async () => {
+      const { chainId } = await chainOf(6);
+      await exec('DELETE FROM audit_chain_heads WHERE chain_id = $1', chainId);
+      const report = await verify(chainId);
+      assert.equal(report.ok, false);
+      assert.equal(report.records_checked, 6);
+      assert.deepEqual(kinds(report), ['head_missing']);
+    });
+
+    it('when the head row and the newest records are deleted but a checkpoint remains, then both the missing head and the truncation show', async () => {
+      const { chainId } = await chainOf(12);
+      await writeCheckpoints(prisma, silent);
+      await exec('DELETE FROM audit_logs WHERE chain_id = $1 AND sequence > 7', chainId);
+      await exec('DELETE FROM audit_chain_heads WHERE chain_id = $1', chainId);
+      const report = await verify(chainId);
+      assert.equal(report.chains[0]?.first_break?.kind, 'head_missing');
+      assert.ok(report.breaks >= 2, `${report.breaks} breaks`);
+    });
+
+    it('when a record is forged in a chain that has no head, then it is found', async () => {
+      const { records } = await chainOf(3);
+      const headless = nextChainId++;
+      await exec(
+        'INSERT INTO audit_logs SELECT * FROM json_populate_record(NULL::audit_logs, $1::json)',
+        JSON.stringify({ ...records[0]!, event_id: randomUUID(), chain_id: headless, sequence: 1, signature: 'd'.repeat(64) }),
+      );
+      const report = await verifyAuditLog(prisma, keyRing, { chainIds: [headless] });
+      assert.equal(report.ok, false);
+      assert.equal(report.records_checked, 1);
+      assert.equal(report.chains[0]?.first_break?.kind, 'head_missing');
+    });
+
+    it('when a record is forged at sequence 0 or at or below the retention anchor, then it is an inserted break', async () => {
+      const { chainId, records } = await chainOf(10);
+      await exec(
+        'INSERT INTO audit_logs SELECT * FROM json_populate_record(NULL::audit_logs, $1::json)',
+        JSON.stringify({ ...records[0]!, event_id: randomUUID(), sequence: 0 }),
+      );
+      const zero = await verify(chainId);
+      assert.deepEqual([zero.first_break?.kind, zero.first_break?.sequence], ['inserted', 0]);
+
+      const anchored = await chainOf(10);
+      await exec('DELETE FROM audit_logs WHERE chain_id = $1 AND sequence <= 4', anchored.chainId);
+      const anchor = anchored.records[3]!;
+      await exec(
+        'UPDATE audit_chain_heads SET anchor_sequence = 4, anchor_signature = $2, anchor_recorded_at = $3 WHERE chain_id = $1',
+        anchored.chainId,
+        anchor.signature,
+        new Date(anchor.recorded_at),
+      );
+      assert.equal((await verify(anchored.chainId)).ok, true, 'an anchor with nothing below it verifies');
+      await exec(
+        'INSERT INTO audit_logs SELECT * FROM json_populate_record(NULL::audit_logs, $1::json)',
+        JSON.stringify({ ...anchored.records[2]!, action: 'forged' }),
+      );
+      const below = await verify(anchored.chainId);
+      assert.deepEqual([below.first_break?.kind, below.first_break?.sequence], ['inserted', 3]);
+    });
+
+    it('when old records are deleted under a faked old anchor, then a checkpoint taken after them shows the anchor was rewritten', async () => {
+      const { chainId, records } = await chainOf(12);
+      const outside: ChainCheckpoint[] = (await writeCheckpoints(prisma, silent)).filter((c) => c.chain_id === chainId);
+      await exec('DELETE FROM audit_checkpoints WHERE chain_id = $1', chainId);
+      await exec('DELETE FROM audit_logs WHERE chain_id = $1 AND sequence <= 12', chainId);
+      // Pretend retention ran long ago: the anchor is the last record, dated 2000.
+      const last = records[11]!;
+      await exec(
+        'UPDATE audit_chain_heads SET anchor_sequence = 12, anchor_signature = $2, anchor_recorded_at = $3 WHERE chain_id = $1',
+        chainId,
+        last.signature,
+        new Date('2000-01-01T00:00:00Z'),
+      );
+      const report = await verify(chainId, { checkpoints: outside, retentionDays: 365 });
+      assert.equal(report.ok, false);
+      assert.equal(report.first_break?.kind, 'modified');
+      assert.match(report.first_break!.message, /anchor/);
+    });
+  });
 });

@@ -16,6 +16,8 @@ export interface ChainCheckpoint {
   chain_id: number;
   sequence: number;
   signature: string;
+  /** When the checkpointed record was stored: a retention anchor can be no older than a checkpoint before it. */
+  recorded_at?: string;
 }
 
 export interface VerifyProgress {
@@ -75,11 +77,35 @@ interface HeadRow {
 const MAX_SEQUENCE = Number.MAX_SAFE_INTEGER;
 const DAY_MS = 86_400_000;
 
-/** The newest checkpoint of each chain: the one that shows truncation. */
+/**
+ * The newest checkpoint of each chain, which shows truncation, and every checkpoint at or below its
+ * chain's anchor, which shows a forged anchor (retention removes older ones when it moves an anchor).
+ */
 async function storedCheckpoints(prisma: PrismaClient): Promise<ChainCheckpoint[]> {
-  const rows = await prisma.$queryRaw<{ chain_id: number; sequence: bigint; signature: string }[]>`
-    SELECT DISTINCT ON (chain_id) chain_id, sequence, signature FROM audit_checkpoints ORDER BY chain_id, sequence DESC`;
-  return rows.map((r) => ({ chain_id: r.chain_id, sequence: Number(r.sequence), signature: r.signature }));
+  const rows = await prisma.$queryRaw<{ chain_id: number; sequence: bigint; signature: string; recorded_at: Date }[]>`
+    (SELECT DISTINCT ON (chain_id) chain_id, sequence, signature, recorded_at FROM audit_checkpoints ORDER BY chain_id, sequence DESC)
+    UNION
+    (SELECT c.chain_id, c.sequence, c.signature, c.recorded_at FROM audit_checkpoints c
+       JOIN audit_chain_heads h ON h.chain_id = c.chain_id WHERE c.sequence <= h.anchor_sequence)`;
+  return rows.map((r) => ({ chain_id: r.chain_id, sequence: Number(r.sequence), signature: r.signature, recorded_at: r.recorded_at.toISOString() }));
+}
+
+/** Every chain id that has records, found by skipping through the primary key rather than reading every row. */
+async function chainsWithRecords(prisma: PrismaClient): Promise<number[]> {
+  const rows = await prisma.$queryRaw<{ chain_id: number }[]>`
+    WITH RECURSIVE c AS (
+      (SELECT chain_id FROM audit_logs ORDER BY chain_id LIMIT 1)
+      UNION ALL
+      SELECT (SELECT a.chain_id FROM audit_logs a WHERE a.chain_id > c.chain_id ORDER BY a.chain_id LIMIT 1) FROM c WHERE c.chain_id IS NOT NULL
+    ) SELECT chain_id FROM c WHERE chain_id IS NOT NULL`;
+  return rows.map((r) => r.chain_id);
+}
+
+/** Records stored at or below the anchor (or at a sequence below 1): retention deleted that range, so none may exist. */
+async function recordsBelowAnchor(prisma: PrismaClient, chainId: number, anchor: number): Promise<{ sequence: number; event_id: string }[]> {
+  const rows = await prisma.$queryRaw<{ sequence: bigint; event_id: string }[]>`
+    SELECT sequence, event_id::text AS event_id FROM audit_logs WHERE chain_id = ${chainId} AND sequence <= ${anchor} ORDER BY sequence LIMIT 1000`;
+  return rows.map((r) => ({ sequence: Number(r.sequence), event_id: r.event_id }));
 }
 
 async function boundarySequence(prisma: PrismaClient, chainId: number, edge: 'from' | 'to', at: Date): Promise<number | undefined> {
@@ -102,7 +128,7 @@ async function verifyChain(
   keyRing: AuditKeyRing,
   head: HeadRow,
   checkpoints: ChainCheckpoint[],
-  options: VerifyOptions,
+  options: VerifyOptions & { headless?: boolean },
 ): Promise<ChainReport> {
   const chainId = head.chain_id;
   const headSequence = Number(head.sequence);
@@ -134,6 +160,31 @@ async function verifyChain(
   const inRange = checkpoints.filter((c) => c.chain_id === chainId && c.sequence >= fromSeq && c.sequence <= toSeq);
   for (const c of checkpoints.filter((c) => c.chain_id === chainId && c.sequence === anchor && anchor > 0)) {
     if (c.signature !== head.anchor_signature) brk('modified', anchor, `the retention anchor ${anchor} differs from the checkpoint taken of that record`);
+  }
+  if (!options.from) {
+    // recorded_at never decreases along a chain: an anchor dated before a checkpoint it lies after was rewritten.
+    const cutoff = options.retentionDays ? monthStart(new Date((options.now ?? new Date()).getTime() - options.retentionDays * DAY_MS)) : undefined;
+    for (const c of checkpoints.filter((c) => c.chain_id === chainId && c.sequence <= anchor && c.recorded_at)) {
+      const checkpointAt = new Date(c.recorded_at!);
+      if (head.anchor_recorded_at && checkpointAt > head.anchor_recorded_at) {
+        brk(
+          'modified',
+          anchor,
+          `the anchor says record ${anchor} was stored at ${head.anchor_recorded_at.toISOString()}, but a checkpoint shows record ${c.sequence} stored later, at ${c.recorded_at}`,
+        );
+      } else if (cutoff && checkpointAt >= cutoff) {
+        brk('deleted', c.sequence, `record ${c.sequence} (stored ${c.recorded_at}) lies below the anchor, but its retention had not ended`);
+      }
+    }
+    for (const row of await recordsBelowAnchor(prisma, chainId, anchor)) {
+      onBreak({
+        kind: 'inserted',
+        chain_id: chainId,
+        sequence: row.sequence,
+        event_id: row.event_id,
+        message: `a record claims sequence ${row.sequence}, at or below the retention anchor ${anchor}, where no record can remain`,
+      });
+    }
   }
   const walk = createChainWalk(
     keyRing,
@@ -167,10 +218,12 @@ async function verifyChain(
   }
 
   const last = walk.lastSequence;
-  const end = last ?? fromSeq - 1;
-  if (!options.to) {
+  // After a renumbering the stored positions are off by the shift; the chain ends where its last record was signed.
+  const end = (last ?? fromSeq - 1) + walk.shift;
+  const headAgrees = last !== undefined && walk.lastSignature === head.signature && (end === headSequence || (walk.shift !== 0 && last === headSequence));
+  if (!options.to && !options.headless && !headAgrees) {
     if (end < headSequence) brk('truncated', end + 1, `the chain ends at ${end} but its head is at ${headSequence}`);
-    else if (last !== undefined && last === headSequence && walk.lastSignature !== head.signature) {
+    else if (last !== undefined && end === headSequence) {
       brk('modified', last, `the last record ${last} is not the one the chain head recorded`);
     } else if (end > headSequence && breaks.every((b) => b.sequence <= headSequence)) {
       brk('modified', headSequence, `signed records continue to ${end} past the chain head at ${headSequence}`);
@@ -193,14 +246,45 @@ async function verifyChain(
   };
 }
 
-/** Verifies every chain (or the part of it stored in [from, to)) and reports the first break. */
+/**
+ * Verifies every chain (or the part of it stored in [from, to)) and reports the first break. Every
+ * chain that has a head, a record or a checkpoint is read: records in a chain without a head, and
+ * a head or checkpoints without their records, are breaks too.
+ */
 export async function verifyAuditLog(prisma: PrismaClient, keyRing: AuditKeyRing, options: VerifyOptions = {}): Promise<VerifyReport> {
   const heads = await prisma.$queryRaw<HeadRow[]>`
     SELECT chain_id, sequence, signature, anchor_sequence, anchor_signature, anchor_recorded_at FROM audit_chain_heads ORDER BY chain_id`;
   const checkpoints = [...(await storedCheckpoints(prisma)), ...(options.checkpoints ?? [])];
+  const headOf = new Map(heads.map((h) => [h.chain_id, h]));
+  const chainIds = [...new Set([...heads.map((h) => h.chain_id), ...(await chainsWithRecords(prisma)), ...checkpoints.map((c) => c.chain_id)])]
+    .filter((id) => !options.chainIds || options.chainIds.includes(id))
+    .sort((a, b) => a - b);
   const chains: ChainReport[] = [];
-  for (const head of heads.filter((h) => !options.chainIds || options.chainIds.includes(h.chain_id)))
-    chains.push(await verifyChain(prisma, keyRing, head, checkpoints, options));
+  for (const chainId of chainIds) {
+    const head = headOf.get(chainId);
+    if (head) {
+      chains.push(await verifyChain(prisma, keyRing, head, checkpoints, options));
+      continue;
+    }
+    // No head: what the records hold is still checked, from sequence 1 to the last one stored.
+    const [top] = await prisma.$queryRaw<{ s: bigint | null }[]>`SELECT max(sequence) AS s FROM audit_logs WHERE chain_id = ${chainId}`;
+    const lastStored = Number(top?.s ?? 0);
+    const report = await verifyChain(
+      prisma,
+      keyRing,
+      { chain_id: chainId, sequence: BigInt(lastStored), signature: null, anchor_sequence: 0n, anchor_signature: null, anchor_recorded_at: null },
+      checkpoints,
+      { ...options, headless: true },
+    );
+    const missing: ChainBreak = {
+      kind: 'head_missing',
+      chain_id: chainId,
+      sequence: lastStored,
+      event_id: null,
+      message: `chain ${chainId} has ${lastStored > 0 ? 'records' : 'checkpoints'} but no head row: its head was deleted, or its records forged`,
+    };
+    chains.push({ ...report, breaks: report.breaks + 1, first_break: missing });
+  }
   const firstBreaks = chains.map((c) => c.first_break).filter((b): b is ChainBreak => b !== null);
   const breaks = chains.reduce((n, c) => n + c.breaks, 0);
   return {

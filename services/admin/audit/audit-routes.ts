@@ -5,7 +5,9 @@ import type { AuditEventInput } from '../../audit-log/publisher.ts';
 import { requestAuditContext } from '../../audit-log/request-events.ts';
 import type { ServiceDeps } from '../../platform/runtime.ts';
 import { parseInput } from '../../platform/http/validation.ts';
+import { createAuditKeyRing } from '../../audit-log/audit-signature.ts';
 import { auditFilterSchema, auditPageSchema, createAuditQuery, type AuditFilter } from './audit-query.ts';
+import { createRecordIntegrity } from './record-integrity.ts';
 
 /** Exports run oldest first unless asked otherwise: the order a chain is read in. */
 const exportSchema = auditFilterSchema.extend({ order: z.enum(['asc', 'desc']).default('asc') });
@@ -38,13 +40,17 @@ async function writeLine(res: Response, line: string): Promise<boolean> {
 export function mountAuditReadRoutes(app: Express, deps: ServiceDeps): void {
   const adminOnly = deps.auth.require('admin');
   const query = createAuditQuery(deps.prisma);
+  const integrity = createRecordIntegrity(deps.prisma, createAuditKeyRing(deps.config.auditKeys));
 
   app.get('/api/v1/audit/logs', adminOnly, async (req, res) => {
     const page = parseInput(auditPageSchema, req.query);
     const result = await query.page(page);
+    const mark = integrity.forRequest();
+    const items = [];
+    for (const item of result.items) items.push(await mark(item));
     const { limit, cursor, ...filter } = page;
-    await deps.audit.publish(readEvent(req, 'query', filter, { limit, returned: result.items.length }));
-    res.json({ items: result.items, next_cursor: result.nextCursor });
+    await deps.audit.publish(readEvent(req, 'query', filter, { limit, returned: items.length }));
+    res.json({ items, next_cursor: result.nextCursor });
   });
 
   // NDJSON, one record per line, read and written a batch at a time so memory stays flat.
@@ -53,8 +59,9 @@ export function mountAuditReadRoutes(app: Express, deps: ServiceDeps): void {
     await deps.audit.publish(readEvent(req, 'export', filter));
     res.status(200).type('application/x-ndjson');
     res.set({ 'Content-Disposition': `attachment; filename="audit-logs-${new Date().toISOString().slice(0, 10)}.ndjson"`, 'Cache-Control': 'no-store' });
+    const mark = integrity.forRequest();
     for await (const record of query.all(filter)) {
-      if (!(await writeLine(res, `${JSON.stringify(record)}\n`))) return;
+      if (!(await writeLine(res, `${JSON.stringify(await mark(record))}\n`))) return;
     }
     res.end();
   });
