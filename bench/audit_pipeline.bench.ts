@@ -60,18 +60,22 @@ async function noopJobsPerSecond(events: AuditEvent[], concurrency: number): Pro
   return events.length / seconds;
 }
 
-const headSequence = async (prisma: PrismaClient) =>
-  Number((await prisma.$queryRaw<{ sequence: bigint }[]>`SELECT sequence FROM audit_chain_heads WHERE chain_id = 0`)[0]?.sequence ?? 0);
+const headSequence = async (prisma: PrismaClient, chainId: number) =>
+  Number((await prisma.$queryRaw<{ sequence: bigint }[]>`SELECT sequence FROM audit_chain_heads WHERE chain_id = ${chainId}`)[0]?.sequence ?? 0);
 
-async function pipelineEventsPerSecond(prisma: PrismaClient, events: AuditEvent[]): Promise<{ perSecond: number }> {
+/** The pipeline as it runs (chain 0 with its Merkle tree), or the same pipeline writing chain 1 without a tree. */
+const WITH_TREE = { chainId: 0, merkleTrees: true };
+const WITHOUT_TREE = { chainId: 1, merkleTrees: false };
+
+async function pipelineEventsPerSecond(prisma: PrismaClient, events: AuditEvent[], chain = WITH_TREE): Promise<{ perSecond: number }> {
   const prefix = `${testInfra().bullmqPrefix}-bench-audit-${randomBytes(3).toString('hex')}`;
-  const writer = await startAuditWriter(testConfig('audit-writer', { BULLMQ_PREFIX: prefix, LOG_LEVEL: 'silent' }));
+  const writer = await startAuditWriter(testConfig('audit-writer', { BULLMQ_PREFIX: prefix, LOG_LEVEL: 'silent' }), { chain });
   const queue = await pausedQueueWith(prefix, events);
-  const fromSequence = (await headSequence(prisma)) + 1;
+  const fromSequence = (await headSequence(prisma, chain.chainId)) + 1;
   try {
     const started = performance.now();
     await queue.resume();
-    while ((await headSequence(prisma)) < fromSequence - 1 + events.length) await sleep(10);
+    while ((await headSequence(prisma, chain.chainId)) < fromSequence - 1 + events.length) await sleep(10);
     const seconds = (performance.now() - started) / 1000;
     const [stored] = await prisma.$queryRaw<{ n: bigint }[]>`
       SELECT count(DISTINCT event_id) AS n FROM audit_logs WHERE event_id = ANY(${events.map((e) => e.event_id)}::uuid[])`;
@@ -93,12 +97,15 @@ const benchmark: Benchmark = {
       await noopJobsPerSecond(sampleAuditEvents(2000), NOOP_BEST_CONCURRENCY);
       await pipelineEventsPerSecond(prisma, sampleAuditEvents(2000));
       // Alternating rounds, so drift on a shared machine hits every side alike; medians are reported.
-      const rounds = { noopSame: [] as number[], noopBest: [] as number[], pipeline: [] as number[] };
+      const rounds = { noopSame: [] as number[], noopBest: [] as number[], pipeline: [] as number[], withoutTree: [] as number[] };
+      await pipelineEventsPerSecond(prisma, sampleAuditEvents(2000), WITHOUT_TREE);
       for (let round = 0; round < ROUNDS; round++) {
         rounds.noopSame.push(await noopJobsPerSecond(sampleAuditEvents(EVENTS), DEFAULT_WRITER_CONCURRENCY));
         rounds.noopBest.push(await noopJobsPerSecond(sampleAuditEvents(EVENTS), NOOP_BEST_CONCURRENCY));
         rounds.pipeline.push((await pipelineEventsPerSecond(prisma, sampleAuditEvents(EVENTS))).perSecond);
+        rounds.withoutTree.push((await pipelineEventsPerSecond(prisma, sampleAuditEvents(EVENTS), WITHOUT_TREE)).perSecond);
       }
+      const withoutTree = median(rounds.withoutTree);
       const noopSame = median(rounds.noopSame);
       const noopBest = median(rounds.noopBest);
       const pipeline = { perSecond: median(rounds.pipeline) };
@@ -123,6 +130,14 @@ const benchmark: Benchmark = {
           },
           target: '≥ 0.4 of baseline',
           met: pipeline.perSecond / noop >= 0.4,
+        },
+        {
+          name: `audit events end to end with the Merkle tree (median of ${ROUNDS})`,
+          value: pipeline.perSecond,
+          unit: 'events/s',
+          baseline: { name: 'the same pipeline writing a chain without a tree', value: withoutTree, unit: 'events/s' },
+          target: '≥ 0.9 of baseline',
+          met: pipeline.perSecond / withoutTree >= 0.9,
         },
         {
           name: 'audit events end to end, absolute',

@@ -59,8 +59,9 @@ async function lockHead(tx: Tx, chainId: number): Promise<HeadRow> {
  * Makes sure the chain head row exists, so the first batches do not race to create it, and that
  * its Merkle tree covers every record (a chain written before trees existed is caught up here).
  */
-export async function ensureChainHead(prisma: PrismaClient, chainId = DEFAULT_CHAIN_ID): Promise<void> {
+export async function ensureChainHead(prisma: PrismaClient, chainId = DEFAULT_CHAIN_ID, options: { merkleTrees?: boolean } = {}): Promise<void> {
   await prisma.$executeRaw`INSERT INTO audit_chain_heads (chain_id) VALUES (${chainId}) ON CONFLICT DO NOTHING`;
+  if (options.merkleTrees === false) return;
   await prisma.$transaction(
     async (tx) => {
       const head = await lockHead(tx, chainId);
@@ -105,8 +106,14 @@ async function catchUpTree(tx: Tx, chainId: number, frontier: MerkleFrontier, se
   return nodes;
 }
 
-export function createChainWriter(prisma: PrismaClient, keyRing: AuditKeyRing, options: { chainId?: number; now?: () => Date } = {}): ChainWriter {
+export function createChainWriter(
+  prisma: PrismaClient,
+  keyRing: AuditKeyRing,
+  /** `merkleTrees: false` writes the chain alone: only benchmarks use it, to measure what the tree costs. */
+  options: { chainId?: number; now?: () => Date; merkleTrees?: boolean } = {},
+): ChainWriter {
   const chainId = options.chainId ?? DEFAULT_CHAIN_ID;
+  const merkleTrees = options.merkleTrees !== false;
   const now = options.now ?? (() => new Date());
   return {
     write: (events) => {
@@ -136,7 +143,7 @@ export function createChainWriter(prisma: PrismaClient, keyRing: AuditKeyRing, o
           const leaves: Buffer[] = [];
           const frontier = createFrontier(head.tree_frontier);
           // A tree behind its chain (records from before trees existed) catches up first.
-          const caughtUp = frontier.size < Number(head.sequence) ? await catchUpTree(tx, chainId, frontier, Number(head.sequence)) : [];
+          const caughtUp = merkleTrees && frontier.size < Number(head.sequence) ? await catchUpTree(tx, chainId, frontier, Number(head.sequence)) : [];
           for (const [i, event] of events.entries()) {
             if (seen.has(event.event_id)) {
               outcomes.push('duplicate');
@@ -146,12 +153,22 @@ export function createChainWriter(prisma: PrismaClient, keyRing: AuditKeyRing, o
             const chain = { chain_id: chainId, sequence: ++sequence, prev_signature: prev, key_id: keyRing.signingKeyId, recorded_at: recordedAt };
             const input = templates[i]!(chain);
             const record: AuditRecord = { ...event, ...chain, signature: keyRing.signInput(input) };
-            leaves.push(leafHash(leafDataFromSigningInput(input, record.signature)));
+            if (merkleTrees) leaves.push(leafHash(leafDataFromSigningInput(input, record.signature)));
             prev = record.signature;
             stored.push(record);
             outcomes.push('stored');
           }
-          if (stored.length > 0) {
+          if (stored.length > 0 && !merkleTrees) {
+            await tx.$executeRawUnsafe(
+              `WITH stored AS (INSERT INTO audit_logs SELECT * FROM json_populate_recordset(NULL::audit_logs, $1::json) RETURNING 1)
+               UPDATE audit_chain_heads SET sequence = $2::bigint, signature = $3, recorded_at = $4::timestamptz WHERE chain_id = $5::int`,
+              JSON.stringify(stored),
+              sequence,
+              prev,
+              recordedAt,
+              chainId,
+            );
+          } else if (stored.length > 0) {
             // Records, their tree nodes and the head move in one statement under the head's lock.
             const nodes = [...caughtUp, ...frontier.appendAll(leaves)];
             await tx.$executeRawUnsafe(

@@ -27,8 +27,12 @@ const threadEntry = import.meta.url.endsWith('.js') ? new URL('./writer-thread.j
  * A chain writer running in its own thread (writer-thread.ts), with the same results. A thread
  * that dies fails the batches it held (their jobs retry) and is replaced at the next batch.
  */
-export function startThreadedChainWriter(config: Config): ThreadedChainWriter {
-  const data: WriterThreadData = { databaseUrl: config.databaseUrl.reveal(), keys: config.auditKeys.map((k) => ({ id: k.id, key: k.key.reveal() })) };
+export function startThreadedChainWriter(config: Config, chain: { chainId?: number; merkleTrees?: boolean } = {}): ThreadedChainWriter {
+  const data: WriterThreadData = {
+    databaseUrl: config.databaseUrl.reveal(),
+    keys: config.auditKeys.map((k) => ({ id: k.id, key: k.key.reveal() })),
+    ...chain,
+  };
   const pending = new Map<number, Waiter>();
   let nextId = 0;
   let thread: Worker | undefined;

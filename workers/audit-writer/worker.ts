@@ -6,6 +6,8 @@ import { startWorkerService } from '../../services/platform/worker-runtime.ts';
 import type { BatcherOptions } from './batcher.ts';
 import { ensureChainHead } from '../../services/audit-log/chain-writer.ts';
 import { upsertCheckpointScheduler, writeCheckpoints } from '../../services/audit-log/checkpoints.ts';
+import { ensureDigestKeys } from '../../services/audit-log/digests/digest-keys.ts';
+import { upsertDigestScheduler, writePeriodicDigests } from '../../services/audit-log/digests/periodic-digests.ts';
 import { createEventRecorder, type EventRecorder } from './event-recorder.ts';
 import { startThreadedChainWriter } from './threaded-chain-writer.ts';
 import { createWriterMetrics } from './writer-metrics.ts';
@@ -20,15 +22,19 @@ export interface AuditWriterOptions {
   batch?: Partial<BatcherOptions>;
   /** Tests shorten locks to see a killed writer's jobs come back quickly. */
   workerOptions?: { lockDuration?: number; stalledInterval?: number; maxStalledCount?: number };
+  /** Benchmarks write another chain, or one without its Merkle tree, to measure what the tree costs. @defaultValue chain 0 with its tree */
+  chain?: { chainId?: number; merkleTrees?: boolean };
 }
 
 /**
  * The audit-writer worker: takes `audit-events` jobs in micro-batches and appends each batch —
- * signed, chained, deduplicated — in one transaction; records periodic checkpoints.
+ * signed, chained, deduplicated — in one transaction; records periodic checkpoints and signed digests.
  */
 export async function start(config: Config, options: AuditWriterOptions = {}) {
+  const digestKek = config.auditDigestKeyEncryptionKey;
+  if (!digestKek) throw new Error('AUDIT_DIGEST_KEY_ENCRYPTION_KEY is required by audit-writer to sign audit digests');
   let recorder: EventRecorder | undefined;
-  const chainWriter = startThreadedChainWriter(config);
+  const chainWriter = startThreadedChainWriter(config, options.chain);
   const deadLetters = openQueue(QueueName.AuditDeadLetter, {
     connection: { url: config.redisUrl.reveal() },
     prefix: config.bullmqPrefix,
@@ -41,9 +47,11 @@ export async function start(config: Config, options: AuditWriterOptions = {}) {
     workerOptions: { maxStalledCount: 20, ...options.workerOptions },
     logger: options.logger,
     prepare: async (deps) => {
-      await ensureChainHead(deps.prisma);
+      await ensureChainHead(deps.prisma, options.chain?.chainId, { merkleTrees: options.chain?.merkleTrees });
       const created = await ensureAuditPartitions(deps.prisma);
       if (created.length > 0) deps.logger.info({ partitions: created }, 'audit_logs partitions created');
+      // The first digest can be signed before any maintenance worker has run.
+      await ensureDigestKeys({ prisma: deps.prisma, kek: digestKek, rotationSchedule: config.auditDigests.keyRotationSchedule });
       recorder = createEventRecorder({
         prisma: deps.prisma,
         logger: deps.logger,
@@ -63,6 +71,7 @@ export async function start(config: Config, options: AuditWriterOptions = {}) {
     processors: {
       [AuditJob.Record]: (job, _deps, token) => recorder!.record(job, token),
       [AuditJob.Checkpoint]: async (_job, deps) => ({ checkpoints: (await writeCheckpoints(deps.prisma, deps.logger)).length }),
+      [AuditJob.Digest]: (_job, deps) => writePeriodicDigests({ prisma: deps.prisma, logger: deps.logger, kek: digestKek, config: config.auditDigests }),
     },
   }).catch(async (err: unknown) => {
     await chainWriter.close();
@@ -79,6 +88,7 @@ export async function start(config: Config, options: AuditWriterOptions = {}) {
   };
   try {
     await upsertCheckpointScheduler(schedulers, config.audit.checkpointEveryMs);
+    await upsertDigestScheduler(schedulers, config.auditDigests.everyMs);
   } catch (err) {
     await stop();
     throw err;

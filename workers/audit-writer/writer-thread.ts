@@ -16,11 +16,15 @@ export interface WriterThreadData {
   databaseUrl: string;
   keys: { id: string; key: string }[];
   chainId?: number;
+  merkleTrees?: boolean;
 }
 
 const data = workerData as WriterThreadData;
 const prisma = createPrismaClient(data.databaseUrl);
-const writer = createChainWriter(prisma, createAuditKeyRing(data.keys.map((k) => ({ id: k.id, key: new Secret(k.key) }))), { chainId: data.chainId });
+const writer = createChainWriter(prisma, createAuditKeyRing(data.keys.map((k) => ({ id: k.id, key: new Secret(k.key) }))), {
+  chainId: data.chainId,
+  merkleTrees: data.merkleTrees,
+});
 
 parentPort!.on('message', (message: { id: number; events: AuditEvent[] } | 'close') => {
   if (message === 'close') {
