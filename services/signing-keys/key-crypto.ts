@@ -6,7 +6,7 @@ const FORMAT_VERSION = 'v1';
 const IV_BYTES = 12;
 const TAG_BYTES = 16;
 
-/** A private key that cannot be decrypted: wrong JWT_KEY_ENCRYPTION_KEY, or the stored value was altered or moved. */
+/** A private key that cannot be decrypted: wrong key-encryption key, or the stored value was altered or moved. */
 export class KeyDecryptionError extends Error {
   readonly code = 'ERR_JWT_KEY_DECRYPTION';
   readonly kid: string;
@@ -30,7 +30,8 @@ export function encryptPrivateKey(pkcs8Pem: string, kid: string, kek: KeyObject)
   return [FORMAT_VERSION, iv, cipher.getAuthTag(), ciphertext].map((part) => (typeof part === 'string' ? part : part.toString('base64url'))).join('.');
 }
 
-export function decryptPrivateKey(stored: string, kid: string, kek: KeyObject): string {
+/** `kekName` names the key-encryption key in the error, for the operator who must fix it. */
+export function decryptPrivateKey(stored: string, kid: string, kek: KeyObject, kekName = 'JWT_KEY_ENCRYPTION_KEY'): string {
   const [version, iv, tag, ciphertext, ...rest] = stored.split('.');
   if (version !== FORMAT_VERSION || !iv || !tag || !ciphertext || rest.length > 0) {
     throw new KeyDecryptionError(kid, `stored value is not in the ${FORMAT_VERSION} encrypted format`);
@@ -41,13 +42,13 @@ export function decryptPrivateKey(stored: string, kid: string, kek: KeyObject): 
     decipher.setAuthTag(Buffer.from(tag, 'base64url'));
     return Buffer.concat([decipher.update(Buffer.from(ciphertext, 'base64url')), decipher.final()]).toString('utf8');
   } catch {
-    throw new KeyDecryptionError(kid, 'JWT_KEY_ENCRYPTION_KEY is not the key it was encrypted with, or the stored value was altered');
+    throw new KeyDecryptionError(kid, `${kekName} is not the key it was encrypted with, or the stored value was altered`);
   }
 }
 
 /** The usable private key of a stored row. */
-export function privateKeyFrom(stored: string, kid: string, kek: KeyObject): KeyObject {
-  return createPrivateKey({ key: decryptPrivateKey(stored, kid, kek), format: 'pem' });
+export function privateKeyFrom(stored: string, kid: string, kek: KeyObject, kekName?: string): KeyObject {
+  return createPrivateKey({ key: decryptPrivateKey(stored, kid, kek, kekName), format: 'pem' });
 }
 
 export interface NewKeyMaterial {

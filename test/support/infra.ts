@@ -1,4 +1,6 @@
 import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
 import { startEmbeddedPostgres } from '../../scripts/embedded/postgres.ts';
@@ -15,6 +17,8 @@ export interface TestInfra {
   databaseUrl: string;
   redisUrl: string;
   bullmqPrefix: string;
+  /** The run's audit digest sink (AUDIT_DIGEST_DIR): it mirrors this run's database, so it is the run's alone. */
+  digestDir: string;
 }
 
 let infra: TestInfra | undefined;
@@ -26,6 +30,7 @@ const EMBEDDED_DATA_DIR = path.resolve(import.meta.dirname, '../../.data/test');
 export const TEST_SECRETS = {
   AUDIT_LOG_SECRET_KEY: `t1:${randomBytes(24).toString('hex')}`,
   JWT_KEY_ENCRYPTION_KEY: randomBytes(32).toString('hex'),
+  AUDIT_DIGEST_KEY_ENCRYPTION_KEY: randomBytes(32).toString('hex'),
   ADMIN_BOOTSTRAP_CLIENT_ID: 'test-admin',
   ADMIN_BOOTSTRAP_CLIENT_SECRET: randomBytes(32).toString('base64url'),
   STORAGE_CLIENT_ID: 'test-storage',
@@ -39,7 +44,8 @@ export async function setUpInfra(env: Env): Promise<TestInfra> {
   ]);
   const database = await createTestDatabase(adminUrl);
   dropDatabase = database.drop;
-  infra = { databaseUrl: database.url, redisUrl, bullmqPrefix: `test-${process.pid}-${randomBytes(4).toString('hex')}` };
+  const digestDir = await mkdtemp(path.join(os.tmpdir(), 'artstore-test-digests-'));
+  infra = { databaseUrl: database.url, redisUrl, bullmqPrefix: `test-${process.pid}-${randomBytes(4).toString('hex')}`, digestDir };
   return infra;
 }
 
@@ -52,6 +58,7 @@ export async function tearDownInfra(): Promise<void> {
     redis.disconnect();
   }
   await dropDatabase?.();
+  await rm(infra.digestDir, { recursive: true, force: true });
   infra = undefined;
   await Promise.all(embedded.splice(0).map((server) => server.stop()));
 }
@@ -81,7 +88,7 @@ export const isolatedPrefix = (name: string) => `${testInfra().bullmqPrefix}-${n
 
 /** The environment a process gets in tests: this run's database and prefix, port 0, silent logs. */
 export function testEnv(overrides: Env = {}): Env {
-  const { databaseUrl, redisUrl, bullmqPrefix } = testInfra();
+  const { databaseUrl, redisUrl, bullmqPrefix, digestDir } = testInfra();
   return {
     ENVIRONMENT: 'test',
     LOG_LEVEL: 'silent',
@@ -90,6 +97,7 @@ export function testEnv(overrides: Env = {}): Env {
     DATABASE_URL: databaseUrl,
     REDIS_URL: redisUrl,
     BULLMQ_PREFIX: bullmqPrefix,
+    AUDIT_DIGEST_DIR: digestDir,
     ...TEST_SECRETS,
     ...overrides,
   };

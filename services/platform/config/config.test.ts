@@ -10,6 +10,7 @@ const base: Env = {
   REDIS_URL: `redis://:${STRONG}@redis:6379/0`,
   AUDIT_LOG_SECRET_KEY: `k1:${STRONG}`,
   JWT_KEY_ENCRYPTION_KEY: 'ab'.repeat(32),
+  AUDIT_DIGEST_KEY_ENCRYPTION_KEY: 'cd'.repeat(32),
 };
 
 function configError(fn: () => unknown): ConfigError {
@@ -98,6 +99,20 @@ describe('configuration', () => {
     const err = configError(() => loadConfig('audit-writer', { ...base, AUDIT_LOG_SECRET_KEY: undefined }));
     assert.equal(err.variable, 'AUDIT_LOG_SECRET_KEY');
     assert.doesNotThrow(() => loadConfig('query', { ...base, AUDIT_LOG_SECRET_KEY: undefined, JWT_KEY_ENCRYPTION_KEY: undefined }));
+  });
+
+  it('when the audit digest key-encryption key is missing, reused or malformed, then only the processes that sign digests refuse to start', () => {
+    const without = { ...base, AUDIT_DIGEST_KEY_ENCRYPTION_KEY: undefined };
+    for (const service of ['audit-writer', 'maintenance'] as const) {
+      assert.equal(configError(() => loadConfig(service, without)).variable, 'AUDIT_DIGEST_KEY_ENCRYPTION_KEY', service);
+    }
+    assert.equal(loadConfig('admin', without).auditDigestKeyEncryptionKey, undefined, 'admin publishes digest keys without decrypting them');
+    const reused = configError(() => loadConfig('maintenance', { ...base, AUDIT_DIGEST_KEY_ENCRYPTION_KEY: base.JWT_KEY_ENCRYPTION_KEY }));
+    assert.deepEqual([reused.variable, /must differ from JWT_KEY_ENCRYPTION_KEY/.test(reused.message)], ['AUDIT_DIGEST_KEY_ENCRYPTION_KEY', true]);
+    const placeholder = configError(() => loadConfig('audit-writer', { ...base, AUDIT_DIGEST_KEY_ENCRYPTION_KEY: 'REPLACE_WITH_64_HEX_CHARS' }));
+    assert.match(placeholder.message, /placeholder/);
+    const silence = configError(() => loadConfig('audit-writer', { ...base, AUDIT_DIGEST_EVERY_MS: '60000', AUDIT_DIGEST_MAX_SILENCE_MS: '1000' }));
+    assert.equal(silence.variable, 'AUDIT_DIGEST_MAX_SILENCE_MS');
   });
 
   it('when a value is malformed, then the error names its variable', () => {

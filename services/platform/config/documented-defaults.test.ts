@@ -166,6 +166,7 @@ const minimalEnv: Env = {
   REDIS_HOST: 'redis',
   AUDIT_LOG_SECRET_KEY: `k1:${STRONG}`,
   JWT_KEY_ENCRYPTION_KEY: 'ab'.repeat(32),
+  AUDIT_DIGEST_KEY_ENCRYPTION_KEY: 'cd'.repeat(32),
   METRICS_TOKEN: STRONG,
 };
 

@@ -1,6 +1,7 @@
 import type { KeyObject } from 'node:crypto';
 import type { Secret } from '../secret.ts';
 import { AUDIT_DEFAULTS, AUDIT_DELIVERIES, parseAudit, readAuditKeyRing, type AuditConfig, type AuditKey } from './audit.ts';
+import { AUDIT_DIGEST_DEFAULTS, parseAuditDigests, type AuditDigestConfig } from './audit-digests.ts';
 import { ConfigProblems } from './config-error.ts';
 import { CONNECTION_DEFAULTS, loadDatabaseUrl, loadRedisUrl, parseBullmqPrefix } from './connections.ts';
 import { CORS_DEFAULTS, parseCors, type CorsConfig } from './cors.ts';
@@ -16,13 +17,14 @@ import {
 } from './environment.ts';
 import { HTTP_DEFAULTS, parseHttp, type HttpConfig } from './http.ts';
 import { IDENTITY_DEFAULTS, parseIdentity, type IdentityConfig } from './identity.ts';
-import { JWT_ALGORITHMS, JWT_DEFAULTS, parseJwt, readKeyEncryptionKey, type JwtConfig } from './jwt.ts';
+import { JWT_ALGORITHMS, JWT_DEFAULTS, parseJwt, type JwtConfig } from './jwt.ts';
 import { MAINTENANCE_DEFAULTS, parseMaintenance, type MaintenanceConfig } from './maintenance.ts';
 import type { Env } from './parse.ts';
-import { checkProductionSecrets, requireKeys } from './secrets.ts';
+import { checkProductionSecrets, readKeyEncryptionKey, requireKeys } from './secrets.ts';
 import { parseStorage, STORAGE_DEFAULTS, type StorageConfig } from './storage.ts';
 
 export { AUDIT_DELIVERY_BY_ENVIRONMENT, parseAuditKeyRing, type AuditDelivery, type AuditKey } from './audit.ts';
+export type { AuditDigestConfig } from './audit-digests.ts';
 export { ConfigError, type ConfigProblem } from './config-error.ts';
 export { loadDatabaseUrl, loadRedisUrl } from './connections.ts';
 export type { CorsConfig } from './cors.ts';
@@ -48,6 +50,7 @@ export const CONFIG_DEFAULTS = {
   ...IDENTITY_DEFAULTS,
   ...MAINTENANCE_DEFAULTS,
   ...AUDIT_DEFAULTS,
+  ...AUDIT_DIGEST_DEFAULTS,
   ...STORAGE_DEFAULTS,
 } as const;
 
@@ -76,10 +79,16 @@ export interface Config {
   auditKeys: AuditKey[];
   /** 32-byte AES-256-GCM key encrypting JWT private keys at rest. Required by admin, maintenance. */
   jwtKeyEncryptionKey?: KeyObject;
+  /**
+   * 32-byte AES-256-GCM key encrypting the audit digest keys' private halves at rest; never the JWT
+   * one. Required by audit-writer (signs digests) and maintenance (rotates them and signs anchor digests).
+   */
+  auditDigestKeyEncryptionKey?: KeyObject;
   identity: IdentityConfig;
   jwt: JwtConfig;
   maintenance: MaintenanceConfig;
   audit: AuditConfig;
+  auditDigests: AuditDigestConfig;
   storage: StorageConfig;
 }
 
@@ -101,18 +110,28 @@ export function loadConfig(service: ServiceName, env: Env): Config {
     bullmqPrefix: () => parseBullmqPrefix(env),
     cors: () => parseCors(env, assumed),
     auditKeys: () => readAuditKeyRing(env),
-    jwtKeyEncryptionKey: () => readKeyEncryptionKey(env),
+    jwtKeyEncryptionKey: () => readKeyEncryptionKey(env, 'JWT_KEY_ENCRYPTION_KEY'),
+    auditDigestKeyEncryptionKey: () => readKeyEncryptionKey(env, 'AUDIT_DIGEST_KEY_ENCRYPTION_KEY'),
     identity: () => parseIdentity(env),
     jwt: () => parseJwt(env),
     maintenance: () => parseMaintenance(env),
     audit: () => parseAudit(env, service, assumed),
+    auditDigests: () => parseAuditDigests(env),
     storage: () => parseStorage(env),
   });
   requireKeys(
     service,
-    { AUDIT_LOG_SECRET_KEY: (sections.auditKeys?.length ?? 0) > 0, JWT_KEY_ENCRYPTION_KEY: sections.jwtKeyEncryptionKey !== undefined },
+    {
+      AUDIT_LOG_SECRET_KEY: (sections.auditKeys?.length ?? 0) > 0,
+      JWT_KEY_ENCRYPTION_KEY: sections.jwtKeyEncryptionKey !== undefined,
+      AUDIT_DIGEST_KEY_ENCRYPTION_KEY: sections.auditDigestKeyEncryptionKey !== undefined,
+    },
     problems,
   );
+  // One key for both would let whoever decrypts the JWT signing keys forge audit digests too.
+  if (sections.jwtKeyEncryptionKey && sections.auditDigestKeyEncryptionKey?.equals(sections.jwtKeyEncryptionKey)) {
+    problems.add({ variable: 'AUDIT_DIGEST_KEY_ENCRYPTION_KEY', message: 'must differ from JWT_KEY_ENCRYPTION_KEY' });
+  }
   if (environment === 'production') {
     const given = {
       databaseUrl: sections.databaseUrl,

@@ -1,7 +1,5 @@
-import { createSecretKey, type KeyObject } from 'node:crypto';
 import { ConfigError } from './config-error.ts';
 import { checkHttpUrl, parseChoice, parseInteger, parseSchedule, type Env, type Schedule } from './parse.ts';
-import { readSecret, refuseWeakSecret } from './secrets.ts';
 
 export const JWT_ALGORITHMS = ['RS256', 'ES256', 'EdDSA'] as const;
 export type JwtAlgorithm = (typeof JWT_ALGORITHMS)[number];
@@ -83,20 +81,4 @@ export function parseJwt(env: Env): JwtConfig {
     jwksCacheMaxAgeSeconds: parseInteger('JWKS_CACHE_MAX_AGE_SECONDS', env.JWKS_CACHE_MAX_AGE_SECONDS, JWT_DEFAULTS.JWKS_CACHE_MAX_AGE_SECONDS, 1, 86_400),
     jwksCooldownSeconds: parseInteger('JWKS_COOLDOWN_SECONDS', env.JWKS_COOLDOWN_SECONDS, JWT_DEFAULTS.JWKS_COOLDOWN_SECONDS, 0, 3600),
   };
-}
-
-/**
- * JWT_KEY_ENCRYPTION_KEY: the AES-256-GCM key that encrypts JWT private keys at rest, 64 hex
- * characters, held as a KeyObject so logs and inspection never print it.
- */
-export function readKeyEncryptionKey(env: Env): KeyObject | undefined {
-  const secret = readSecret(env, 'JWT_KEY_ENCRYPTION_KEY');
-  if (!secret) return undefined;
-  const hex = secret.reveal();
-  if (!/^[0-9a-fA-F]{64}$/.test(hex)) {
-    // A placeholder left in place deserves that message rather than the format's.
-    refuseWeakSecret('JWT_KEY_ENCRYPTION_KEY', hex);
-    throw new ConfigError('JWT_KEY_ENCRYPTION_KEY', 'must be 64 hexadecimal characters (32 bytes)');
-  }
-  return createSecretKey(Buffer.from(hex, 'hex'));
 }

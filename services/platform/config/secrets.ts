@@ -1,3 +1,4 @@
+import { createSecretKey, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { Secret } from '../secret.ts';
 import { ConfigError, type ConfigProblems } from './config-error.ts';
@@ -12,22 +13,31 @@ export const SECRET_NAMES = [
   'REDIS_PASSWORD',
   'AUDIT_LOG_SECRET_KEY',
   'JWT_KEY_ENCRYPTION_KEY',
+  'AUDIT_DIGEST_KEY_ENCRYPTION_KEY',
   'ADMIN_BOOTSTRAP_CLIENT_SECRET',
   'STORAGE_CLIENT_SECRET',
   'METRICS_TOKEN',
 ] as const;
 export type SecretName = (typeof SECRET_NAMES)[number];
 
-/** Keys some processes cannot do their work without. */
-export type RequiredKey = 'AUDIT_LOG_SECRET_KEY' | 'JWT_KEY_ENCRYPTION_KEY';
+/** The AES-256-GCM keys that encrypt private keys at rest: one for JWT signing keys, one for audit digest keys. */
+export type KeyEncryptionKeyName = 'JWT_KEY_ENCRYPTION_KEY' | 'AUDIT_DIGEST_KEY_ENCRYPTION_KEY';
 
+/** Keys some processes cannot do their work without. */
+export type RequiredKey = 'AUDIT_LOG_SECRET_KEY' | KeyEncryptionKeyName;
+
+/**
+ * Each key-encryption key goes only where its keys are used: the audit writer signs digests but
+ * never holds the key that decrypts JWT signing keys, and admin publishes digest keys without
+ * being able to decrypt them.
+ */
 const REQUIRED_KEYS: Readonly<Record<ServiceName, readonly RequiredKey[]>> = {
   admin: ['JWT_KEY_ENCRYPTION_KEY', 'AUDIT_LOG_SECRET_KEY'],
   'storage-element': [],
   ingester: [],
   query: [],
-  'audit-writer': ['AUDIT_LOG_SECRET_KEY'],
-  maintenance: ['JWT_KEY_ENCRYPTION_KEY', 'AUDIT_LOG_SECRET_KEY'],
+  'audit-writer': ['AUDIT_LOG_SECRET_KEY', 'AUDIT_DIGEST_KEY_ENCRYPTION_KEY'],
+  maintenance: ['JWT_KEY_ENCRYPTION_KEY', 'AUDIT_LOG_SECRET_KEY', 'AUDIT_DIGEST_KEY_ENCRYPTION_KEY'],
 };
 
 const PLACEHOLDER_MARKERS = ['REPLACE_WITH', 'CHANGE_THIS', 'changeme'];
@@ -62,6 +72,22 @@ export function refuseWeakSecret(name: string, value: string): void {
   if (value.length < MIN_SECRET_LENGTH) {
     throw new ConfigError(name, `is shorter than ${MIN_SECRET_LENGTH} characters; production refuses weak secrets`);
   }
+}
+
+/**
+ * A key-encryption key: 64 hex characters (32 bytes), held as a KeyObject so logs and inspection
+ * never print it.
+ */
+export function readKeyEncryptionKey(env: Env, name: KeyEncryptionKeyName): KeyObject | undefined {
+  const secret = readSecret(env, name);
+  if (!secret) return undefined;
+  const hex = secret.reveal();
+  if (!/^[0-9a-fA-F]{64}$/.test(hex)) {
+    // A placeholder left in place deserves that message rather than the format's.
+    refuseWeakSecret(name, hex);
+    throw new ConfigError(name, 'must be 64 hexadecimal characters (32 bytes)');
+  }
+  return createSecretKey(Buffer.from(hex, 'hex'));
 }
 
 /** Reports each key `service` needs and was not given; one given but malformed is already reported under its own name. */
