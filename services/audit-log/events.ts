@@ -34,6 +34,7 @@ export const AUDIT_EVENT_CATEGORY = {
   queue_changed: AuditCategory.Administration,
   key_rotated: AuditCategory.Security,
   key_revoked: AuditCategory.Security,
+  digest_key_rotated: AuditCategory.Security,
   tokens_revoked: AuditCategory.Security,
 } as const satisfies Record<string, AuditCategory>;
 export type AuditEventType = keyof typeof AUDIT_EVENT_CATEGORY;

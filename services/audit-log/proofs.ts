@@ -3,6 +3,8 @@
  * subtrees: any root or proof is one indexed query for O(log n) nodes, never a read of the log.
  */
 import type { PrismaClient } from '../platform/db/client.ts';
+import type { AuditDigest } from './digests/digest-format.ts';
+import { latestDigest, latestDigestOfSize } from './digests/digest-store.ts';
 import { createFrontier } from './merkle/frontier.ts';
 import { type NodePlan, assemble, assembleRoot, planConsistencyProof, planInclusionProof, planRoot } from './merkle/tree.ts';
 
@@ -22,6 +24,12 @@ export interface InclusionProof {
   /** Sibling hashes from the leaf up, lowercase hex (RFC 9162 §2.1.3.1 PATH). */
   audit_path: string[];
   root_hash: string;
+  /**
+   * The signed digest whose tree_size and root_hash the proof is against, so the answer verifies
+   * with the published digest key alone; null when no digest covers the record yet (then the proof
+   * is against the tree as it is now) or none was signed at the asked tree_size.
+   */
+  signed_tree_head: AuditDigest | null;
 }
 
 export interface ConsistencyProof {
@@ -72,6 +80,13 @@ export function createAuditProofs(prisma: PrismaClient) {
     return createFrontier(head.tree_frontier).size;
   }
 
+  /** The digest an inclusion proof is given against: the latest when it covers the leaf, or the latest of the asked size. */
+  async function signedHeadFor(chainId: number, leafIndex: number, treeSize: number | undefined) {
+    if (treeSize !== undefined) return latestDigestOfSize(prisma, chainId, treeSize);
+    const latest = await latestDigest(prisma, chainId);
+    return latest && leafIndex < latest.digest.tree_size ? latest : undefined;
+  }
+
   function checkSize(size: number, current: number, what: string) {
     if (!Number.isSafeInteger(size) || size < 0 || size > current) {
       throw new ProofUnavailableError('tree_size_out_of_range', `${what} must be from 0 to the tree's size, ${current}`);
@@ -87,7 +102,11 @@ export function createAuditProofs(prisma: PrismaClient) {
       return { chain_id: chainId, tree_size: size, root_hash: assembleRoot(plan, await nodesOf(chainId, [plan])).toString('hex') };
     },
 
-    /** The proof that the record with this event id is leaf `sequence - 1` of its chain's tree at `treeSize` (default: now). */
+    /**
+     * The proof that the record with this event id is leaf `sequence - 1` of its chain's tree at
+     * `treeSize`; by default at the size of the chain's latest signed digest, or now when that
+     * digest does not cover the record yet.
+     */
     async inclusion(eventId: string, treeSize?: number): Promise<InclusionProof> {
       const [record] = await prisma.$queryRaw<{ chain_id: number; sequence: bigint }[]>`
         SELECT chain_id, sequence FROM audit_logs WHERE event_id = ${eventId}::uuid ORDER BY chain_id, sequence LIMIT 1`;
@@ -95,7 +114,8 @@ export function createAuditProofs(prisma: PrismaClient) {
       const chainId = record.chain_id;
       const leafIndex = Number(record.sequence) - 1;
       const current = await currentSize(chainId);
-      const size = treeSize ?? current;
+      const signed = await signedHeadFor(chainId, leafIndex, treeSize);
+      const size = treeSize ?? signed?.digest.tree_size ?? current;
       checkSize(size, current, 'tree_size');
       if (leafIndex >= size) throw new ProofUnavailableError('tree_size_out_of_range', `the record is leaf ${leafIndex}: tree_size must exceed it`);
       const pathPlan = planInclusionProof(leafIndex, size);
@@ -109,6 +129,7 @@ export function createAuditProofs(prisma: PrismaClient) {
         tree_size: size,
         audit_path: hex(assemble(pathPlan, get)),
         root_hash: assembleRoot(rootPlan, get).toString('hex'),
+        signed_tree_head: signed?.digest ?? null,
       };
     },
 

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import type { KeyObject } from 'node:crypto';
 import { verifyAuditLog } from './verify-chain.ts';
 import { addMonths, ensureAuditPartitions, listAuditPartitions, partitionFor } from './audit-partitions.ts';
 import { createAuditKeyRing } from './audit-signature.ts';
@@ -12,6 +13,7 @@ import { MaintenanceJob, QueueName } from '../platform/queues.ts';
 import { isolatedPrefix, testConfig } from '../../test/support/infra.ts';
 import { createChainWriter, ensureChainHead } from './chain-writer.ts';
 import { applyAuditRetention } from './retention.ts';
+import { ensureDigestKeys } from './digests/digest-keys.ts';
 import { start as startMaintenance } from '../../workers/maintenance/worker.ts';
 
 const keyRing = createAuditKeyRing(parseAuditKeyRing(new Secret(TEST_SECRETS.AUDIT_LOG_SECRET_KEY)));
@@ -19,9 +21,13 @@ const YEAR_MS = 365 * 86_400_000;
 
 describe('audit log retention', () => {
   let prisma: PrismaClient;
+  let digestKek: KeyObject;
   const chainId = 500_000 + Math.floor(Math.random() * 10_000);
-  before(() => {
+  before(async () => {
     prisma = createPrismaClient(testInfra().databaseUrl);
+    const config = testConfig('maintenance');
+    digestKek = config.auditDigestKeyEncryptionKey!;
+    await ensureDigestKeys({ prisma, kek: digestKek, rotationSchedule: config.auditDigests.keyRotationSchedule });
   });
   after(async () => {
     await removeChains(prisma, chainId, chainId + 2);
@@ -44,7 +50,7 @@ describe('audit log retention', () => {
     const before = await verifyAuditLog(prisma, keyRing, { chainIds: [chainId] });
     assert.deepEqual([before.ok, before.records_checked], [true, 9]);
 
-    const result = await applyAuditRetention(prisma, { retentionDays: 365, now });
+    const result = await applyAuditRetention(prisma, { retentionDays: 365, now, digestKek });
     assert.ok(result.droppedPartitions.includes(partitionFor(threeYearsAgo).name), JSON.stringify(result));
     assert.ok(result.deletedRows >= 2);
     assert.deepEqual(
@@ -61,7 +67,7 @@ describe('audit log retention', () => {
     const [head] = await prisma.$queryRaw<{ anchor_signature: string }[]>`SELECT anchor_signature FROM audit_chain_heads WHERE chain_id = ${chainId}`;
     assert.equal(head?.anchor_signature, old.at(-1)!.signature);
 
-    const again = await applyAuditRetention(prisma, { retentionDays: 365, now });
+    const again = await applyAuditRetention(prisma, { retentionDays: 365, now, digestKek });
     assert.deepEqual([again.droppedPartitions, again.anchors.filter((a) => a.chain_id === chainId)], [[], []]);
 
     await prisma.$executeRaw`DELETE FROM audit_logs WHERE chain_id = ${chainId} AND sequence = 6`;

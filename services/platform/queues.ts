@@ -27,6 +27,7 @@ export type QueueName = (typeof QueueName)[keyof typeof QueueName];
 export const AuditJob = {
   Record: 'record-audit-event',
   Checkpoint: 'write-audit-checkpoint',
+  Digest: 'write-audit-digest',
 } as const;
 export type AuditJob = (typeof AuditJob)[keyof typeof AuditJob];
 
@@ -52,6 +53,7 @@ export interface DeadAuditEventPayload {
 export const MaintenanceJob = {
   RotateJwtKeys: 'rotate-jwt-keys',
   WeeklyCleanup: 'weekly-cleanup',
+  RotateAuditDigestKeys: 'rotate-audit-digest-keys',
 } as const;
 export type MaintenanceJob = (typeof MaintenanceJob)[keyof typeof MaintenanceJob];
 
@@ -61,11 +63,20 @@ export interface RotateJwtKeysPayload {
   force: boolean;
 }
 
+/** Payload of `rotate-audit-digest-keys`. */
+export interface RotateAuditDigestKeysPayload {
+  /** Rotate even when the next digest key's planned time is still ahead. The scheduler sends false, so a duplicate job is a no-op. @defaultValue false */
+  force: boolean;
+}
+
 /** Payload of `weekly-cleanup`: nothing; retention periods come from the worker's config. */
 export type WeeklyCleanupPayload = Record<string, never>;
 
 /** Payload of `write-audit-checkpoint`: nothing; the writer checkpoints every chain it holds. */
 export type WriteAuditCheckpointPayload = Record<string, never>;
+
+/** Payload of `write-audit-digest`: nothing; the writer digests every chain that grew or fell silent. */
+export type WriteAuditDigestPayload = Record<string, never>;
 
 /**
  * The contract producers and workers share: each queue's job names, and each job's payload. A
@@ -77,6 +88,8 @@ export interface QueueJobs {
     [AuditJob.Record]: AuditEvent;
     /** Made by the job scheduler of that id. */
     [AuditJob.Checkpoint]: WriteAuditCheckpointPayload;
+    /** Made by the job scheduler of that id. */
+    [AuditJob.Digest]: WriteAuditDigestPayload;
   };
   [QueueName.AuditDeadLetter]: {
     [DeadLetterJob.DeadAuditEvent]: DeadAuditEventPayload;
@@ -84,6 +97,7 @@ export interface QueueJobs {
   [QueueName.Maintenance]: {
     [MaintenanceJob.RotateJwtKeys]: RotateJwtKeysPayload;
     [MaintenanceJob.WeeklyCleanup]: WeeklyCleanupPayload;
+    [MaintenanceJob.RotateAuditDigestKeys]: RotateAuditDigestKeysPayload;
   };
 }
 
@@ -95,9 +109,9 @@ export type JobPayload<Q extends QueueName, N extends JobName<Q> = JobName<Q>> =
  * get them wrong). Keyed by name, so a name missing here, or not in QueueJobs, does not compile.
  */
 const JOB_NAMES: { readonly [Q in QueueName]: Readonly<Record<JobName<Q>, true>> } = {
-  [QueueName.AuditEvents]: { [AuditJob.Record]: true, [AuditJob.Checkpoint]: true },
+  [QueueName.AuditEvents]: { [AuditJob.Record]: true, [AuditJob.Checkpoint]: true, [AuditJob.Digest]: true },
   [QueueName.AuditDeadLetter]: { [DeadLetterJob.DeadAuditEvent]: true },
-  [QueueName.Maintenance]: { [MaintenanceJob.RotateJwtKeys]: true, [MaintenanceJob.WeeklyCleanup]: true },
+  [QueueName.Maintenance]: { [MaintenanceJob.RotateJwtKeys]: true, [MaintenanceJob.WeeklyCleanup]: true, [MaintenanceJob.RotateAuditDigestKeys]: true },
 };
 
 export const jobNamesOf = <Q extends QueueName>(queue: Q): JobName<Q>[] => Object.keys(JOB_NAMES[queue]) as JobName<Q>[];

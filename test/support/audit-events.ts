@@ -27,10 +27,11 @@ export function sampleAuditEvent(overrides: Partial<AuditEvent> = {}, index = 0)
 export const sampleAuditEvents = (count: number, overrides: Partial<AuditEvent> = {}) =>
   Array.from({ length: count }, (_, i) => sampleAuditEvent(overrides, i));
 
-/** Removes test chains [from, to) — records, head and checkpoints — so a tampered one never fails a later whole-log check. */
+/** Removes test chains [from, to) — records, head, checkpoints, tree and digests — so a tampered one never fails a later whole-log check. */
 export async function removeChains(prisma: PrismaClient, from: number, to: number): Promise<void> {
   await prisma.$executeRaw`DELETE FROM audit_logs WHERE chain_id >= ${from} AND chain_id < ${to}`;
   await prisma.$executeRaw`DELETE FROM audit_checkpoints WHERE chain_id >= ${from} AND chain_id < ${to}`;
   await prisma.$executeRaw`DELETE FROM audit_chain_heads WHERE chain_id >= ${from} AND chain_id < ${to}`;
   await prisma.$executeRaw`DELETE FROM audit_tree_nodes WHERE chain_id >= ${from} AND chain_id < ${to}`;
+  await prisma.$executeRaw`DELETE FROM audit_digests WHERE chain_id >= ${from} AND chain_id < ${to}`;
 }

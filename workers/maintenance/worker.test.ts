@@ -47,12 +47,13 @@ describe('maintenance worker: signing key schedule', () => {
       assert.deepEqual(
         schedulers.map((s) => ({ key: s.key, name: s.name, pattern: s.pattern, tz: s.tz })),
         [
+          { key: 'rotate-audit-digest-keys', name: 'rotate-audit-digest-keys', pattern: '0 4 1 * *', tz: 'UTC' },
           { key: 'rotate-jwt-keys', name: 'rotate-jwt-keys', pattern: '30 4 * * *', tz: 'Europe/Paris' },
           { key: 'weekly-cleanup', name: 'weekly-cleanup', pattern: '0 3 * * 0', tz: 'UTC' },
         ],
       );
       const pending = (await queue.getDelayed()).map((job) => job.name).sort();
-      assert.deepEqual(pending, ['rotate-jwt-keys', 'weekly-cleanup']);
+      assert.deepEqual(pending, ['rotate-audit-digest-keys', 'rotate-jwt-keys', 'weekly-cleanup']);
     } finally {
       await queue.close();
     }

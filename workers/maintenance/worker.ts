@@ -12,12 +12,16 @@ import {
   openQueue,
   QueueName,
   type ContractQueue,
+  type RotateAuditDigestKeysPayload,
   type RotateJwtKeysPayload,
   type WeeklyCleanupPayload,
 } from '../../services/platform/queues.ts';
 import type { ServiceDeps } from '../../services/platform/runtime.ts';
 import { startWorkerService } from '../../services/platform/worker-runtime.ts';
 import { applyAuditRetention } from '../../services/audit-log/retention.ts';
+import { digestKeyRotationEvents } from '../../services/audit-log/digests/digest-key-audit.ts';
+import { ensureDigestKeys, replanDigestKeyRotation, rotateDigestKeys, type DigestKeyContext } from '../../services/audit-log/digests/digest-keys.ts';
+import { logDigest } from '../../services/audit-log/digests/periodic-digests.ts';
 
 /** The tick a scheduler job was made for: BullMQ names those jobs `repeat:<scheduler id>:<millis>`. */
 function scheduledTickOf(job: Job): Date | undefined {
@@ -37,18 +41,37 @@ async function rotateJwtKeys(job: Job<Partial<RotateJwtKeysPayload>>, keys: KeyS
   return result;
 }
 
+/** Like the JWT rotation: a duplicate job for the same tick changes nothing, and nobody-can-audit-it waits. */
+async function rotateAuditDigestKeys(job: Job<Partial<RotateAuditDigestKeysPayload>>, digestKeys: DigestKeyContext, { logger, audit }: ServiceDeps) {
+  await ensureDigestKeys(digestKeys);
+  const result = await auditedAction(
+    audit,
+    () => rotateDigestKeys(digestKeys, { force: job.data?.force === true, scheduledAt: scheduledTickOf(job) }),
+    digestKeyRotationEvents({ request_id: job.id ?? null }, job.repeatJobKey ? 'schedule' : 'job'),
+  );
+  logger.info(
+    { jobId: job.id, ...result },
+    result.rotated ? 'rotate-audit-digest-keys: rotated' : `rotate-audit-digest-keys: skipped (${result.skippedReason})`,
+  );
+  return result;
+}
+
 /** Retired signing keys past their retention, then audit records past theirs (services/audit-log/retention.ts). */
-async function weeklyCleanup(job: Job<WeeklyCleanupPayload>, keys: KeyService, { logger, prisma, config }: ServiceDeps) {
+async function weeklyCleanup(job: Job<WeeklyCleanupPayload>, keys: KeyService, digestKeys: DigestKeyContext, { logger, prisma, config }: ServiceDeps) {
   const result = await keys.cleanup();
-  const audit = await applyAuditRetention(prisma, { retentionDays: config.audit.retentionDays });
-  logger.info({ jobId: job.id, retiredKids: result.retiredKids, deletedKeys: result.deletedCount, audit }, 'weekly-cleanup: done');
+  const audit = await applyAuditRetention(prisma, { retentionDays: config.audit.retentionDays, digestKek: digestKeys.kek });
+  for (const digest of audit.anchorDigests) logDigest(logger, digest);
+  logger.info(
+    { jobId: job.id, retiredKids: result.retiredKids, deletedKeys: result.deletedCount, audit: { ...audit, anchorDigests: audit.anchorDigests.length } },
+    'weekly-cleanup: done',
+  );
   return { ...result, audit };
 }
 
-/** Fixed scheduler ids (the job names), so every start replaces the same two schedulers. */
+/** Fixed scheduler ids (the job names), so every start replaces the same three schedulers. */
 async function upsertSchedulers(
   queue: ContractQueue<typeof QueueName.Maintenance>,
-  { jwt, maintenance }: Pick<Config, 'jwt' | 'maintenance'>,
+  { jwt, maintenance, auditDigests }: Pick<Config, 'jwt' | 'maintenance' | 'auditDigests'>,
   now = new Date(),
 ) {
   await queue.upsertJobScheduler(MaintenanceJob.RotateJwtKeys, schedulerRepeatOptions(jwt.rotationSchedule, now), {
@@ -59,6 +82,11 @@ async function upsertSchedulers(
   await queue.upsertJobScheduler(MaintenanceJob.WeeklyCleanup, schedulerRepeatOptions(maintenance.cleanupSchedule, now), {
     name: MaintenanceJob.WeeklyCleanup,
     data: {},
+    opts: DEFAULT_JOB_OPTIONS,
+  });
+  await queue.upsertJobScheduler(MaintenanceJob.RotateAuditDigestKeys, schedulerRepeatOptions(auditDigests.keyRotationSchedule, now), {
+    name: MaintenanceJob.RotateAuditDigestKeys,
+    data: { force: false },
     opts: DEFAULT_JOB_OPTIONS,
   });
 }
@@ -79,16 +107,39 @@ async function prepareSigningKeys(keys: KeyService, { logger, audit }: ServiceDe
   if (replanned) logger.info({ activatesAt: replanned.toISOString() }, 'next key rotation moved onto the configured schedule');
 }
 
-/** The maintenance worker: runs the scheduled key rotation and weekly cleanup. */
+/** The same for the audit digest keys. */
+async function prepareDigestKeys(digestKeys: DigestKeyContext, { logger, audit }: ServiceDeps) {
+  await ensureDigestKeys(digestKeys);
+  const catchUp = await auditedAction(audit, () => rotateDigestKeys(digestKeys, { force: false }), digestKeyRotationEvents({}, 'catch_up')).catch(
+    (err: unknown) => {
+      if (!(err instanceof AppError && err.code === 'audit_unavailable')) throw err;
+      logger.warn('audit log unreachable: a missed digest key rotation is left to the scheduled job');
+      return undefined;
+    },
+  );
+  if (catchUp?.rotated) logger.info({ ...catchUp }, 'rotated audit digest keys missed while no worker ran');
+  const replanned = await replanDigestKeyRotation(digestKeys);
+  if (replanned) logger.info({ activatesAt: replanned.toISOString() }, 'next audit digest key rotation moved onto the configured schedule');
+}
+
+/** The maintenance worker: runs the scheduled JWT and audit digest key rotations and the weekly cleanup. */
 export async function start(config: Config, options: { logger?: Logger } = {}) {
+  const digestKek = config.auditDigestKeyEncryptionKey;
+  if (!digestKek) throw new Error('AUDIT_DIGEST_KEY_ENCRYPTION_KEY is required by maintenance to rotate audit digest keys');
   let keys: KeyService | undefined;
   // Processors may run before start() finishes; whoever comes first creates the one key service.
   const keyService = (deps: ServiceDeps) => (keys ??= createKeyService(deps));
+  const digestKeys = (deps: ServiceDeps): DigestKeyContext => ({
+    prisma: deps.prisma,
+    kek: digestKek,
+    rotationSchedule: config.auditDigests.keyRotationSchedule,
+  });
   const service = await startWorkerService(config, {
     queue: QueueName.Maintenance,
     processors: {
       [MaintenanceJob.RotateJwtKeys]: (job, deps) => rotateJwtKeys(job, keyService(deps), deps),
-      [MaintenanceJob.WeeklyCleanup]: (job, deps) => weeklyCleanup(job, keyService(deps), deps),
+      [MaintenanceJob.WeeklyCleanup]: (job, deps) => weeklyCleanup(job, keyService(deps), digestKeys(deps), deps),
+      [MaintenanceJob.RotateAuditDigestKeys]: (job, deps) => rotateAuditDigestKeys(job, digestKeys(deps), deps),
     },
     logger: options.logger,
   });
@@ -99,6 +150,7 @@ export async function start(config: Config, options: { logger?: Logger } = {}) {
   };
   try {
     await prepareSigningKeys(keyService(service.deps), service.deps);
+    await prepareDigestKeys(digestKeys(service.deps), service.deps);
     await upsertSchedulers(schedulers, config);
   } catch (err) {
     await stop();
