@@ -14,6 +14,7 @@ import { ensureStorageAccount } from './storage/storage-account.ts';
 import { mountStorageOverview } from './storage/storage-overview.ts';
 import { mountAuditProofRoutes } from './audit/proof-routes.ts';
 import { mountAuditVerifyRoute } from './audit/verify-routes.ts';
+import { mountAuditDigestRoutes } from './audit/digest-routes.ts';
 
 /** The admin module: identity (service accounts, tokens, JWKS), signing keys, the audit read side and Bull Board. */
 export function start(config: Config, options: { logger?: Logger } = {}): Promise<RunningService> {
@@ -58,6 +59,7 @@ export function start(config: Config, options: { logger?: Logger } = {}): Promis
       mountStorageOverview(app, deps);
       mountAuditVerifyRoute(app, deps);
       mountAuditProofRoutes(app, deps);
+      mountAuditDigestRoutes(app, deps);
     },
     beforeStop: async () => {
       await closeQueueDashboard?.();

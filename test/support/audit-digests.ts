@@ -24,12 +24,13 @@ export async function digestTestContext() {
     prisma,
     kek: keys.kek,
     keys,
-    /** A new chain with a head row; `write(n)` appends n records to it. */
+    /** A new chain with a head row; `write(n[, at])` appends n records to it, recorded now or at `at`. */
     async chain() {
       const chainId = nextChainId++;
       await ensureChainHead(prisma, chainId);
-      const writer = createChainWriter(prisma, keyRing, { chainId });
-      return { chainId, write: async (count: number) => (await writer.write(sampleAuditEvents(count))).stored };
+      const write = async (count: number, at?: Date) =>
+        (await createChainWriter(prisma, keyRing, { chainId, now: at && (() => at) }).write(sampleAuditEvents(count))).stored;
+      return { chainId, write };
     },
     /** Every digest of a chain in the table, oldest first. */
     digests: async (chainId: number): Promise<AuditDigest[]> => (await digestsAfter(prisma, chainId, 0, 100_000)).map((d) => d.digest),

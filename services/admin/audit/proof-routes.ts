@@ -17,7 +17,8 @@ function asAppError(err: unknown): unknown {
 
 /**
  * Merkle proofs over the audit chains (admin role), for an auditor who keeps signed tree heads:
- * `GET /api/v1/audit/proofs/inclusion?event_id=…[&tree_size=N]` (RFC 9162 §2.1.3),
+ * `GET /api/v1/audit/proofs/inclusion?event_id=…[&tree_size=N]` (RFC 9162 §2.1.3; by default at the
+ * latest signed digest that covers the record, returned with it as `signed_tree_head`),
  * `GET /api/v1/audit/proofs/consistency?first=N&second=M[&chain_id=0]` (§2.1.4), and
  * `GET /api/v1/audit/tree-head?[chain_id=0][&tree_size=N]`. Proofs reveal hashes only.
  */

@@ -64,6 +64,21 @@ describe('signed audit digests', () => {
     assert.equal(verifyDigestChain(await ctx.digests(chain.chainId), (await publishedDigestKeys(ctx.prisma)).keys, { fromFirst: true }).ok, true);
   });
 
+  it('when an inclusion proof is asked, then it is against the latest signed digest that covers the record, or says none does', async () => {
+    const chain = await ctx.chain();
+    const proofs = createAuditProofs(ctx.prisma);
+    const early = await chain.write(3);
+    assert.deepEqual([(await proofs.inclusion(early[0]!.event_id)).signed_tree_head, (await proofs.inclusion(early[0]!.event_id)).tree_size], [null, 3]);
+    const digest = (await issue(chain.chainId))!;
+    const late = await chain.write(4);
+    const covered = await proofs.inclusion(early[1]!.event_id);
+    assert.deepEqual([covered.signed_tree_head, covered.tree_size, covered.root_hash], [digest, 3, digest.root_hash]);
+    const uncovered = await proofs.inclusion(late[0]!.event_id);
+    assert.deepEqual([uncovered.signed_tree_head, uncovered.tree_size], [null, 7]);
+    assert.equal((await proofs.inclusion(early[1]!.event_id, 7)).signed_tree_head, null, 'no digest was signed at size 7');
+    assert.deepEqual((await proofs.inclusion(early[1]!.event_id, 3)).signed_tree_head, digest);
+  });
+
   it('when issuers race on one chain, then one digest follows the last and the digests never fork', async () => {
     const chain = await ctx.chain();
     await chain.write(3);
