@@ -7,16 +7,17 @@ readonly SCRIPT_NAME="${0##*/}"
 REPO_ROOT="$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)"
 readonly REPO_ROOT
 
-# secret name                    .env variable (or VARIABLE_FILE naming a key file)
+# secret name                      .env variable (or VARIABLE_FILE naming a key file)
 readonly SECRETS=(
-  "postgres_password              POSTGRES_PASSWORD"
-  "redis_password                 REDIS_PASSWORD"
-  "audit_log_secret_key           AUDIT_LOG_SECRET_KEY"
-  "jwt_key_encryption_key         JWT_KEY_ENCRYPTION_KEY"
-  "admin_bootstrap_client_secret  ADMIN_BOOTSTRAP_CLIENT_SECRET"
-  "storage_client_secret          STORAGE_CLIENT_SECRET"
-  "metrics_token                  METRICS_TOKEN"
-  "gf_security_admin_password     GF_SECURITY_ADMIN_PASSWORD"
+  "postgres_password               POSTGRES_PASSWORD"
+  "redis_password                  REDIS_PASSWORD"
+  "audit_log_secret_key            AUDIT_LOG_SECRET_KEY"
+  "jwt_key_encryption_key          JWT_KEY_ENCRYPTION_KEY"
+  "audit_digest_key_encryption_key AUDIT_DIGEST_KEY_ENCRYPTION_KEY"
+  "admin_bootstrap_client_secret   ADMIN_BOOTSTRAP_CLIENT_SECRET"
+  "storage_client_secret           STORAGE_CLIENT_SECRET"
+  "metrics_token                   METRICS_TOKEN"
+  "gf_security_admin_password      GF_SECURITY_ADMIN_PASSWORD"
 )
 
 usage() {
@@ -24,7 +25,7 @@ usage() {
 Usage: ${SCRIPT_NAME} [--env-file PATH] [--files [DIR]] [--force] [--help]
 
 Creates one Docker secret per ArtStore credential:
-$(for entry in "${SECRETS[@]}"; do read -r name var <<<"${entry}"; printf '  %-30s from %s\n' "${name}" "${var}"; done)
+$(for entry in "${SECRETS[@]}"; do read -r name var <<<"${entry}"; printf '  %-32s from %s\n' "${name}" "${var}"; done)
 Each value comes from the env file, either as VARIABLE=value or as VARIABLE_FILE=path
 (a key file; a relative path is relative to the env file). Values are never printed.
 

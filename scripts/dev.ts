@@ -56,6 +56,8 @@ async function startAll(): Promise<string[]> {
     ...(await ensureDevelopmentSecrets(secretsDir, process.env)),
   };
   delete env.PORT;
+  // The digest sink mirrors this data directory's database, so it lives beside it.
+  env.AUDIT_DIGEST_DIR ||= path.join(dataDir, 'audit-digests');
   // The other processes verify tokens against, and the storage client asks, the admin module where it really listens.
   env.ADMIN_URL ||= `http://${healthHost(settings.host)}:${portOf('admin', settings.portBase)}`;
 

@@ -102,13 +102,14 @@ REDIS_PASSWORD="$(random_alphanumeric 32)"
 GF_SECURITY_ADMIN_PASSWORD="$(random_alphanumeric 24)"
 AUDIT_LOG_SIGNING_KEY="$(random_alphanumeric 48)"
 JWT_KEY_ENCRYPTION_KEY="$(random_hex_32_bytes)"
+AUDIT_DIGEST_KEY_ENCRYPTION_KEY="$(random_hex_32_bytes)"
 ADMIN_BOOTSTRAP_CLIENT_SECRET="$(random_alphanumeric 48)"
 STORAGE_CLIENT_SECRET="$(random_alphanumeric 48)"
 METRICS_TOKEN="$(random_alphanumeric 48)"
 
 GENERATED_AT="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
 
-[[ "${JWT_KEY_ENCRYPTION_KEY}" =~ ^[0-9a-f]{64}$ ]] \
+[[ "${JWT_KEY_ENCRYPTION_KEY}" =~ ^[0-9a-f]{64}$ && "${AUDIT_DIGEST_KEY_ENCRYPTION_KEY}" =~ ^[0-9a-f]{64}$ ]] \
   || fail "could not read 32 random bytes from /dev/urandom"
 
 render_env() {
@@ -132,6 +133,9 @@ render_env() {
 #   audit records still verify.
 # - JWT signing keys rotate automatically every 24 hours; JWT_KEY_ENCRYPTION_KEY
 #   (64 hex chars = 32 bytes, AES-256-GCM) encrypts them at rest.
+# - Audit digest keys rotate monthly; AUDIT_DIGEST_KEY_ENCRYPTION_KEY encrypts
+#   them at rest. It must differ from JWT_KEY_ENCRYPTION_KEY: only the audit
+#   writer and the maintenance worker get it.
 # =============================================================================
 
 ENVIRONMENT=production
@@ -156,6 +160,9 @@ AUDIT_LOG_SECRET_KEY=k1:${AUDIT_LOG_SIGNING_KEY}
 
 # JWT private key encryption at rest (64 hex chars = 32 bytes, AES-256-GCM)
 JWT_KEY_ENCRYPTION_KEY=${JWT_KEY_ENCRYPTION_KEY}
+
+# Audit digest key encryption at rest (64 hex chars = 32 bytes, AES-256-GCM; not the JWT one)
+AUDIT_DIGEST_KEY_ENCRYPTION_KEY=${AUDIT_DIGEST_KEY_ENCRYPTION_KEY}
 
 # Admin bootstrap service account
 ADMIN_BOOTSTRAP_CLIENT_ID=admin-service

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -19,6 +19,7 @@ const OUTSIDE_SETTINGS = [
   'REDIS_HOST',
   'AUDIT_LOG_SECRET_KEY',
   'JWT_KEY_ENCRYPTION_KEY',
+  'AUDIT_DIGEST_KEY_ENCRYPTION_KEY',
   'ADMIN_BOOTSTRAP_CLIENT_SECRET',
   'ADMIN_BOOTSTRAP_CLIENT_ID',
   'PORT',
@@ -138,6 +139,10 @@ describe('development launcher (npm start)', function () {
     for (const match of output.matchAll(/^\[dev\] started .*\(pid (\d+)\)/gm)) startedPids.add(Number(match[1]));
     // Six processes, PostgreSQL and Redis at least (PostgreSQL adds its own helpers).
     assert.ok(startedPids.size >= 8, `expected at least 8 processes, found ${startedPids.size}`);
+    // The audit writer and maintenance worker got their own digest key-encryption key, not the JWT one.
+    const kek = (name: string) => readFile(path.join(dataDir, 'secrets', name), 'utf8').then((text) => text.trim());
+    assert.match(await kek('audit_digest_key_encryption_key'), /^[0-9a-f]{64}$/);
+    assert.notEqual(await kek('audit_digest_key_encryption_key'), await kek('jwt_key_encryption_key'));
   });
 
   it('when the launcher receives SIGINT, then it exits 0 within 10 s and no process it started is left running', async () => {

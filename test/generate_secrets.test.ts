@@ -19,6 +19,7 @@ const minimumSecretLength: Record<string, number> = {
   STORAGE_CLIENT_SECRET: 48,
   METRICS_TOKEN: 48,
   JWT_KEY_ENCRYPTION_KEY: 64,
+  AUDIT_DIGEST_KEY_ENCRYPTION_KEY: 64,
 };
 const secretNames = Object.keys(minimumSecretLength);
 const safeAlphabet = /^[A-Za-z0-9][A-Za-z0-9_-]*$/;
@@ -136,6 +137,8 @@ describe('scripts/generate_secrets.sh', function () {
     }
     assert.match(envValue(firstEnv, 'AUDIT_LOG_SECRET_KEY'), /^k1:[A-Za-z0-9]{48}$/);
     assert.match(envValue(firstEnv, 'JWT_KEY_ENCRYPTION_KEY'), /^[0-9a-f]{64}$/);
+    assert.match(envValue(firstEnv, 'AUDIT_DIGEST_KEY_ENCRYPTION_KEY'), /^[0-9a-f]{64}$/);
+    assert.notEqual(envValue(firstEnv, 'AUDIT_DIGEST_KEY_ENCRYPTION_KEY'), envValue(firstEnv, 'JWT_KEY_ENCRYPTION_KEY'));
   });
 
   it('when each secret is put in URL userinfo, then it round-trips unchanged', () => {

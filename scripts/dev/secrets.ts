@@ -6,6 +6,7 @@ import { randomAlphanumeric, randomHex } from '../secret-generators.ts';
 const DEVELOPMENT_SECRETS: readonly { name: SecretName; file: string; generate: () => string }[] = [
   { name: 'AUDIT_LOG_SECRET_KEY', file: 'audit_log_secret_key', generate: () => `k1:${randomAlphanumeric(48)}` },
   { name: 'JWT_KEY_ENCRYPTION_KEY', file: 'jwt_key_encryption_key', generate: () => randomHex(32) },
+  { name: 'AUDIT_DIGEST_KEY_ENCRYPTION_KEY', file: 'audit_digest_key_encryption_key', generate: () => randomHex(32) },
   { name: 'ADMIN_BOOTSTRAP_CLIENT_SECRET', file: 'admin_bootstrap_client_secret', generate: () => randomAlphanumeric(48) },
   { name: 'STORAGE_CLIENT_SECRET', file: 'storage_client_secret', generate: () => randomAlphanumeric(48) },
 ];

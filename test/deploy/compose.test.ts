@@ -186,6 +186,35 @@ describe('docker compose files', () => {
     }
   });
 
+  it('when keys are mounted, then the digest key-encryption key reaches only the digest signers and the JWT one never reaches the audit writer', () => {
+    const holders = (secret: string) =>
+      Object.entries(production.services)
+        .filter(([, svc]) => mountedSecrets(svc).includes(secret))
+        .map(([name]) => name)
+        .sort();
+    assert.deepEqual(holders('audit_digest_key_encryption_key'), ['audit-writer', 'maintenance']);
+    assert.deepEqual(holders('jwt_key_encryption_key'), ['admin', 'maintenance']);
+    for (const name of ['audit-writer', 'maintenance'] as const) {
+      const config = loadConfig(name, containerEnv(service(production, name)));
+      assert.equal(config.auditDigestKeyEncryptionKey?.export().toString('hex'), dotenv.AUDIT_DIGEST_KEY_ENCRYPTION_KEY, name);
+    }
+  });
+
+  for (const [file, compose] of [
+    ['compose.yml', production],
+    ['compose.dev.yml', development],
+  ] as const) {
+    it(`when ${file} runs several audit writers, then they all append to one named digest volume at AUDIT_DIGEST_DIR`, () => {
+      const writer = service(compose, 'audit-writer');
+      const dir = writer.environment?.AUDIT_DIGEST_DIR;
+      assert.equal(dir, '/var/lib/artstore/audit-digests');
+      const volume = (writer.volumes ?? []).find((v) => v.endsWith(`:${dir}`));
+      assert.ok(volume && Object.keys(compose.volumes ?? {}).includes(volume.split(':')[0]!), `${file}: the digest directory is not a named volume`);
+      const config = loadConfig('audit-writer', containerEnv(writer, file === 'compose.dev.yml' ? dotenv : {}));
+      assert.equal(config.auditDigests.dir, dir);
+    });
+  }
+
   it('when postgres, redis and migrate start, then they share the credentials and database the services use', () => {
     const postgres = service(production, 'postgres');
     const admin = service(production, 'admin');
