@@ -34,7 +34,7 @@ export interface LockedDigestKeyStore {
   maxRotationCount(): Promise<number>;
   insert(
     material: NewKeyMaterial,
-    fields: { state: 'active' | 'next'; activatesAt: Date; activatedAt?: Date; rotationCount: number },
+    fields: { state: 'active' | 'next'; activatesAt: Date; activatedAt?: Date; createdAt?: Date; rotationCount: number },
   ): Promise<DigestKeyRecord>;
   update(kid: string, changes: Partial<Pick<DigestKeyRecord, 'state' | 'activatesAt' | 'activatedAt' | 'deactivatedAt' | 'rotationCount'>>): Promise<void>;
   /** Grace keys become retired and lose their private half; returns their kids. */

@@ -47,12 +47,14 @@ const newMaterial = (kek: KeyObject) => generateKeyMaterial('EdDSA', kek);
 const isDue = (next: DigestKeyRecord, dueBy: Date) => next.activatesAt === null || next.activatesAt <= dueBy;
 
 /** Creates the active and next key when missing; safe when several processes start at once. */
-export async function ensureDigestKeys(ctx: DigestKeyContext, now = new Date()): Promise<{ createdKids: string[] }> {
+export async function ensureDigestKeys(ctx: DigestKeyContext, at?: Date): Promise<{ createdKids: string[] }> {
   const store = createDigestKeyStore(ctx.prisma);
   const before = await store.live();
   if (before.active && before.next) return { createdKids: [] };
   const [forActive, forNext] = await Promise.all([newMaterial(ctx.kek), newMaterial(ctx.kek)]);
   return store.locked(async (keys) => {
+    // Read under the lock, so a key is never recorded as activated before its row was created.
+    const now = at ?? new Date();
     const createdKids: string[] = [];
     let { active, next } = await keys.live();
     if (!active && next) {
@@ -61,7 +63,13 @@ export async function ensureDigestKeys(ctx: DigestKeyContext, now = new Date()):
       next = undefined;
     }
     if (!active) {
-      active = await keys.insert(forActive, { state: 'active', activatesAt: now, activatedAt: now, rotationCount: await keys.maxRotationCount() });
+      active = await keys.insert(forActive, {
+        state: 'active',
+        activatesAt: now,
+        activatedAt: now,
+        createdAt: now,
+        rotationCount: await keys.maxRotationCount(),
+      });
       createdKids.push(active.kid);
     }
     if (!next) {
