@@ -55,11 +55,16 @@ describe('worker processes', () => {
     });
 
   it('when a job of the queue has no processor, then the worker refuses to start and names that job', async () => {
-    await assert.rejects(refusedStart({ [MaintenanceJob.RotateJwtKeys]: async () => undefined }), /missing for \[weekly-cleanup\]/);
+    const processors = { [MaintenanceJob.RotateJwtKeys]: async () => undefined, [MaintenanceJob.RotateAuditDigestKeys]: async () => undefined };
+    await assert.rejects(refusedStart(processors), /missing for \[weekly-cleanup\]/);
   });
 
   it('when a processor names a job the queue does not carry, then the worker refuses to start and names that job', async () => {
-    const processors = { [MaintenanceJob.RotateJwtKeys]: async () => undefined, [MaintenanceJob.WeeklyCleanup]: async () => undefined };
+    const processors = {
+      [MaintenanceJob.RotateJwtKeys]: async () => undefined,
+      [MaintenanceJob.WeeklyCleanup]: async () => undefined,
+      [MaintenanceJob.RotateAuditDigestKeys]: async () => undefined,
+    };
     await assert.rejects(refusedStart({ ...processors, 'made-up-job': async () => undefined }), /unknown \[made-up-job\]/);
   });
 });
