@@ -9,6 +9,11 @@
  * --checkpoint FILE reads checkpoints kept outside the database: the writer's log lines holding
  * "audit_checkpoint" (other lines are skipped), or one JSON object per line with chain_id,
  * sequence and signature. May be given more than once.
+ *
+ * --public --digests DIR --keys FILE|URL [--since-digest FILE] [--chain N…] verifies with public keys only: no
+ * HMAC key, only the digest files kept outside the database and the published digest keys
+ * (scripts/audit-verify/public-mode.ts). --since-digest checks that the log extends a digest saved
+ * earlier (what a monitor runs).
  */
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
@@ -16,8 +21,7 @@ import { verifyAuditLog, type ChainCheckpoint, type VerifyProgress } from '../se
 import { createAuditKeyRing } from '../services/audit-log/audit-signature.ts';
 import { ConfigError, loadConfig } from '../services/platform/config/index.ts';
 import { createPrismaClient } from '../services/platform/db/client.ts';
-
-class UsageError extends Error {}
+import { UsageError, verifyPublicMode } from './audit-verify/public-mode.ts';
 
 const PROGRESS_EVERY_MS = 2000;
 
@@ -71,11 +75,53 @@ function progressPrinter() {
   };
 }
 
+function publicProgressPrinter() {
+  let last = 0;
+  const started = Date.now();
+  return (p: { chain_id: number; checked: number }) => {
+    const now = Date.now();
+    if (now - last < PROGRESS_EVERY_MS || !process.stderr.isTTY) return;
+    last = now;
+    const rate = Math.round(p.checked / Math.max(0.001, (now - started) / 1000));
+    process.stderr.write(`audit:verify --public: chain ${p.chain_id}: ${p.checked} records, ${rate} records/s\n`);
+  };
+}
+
 async function main(): Promise<number> {
   const { values } = parseArgs({
-    options: { from: { type: 'string' }, to: { type: 'string' }, checkpoint: { type: 'string', multiple: true } },
+    options: {
+      from: { type: 'string' },
+      to: { type: 'string' },
+      checkpoint: { type: 'string', multiple: true },
+      public: { type: 'boolean' },
+      digests: { type: 'string' },
+      keys: { type: 'string' },
+      'since-digest': { type: 'string' },
+      chain: { type: 'string', multiple: true },
+    },
     strict: true,
   });
+  if (values.public) {
+    const report = await verifyPublicMode(process.env, {
+      digests: values.digests,
+      keys: values.keys,
+      sinceDigest: values['since-digest'],
+      chainIds: values.chain?.map((id) => {
+        if (!/^\d+$/.test(id)) throw new UsageError(`--chain must be a chain id, got "${id}"`);
+        return Number(id);
+      }),
+      onProgress: publicProgressPrinter(),
+    });
+    process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+    const first = report.first_break;
+    const attested = report.chains.reduce((n, c) => n + c.attested_size, 0);
+    process.stderr.write(
+      first
+        ? `audit:verify --public: BROKEN — ${report.breaks} broken point(s); first: ${first.kind} at chain ${first.chain_id} sequence ${first.sequence}: ${first.message}\n`
+        : `audit:verify --public: intact — ${report.records_checked} records, ${attested} attested by signed digests, ${report.chains.length} chain(s)\n`,
+    );
+    return report.ok ? 0 : 1;
+  }
   const config = loadConfig('audit-writer', process.env);
   const checkpoints = (await Promise.all((values.checkpoint ?? []).map(readCheckpoints))).flat();
   const prisma = createPrismaClient(config.databaseUrl.reveal());

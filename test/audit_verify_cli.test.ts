@@ -9,16 +9,20 @@ import { createAuditKeyRing } from '../services/audit-log/audit-signature.ts';
 import { createPrismaClient, type PrismaClient } from '../services/platform/db/client.ts';
 import { createChainWriter, ensureChainHead } from '../services/audit-log/chain-writer.ts';
 import { writeCheckpoints } from '../services/audit-log/checkpoints.ts';
+import { issueTreeDigest } from '../services/audit-log/digests/digest-issuer.ts';
+import { publishedDigestKeys } from '../services/audit-log/digests/digest-keys.ts';
+import { syncDigestSink } from '../services/audit-log/digests/digest-sink.ts';
 import { removeChains, sampleAuditEvents } from './support/audit-events.ts';
+import { digestTestContext } from './support/audit-digests.ts';
 import { testConfig, testEnv, testInfra } from './support/infra.ts';
 
 const repoRoot = path.resolve(import.meta.dirname, '..');
 
-function runVerify(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function runVerify(args: string[], envOverrides: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'scripts/audit_verify.ts'), ...args], {
       cwd: repoRoot,
-      env: { ...process.env, ...testEnv() },
+      env: { ...process.env, ...testEnv(), ...envOverrides },
     });
     let stdout = '';
     let stderr = '';
@@ -77,5 +81,38 @@ describe('npm run audit:verify', () => {
     assert.match(bad.stderr, /--from must be an ISO 8601 time/);
     const missing = await runVerify(['--checkpoint', path.join(dir, 'nope.log')]);
     assert.deepEqual([missing.code, /cannot read checkpoint file/.test(missing.stderr)], [2, true]);
+  });
+
+  it('when an outside auditor runs --public with the digest files and the published keys, then it needs no HMAC key and finds a changed record', async function () {
+    this.timeout(60_000);
+    const ctx = await digestTestContext();
+    try {
+      const chain = await ctx.chain();
+      for (const size of [4, 6]) {
+        await chain.write(size);
+        await issueTreeDigest(ctx.prisma, ctx.kek, chain.chainId, { everyMs: 1000, maxSilenceMs: 3_600_000 });
+      }
+      const digestDir = path.join(dir, 'digests');
+      await syncDigestSink(ctx.prisma, digestDir, chain.chainId);
+      const keysFile = path.join(dir, 'audit-keys.json');
+      await writeFile(keysFile, JSON.stringify(await publishedDigestKeys(ctx.prisma)));
+      const savedFile = path.join(dir, 'saved-digest.json');
+      await writeFile(savedFile, JSON.stringify((await ctx.digests(chain.chainId))[0]));
+      const run = (extra: string[] = []) =>
+        runVerify(['--public', '--digests', digestDir, '--keys', keysFile, '--chain', String(chain.chainId), ...extra], {
+          AUDIT_LOG_SECRET_KEY: '',
+          AUDIT_DIGEST_KEY_ENCRYPTION_KEY: '',
+        });
+      const intact = await run(['--since-digest', savedFile]);
+      assert.equal(intact.code, 0, intact.stderr);
+      assert.match(intact.stderr, /intact — 10 records, 10 attested/);
+      await ctx.prisma.$executeRawUnsafe(`UPDATE audit_logs SET action = 'changed' WHERE chain_id = $1 AND sequence = 7`, chain.chainId);
+      const broken = await run();
+      assert.equal(broken.code, 1, broken.stderr);
+      assert.match(broken.stderr, /BROKEN — 1 broken point\(s\); first: modified at chain \d+ sequence 5/);
+      assert.equal((await run(['--digests'])).code, 2, 'a usage error exits 2');
+    } finally {
+      await ctx.close();
+    }
   });
 });

@@ -273,7 +273,9 @@ describe('audit chain verification', () => {
         anchor.signature,
         new Date(anchor.recorded_at),
       );
-      assert.equal((await verify(anchored.chainId)).ok, true, 'an anchor with nothing below it verifies');
+      const handWritten = await verify(anchored.chainId);
+      assert.deepEqual([handWritten.breaks, handWritten.first_break?.kind], [1, 'modified'], 'an anchor no retention run signed is itself a break');
+      assert.match(handWritten.first_break!.message, /no signed anchor digest/);
       await exec(
         'INSERT INTO audit_logs SELECT * FROM json_populate_record(NULL::audit_logs, $1::json)',
         JSON.stringify({ ...anchored.records[2]!, action: 'forged' }),

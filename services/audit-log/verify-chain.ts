@@ -8,6 +8,7 @@ import { AUDIT_RECORD_COLUMNS, rowToAuditRecord, type AuditRecordRow } from './a
 import type { AuditKeyRing } from './audit-signature.ts';
 import type { PrismaClient } from '../platform/db/client.ts';
 import { createChainWalk, type ChainBreak, type ChainBreakKind } from './chain-walk.ts';
+import { anchorAttestation } from './digests/anchor-attestation.ts';
 
 export type { ChainBreak, ChainBreakKind };
 
@@ -175,6 +176,10 @@ async function verifyChain(
       } else if (cutoff && checkpointAt >= cutoff) {
         brk('deleted', c.sequence, `record ${c.sequence} (stored ${c.recorded_at}) lies below the anchor, but its retention had not ended`);
       }
+    }
+    // Retention moves an anchor only together with a signed anchor digest: one without it was written by hand.
+    if (anchor > 0 && !options.headless && (await anchorAttestation(prisma, chainId)).status === 'unattested') {
+      brk('modified', anchor, `the anchor at ${anchor} has no signed anchor digest: retention did not write it`);
     }
     for (const row of await recordsBelowAnchor(prisma, chainId, anchor)) {
       onBreak({
