@@ -61,9 +61,9 @@ export function createAuditProofs(prisma: PrismaClient) {
     const wanted = plans.flatMap((plan) => plan.nodes);
     const rows = wanted.length
       ? await prisma.$queryRawUnsafe<{ level: number; idx: bigint; hash: Uint8Array }[]>(
-          `SELECT n.level, n.idx, n.hash FROM audit_tree_nodes n
-             JOIN unnest($2::smallint[], $3::bigint[]) AS w(level, idx) ON n.level = w.level AND n.idx = w.idx
-            WHERE n.chain_id = $1::int`,
+          // LATERAL: one primary-key probe per node, whatever the table's size or statistics.
+          `SELECT w.level, w.idx, n.hash FROM unnest($2::smallint[], $3::bigint[]) AS w(level, idx)
+             CROSS JOIN LATERAL (SELECT hash FROM audit_tree_nodes t WHERE t.chain_id = $1::int AND t.level = w.level AND t.idx = w.idx) AS n`,
           chainId,
           wanted.map((n) => n.level),
           wanted.map((n) => n.index),
@@ -108,8 +108,11 @@ export function createAuditProofs(prisma: PrismaClient) {
      * digest does not cover the record yet.
      */
     async inclusion(eventId: string, treeSize?: number): Promise<InclusionProof> {
-      const [record] = await prisma.$queryRaw<{ chain_id: number; sequence: bigint }[]>`
-        SELECT chain_id, sequence FROM audit_logs WHERE event_id = ${eventId}::uuid ORDER BY chain_id, sequence LIMIT 1`;
+      // No ORDER BY here: with one the planner may walk the primary key of every partition instead of
+      // probing the event_id index. An event is stored once; should a forged copy exist, the first wins.
+      const [record] = (
+        await prisma.$queryRaw<{ chain_id: number; sequence: bigint }[]>`SELECT chain_id, sequence FROM audit_logs WHERE event_id = ${eventId}::uuid`
+      ).sort((a, b) => a.chain_id - b.chain_id || Number(a.sequence - b.sequence));
       if (!record) throw new ProofUnavailableError('no_such_event', 'No audit record with that event_id');
       const chainId = record.chain_id;
       const leafIndex = Number(record.sequence) - 1;

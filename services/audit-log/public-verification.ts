@@ -69,8 +69,8 @@ async function frontierFromNodes(prisma: PrismaClient, chainId: number, size: nu
   }
   if (wanted.length === 0) return createFrontier();
   const rows = await prisma.$queryRawUnsafe<{ level: number; idx: bigint; hash: Uint8Array }[]>(
-    `SELECT n.level, n.idx, n.hash FROM audit_tree_nodes n JOIN unnest($2::smallint[], $3::bigint[]) AS w(level, idx)
-       ON n.level = w.level AND n.idx = w.idx WHERE n.chain_id = $1::int`,
+    `SELECT w.level, w.idx, n.hash FROM unnest($2::smallint[], $3::bigint[]) AS w(level, idx)
+       CROSS JOIN LATERAL (SELECT hash FROM audit_tree_nodes t WHERE t.chain_id = $1::int AND t.level = w.level AND t.idx = w.idx) AS n`,
     chainId,
     wanted.map((w) => w.level),
     wanted.map((w) => w.index),
