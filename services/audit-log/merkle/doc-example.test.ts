@@ -1,0 +1,42 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { signingInput, type UnsignedAuditRecord } from '../audit-signature.ts';
+import { leafDataFromSigningInput } from '../record-leaf.ts';
+import { createFrontier } from './frontier.ts';
+import { leafHash } from './hashing.ts';
+import { assemble, planInclusionProof } from './tree.ts';
+import { verifyInclusion } from './verify.ts';
+
+const doc = readFileSync(new URL('../../../docs/AUDIT_LOGGING.md', import.meta.url), 'utf8');
+const docBlock = (name: string) => {
+  const match = new RegExp(`\`\`\`\\w+ ${name}\\n([\\s\\S]*?)\\n\`\`\``).exec(doc);
+  if (!match?.[1]) throw new Error(`docs/AUDIT_LOGGING.md has no block "${name}"`);
+  return match[1];
+};
+
+describe("the Merkle tree's worked example in docs/AUDIT_LOGGING.md", () => {
+  it('when the documented record is hashed and proven, then the code computes the documented leaf, path and root', () => {
+    const record = JSON.parse(docBlock('audit-example-record')) as UnsignedAuditRecord;
+    const data = leafDataFromSigningInput(signingInput(record), docBlock('audit-example-signature').trim());
+    assert.equal(data, docBlock('merkle-example-leaf-data'));
+    const leaf = leafHash(data);
+    assert.equal(leaf.toString('hex'), docBlock('merkle-example-leaf-hash').trim());
+
+    const leaves = [leafHash('a'), leafHash('b'), leaf, leafHash('d'), leafHash('e')];
+    const nodes = new Map(
+      createFrontier()
+        .appendAll(leaves)
+        .map((n) => [`${n.level}:${n.index}`, n.hash]),
+    );
+    const path = assemble(planInclusionProof(2, 5), (level, index) => nodes.get(`${level}:${index}`));
+    assert.deepEqual(
+      path.map((h) => h.toString('hex')),
+      docBlock('merkle-example-audit-path').trim().split('\n'),
+    );
+    const root = Buffer.from(docBlock('merkle-example-root').trim(), 'hex');
+    const frontier = createFrontier();
+    frontier.appendAll(leaves);
+    assert.deepEqual(frontier.root(), root);
+    assert.ok(verifyInclusion(leaf, 2, 5, path, root));
+  });
+});
