@@ -9,7 +9,6 @@ import type { AuditDigest } from '../../services/audit-log/digests/digest-format
 import type { PublishedDigestKey } from '../../services/audit-log/digests/digest-verification.ts';
 import { verifyAuditLogPublicly, type PublicReport } from '../../services/audit-log/public-verification.ts';
 import { loadDatabaseUrl, type Env } from '../../services/platform/config/index.ts';
-import { createPrismaClient } from '../../services/platform/db/client.ts';
 
 export class UsageError extends Error {}
 
@@ -68,10 +67,5 @@ export async function verifyPublicMode(
     ? ((JSON.parse((await readText('saved digest', options.sinceDigest)).trim().split('\n').at(-1) ?? 'null') as AuditDigest | null) ?? undefined)
     : undefined;
   if (options.sinceDigest && !sinceDigest) throw new UsageError(`${options.sinceDigest} holds no digest`);
-  const prisma = createPrismaClient(loadDatabaseUrl(env).reveal());
-  try {
-    return await verifyAuditLogPublicly(prisma, digests, keys, { sinceDigest, chainIds: options.chainIds, onProgress: options.onProgress });
-  } finally {
-    await prisma.$disconnect();
-  }
+  return verifyAuditLogPublicly(loadDatabaseUrl(env).reveal(), digests, keys, { sinceDigest, chainIds: options.chainIds, onProgress: options.onProgress });
 }

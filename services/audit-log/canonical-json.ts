@@ -24,36 +24,28 @@ function checkString(value: string): string {
   return json;
 }
 
-function write(value: unknown, out: string[]): void {
-  if (value === null) {
-    out.push('null');
-    return;
-  }
+// Built by string concatenation: V8 joins the pieces as ropes, with none of an array's allocations
+// (verification canonicalizes every record of a log).
+function canonical(value: unknown): string {
+  if (value === null) return 'null';
   switch (typeof value) {
     case 'boolean':
-      out.push(value ? 'true' : 'false');
-      return;
+      return value ? 'true' : 'false';
     case 'number':
       if (!Number.isFinite(value)) throw new CanonicalJsonError(`number ${value} is not finite`);
       // Number.prototype.toString is RFC 8785's number serialization; -0 becomes "0".
-      out.push(JSON.stringify(value));
-      return;
+      return JSON.stringify(value);
     case 'string':
-      out.push(checkString(value));
-      return;
+      return checkString(value);
     case 'object':
       break;
     default:
       throw new CanonicalJsonError(`a ${typeof value} is not JSON`);
   }
   if (Array.isArray(value)) {
-    out.push('[');
-    value.forEach((item, index) => {
-      if (index > 0) out.push(',');
-      write(item, out);
-    });
-    out.push(']');
-    return;
+    let text = '[';
+    for (let i = 0; i < value.length; i++) text += i === 0 ? canonical(value[i]) : `,${canonical(value[i])}`;
+    return `${text}]`;
   }
   const prototype = Object.getPrototypeOf(value);
   if (prototype !== Object.prototype && prototype !== null) {
@@ -61,20 +53,17 @@ function write(value: unknown, out: string[]): void {
   }
   // The default sort compares UTF-16 code units, exactly the order RFC 8785 §3.2.3 asks for.
   const keys = Object.keys(value).sort();
-  out.push('{');
-  keys.forEach((key, index) => {
-    if (index > 0) out.push(',');
-    out.push(checkString(key), ':');
-    write((value as Record<string, unknown>)[key], out);
-  });
-  out.push('}');
+  let text = '{';
+  for (let i = 0; i < keys.length; i++) {
+    const key = keys[i]!;
+    text += `${i === 0 ? '' : ','}${checkString(key)}:${canonical((value as Record<string, unknown>)[key])}`;
+  }
+  return `${text}}`;
 }
 
 /** The RFC 8785 canonical text of `value`; UTF-8 encode it to get the bytes to hash or sign. */
 export function canonicalJson(value: unknown): string {
-  const out: string[] = [];
-  write(value, out);
-  return out.join('');
+  return canonical(value);
 }
 
 /**
@@ -82,11 +71,10 @@ export function canonicalJson(value: unknown): string {
  * sorted as RFC 8785 sorts them. Same output as `canonicalJson`, without sorting on every call.
  */
 export function canonicalJsonOfKnownKeys(value: Record<string, unknown>, sortedKeys: readonly string[]): string {
-  const out: string[] = ['{'];
-  sortedKeys.forEach((key, index) => {
-    out.push(index === 0 ? `${JSON.stringify(key)}:` : `,${JSON.stringify(key)}:`);
-    write(value[key], out);
-  });
-  out.push('}');
-  return out.join('');
+  let text = '{';
+  for (let i = 0; i < sortedKeys.length; i++) {
+    const key = sortedKeys[i]!;
+    text += `${i === 0 ? '' : ','}${JSON.stringify(key)}:${canonical(value[key])}`;
+  }
+  return `${text}}`;
 }

@@ -3,8 +3,7 @@
  * subtrees: any root or proof is one indexed query for O(log n) nodes, never a read of the log.
  */
 import type { PrismaClient } from '../platform/db/client.ts';
-import type { AuditDigest } from './digests/digest-format.ts';
-import { latestDigest, latestDigestOfSize } from './digests/digest-store.ts';
+import { auditDigestSchema, type AuditDigest } from './digests/digest-format.ts';
 import { createFrontier } from './merkle/frontier.ts';
 import { type NodePlan, assemble, assembleRoot, planConsistencyProof, planInclusionProof, planRoot } from './merkle/tree.ts';
 
@@ -80,13 +79,6 @@ export function createAuditProofs(prisma: PrismaClient) {
     return createFrontier(head.tree_frontier).size;
   }
 
-  /** The digest an inclusion proof is given against: the latest when it covers the leaf, or the latest of the asked size. */
-  async function signedHeadFor(chainId: number, leafIndex: number, treeSize: number | undefined) {
-    if (treeSize !== undefined) return latestDigestOfSize(prisma, chainId, treeSize);
-    const latest = await latestDigest(prisma, chainId);
-    return latest && leafIndex < latest.digest.tree_size ? latest : undefined;
-  }
-
   function checkSize(size: number, current: number, what: string) {
     if (!Number.isSafeInteger(size) || size < 0 || size > current) {
       throw new ProofUnavailableError('tree_size_out_of_range', `${what} must be from 0 to the tree's size, ${current}`);
@@ -108,17 +100,27 @@ export function createAuditProofs(prisma: PrismaClient) {
      * digest does not cover the record yet.
      */
     async inclusion(eventId: string, treeSize?: number): Promise<InclusionProof> {
-      // No ORDER BY here: with one the planner may walk the primary key of every partition instead of
+      // The record, its chain's tree size and the signed heads in one round trip, the nodes in a second.
+      // No ORDER BY: with one the planner may walk the primary key of every partition instead of
       // probing the event_id index. An event is stored once; should a forged copy exist, the first wins.
-      const [record] = (
-        await prisma.$queryRaw<{ chain_id: number; sequence: bigint }[]>`SELECT chain_id, sequence FROM audit_logs WHERE event_id = ${eventId}::uuid`
-      ).sort((a, b) => a.chain_id - b.chain_id || Number(a.sequence - b.sequence));
+      const rows = await prisma.$queryRaw<
+        { chain_id: number; sequence: bigint; tree_frontier: string | null; latest: string | null; of_size: string | null }[]
+      >`
+        SELECT a.chain_id, a.sequence, h.tree_frontier,
+               (SELECT body FROM audit_digests d WHERE d.chain_id = a.chain_id ORDER BY seq DESC LIMIT 1) AS latest,
+               (SELECT body FROM audit_digests d WHERE d.chain_id = a.chain_id AND d.tree_size = ${treeSize ?? -1} ORDER BY seq DESC LIMIT 1) AS of_size
+          FROM audit_logs a LEFT JOIN audit_chain_heads h ON h.chain_id = a.chain_id
+         WHERE a.event_id = ${eventId}::uuid`;
+      const [record] = rows.sort((a, b) => a.chain_id - b.chain_id || Number(a.sequence - b.sequence));
       if (!record) throw new ProofUnavailableError('no_such_event', 'No audit record with that event_id');
+      if (record.tree_frontier === null) throw new ProofUnavailableError('no_such_chain', `no audit chain ${record.chain_id}`);
       const chainId = record.chain_id;
       const leafIndex = Number(record.sequence) - 1;
-      const current = await currentSize(chainId);
-      const signed = await signedHeadFor(chainId, leafIndex, treeSize);
-      const size = treeSize ?? signed?.digest.tree_size ?? current;
+      const current = createFrontier(record.tree_frontier).size;
+      const digestOf = (body: string | null) => (body === null ? undefined : auditDigestSchema.parse(JSON.parse(body)));
+      const latest = digestOf(record.latest);
+      const signed = treeSize !== undefined ? digestOf(record.of_size) : latest && leafIndex < latest.tree_size ? latest : undefined;
+      const size = treeSize ?? signed?.tree_size ?? current;
       checkSize(size, current, 'tree_size');
       if (leafIndex >= size) throw new ProofUnavailableError('tree_size_out_of_range', `the record is leaf ${leafIndex}: tree_size must exceed it`);
       const pathPlan = planInclusionProof(leafIndex, size);
@@ -132,7 +134,7 @@ export function createAuditProofs(prisma: PrismaClient) {
         tree_size: size,
         audit_path: hex(assemble(pathPlan, get)),
         root_hash: assembleRoot(rootPlan, get).toString('hex'),
-        signed_tree_head: signed?.digest ?? null,
+        signed_tree_head: signed ?? null,
       };
     },
 

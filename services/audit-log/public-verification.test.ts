@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { digestTestContext } from '../../test/support/audit-digests.ts';
+import { testInfra } from '../../test/support/infra.ts';
 import { issueTreeDigest } from './digests/digest-issuer.ts';
 import { publishedDigestKeys } from './digests/digest-keys.ts';
 import { verifyAuditLogPublicly, type PublicReport } from './public-verification.ts';
@@ -26,7 +27,7 @@ describe('audit verification with public keys and digests only', () => {
     return { chainId: chain.chainId, records, digests: await ctx.digests(chain.chainId) };
   }
   const verify = async (chainId: number, digests: Awaited<ReturnType<typeof ctx.digests>>, options = {}): Promise<PublicReport> =>
-    verifyAuditLogPublicly(ctx.prisma, digests, (await publishedDigestKeys(ctx.prisma)).keys, { chainIds: [chainId], ...options });
+    verifyAuditLogPublicly(testInfra().databaseUrl, digests, (await publishedDigestKeys(ctx.prisma)).keys, { chainIds: [chainId], ...options });
   const firstKind = (report: PublicReport) => [report.first_break?.kind, report.first_break?.sequence];
 
   it('when the log is left alone, then every record is attested by a signed digest, with no HMAC key at hand', async () => {

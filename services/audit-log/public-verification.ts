@@ -6,8 +6,7 @@
  * a record altered, removed, added or reordered, a chain cut short, a head or an anchor rewritten.
  * What it cannot see is a forgery made with the HMAC key after the last digest.
  */
-import type { PrismaClient } from '../platform/db/client.ts';
-import { AUDIT_RECORD_COLUMNS, rowToAuditRecord, type AuditRecordRow } from './audit-records.ts';
+import pg from 'pg';
 import type { AuditRecord } from './audit-signature.ts';
 import type { ChainBreak, ChainBreakKind } from './chain-walk.ts';
 import type { AnchorDigest, AuditDigest } from './digests/digest-format.ts';
@@ -57,7 +56,21 @@ export interface PublicVerifyOptions {
 const DEFAULT_GRACE_MS = 2 * 3600_000;
 
 /** The frontier of the first `size` leaves, from the stored complete subtrees that cover them. */
-async function frontierFromNodes(prisma: PrismaClient, chainId: number, size: number): Promise<MerkleFrontier | undefined> {
+/**
+ * The columns of a record as text, timestamps already in the signed form: an outside auditor's
+ * read, and about twice as fast as going through Prisma's types (the read is half of the work).
+ */
+const RECORD_TEXT_COLUMNS = `event_id::text AS event_id, event_type, event_category,
+  to_char("timestamp" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS "timestamp", user_id, service_account_id,
+  ip_address, user_agent, resource_type, resource_id, action, status, details::text AS details, source, request_id,
+  chain_id, sequence::text AS sequence, prev_signature, key_id, signature,
+  to_char(recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS recorded_at`;
+
+type TextRow = Omit<AuditRecord, 'details' | 'sequence'> & { details: string | null; sequence: string };
+
+const recordOf = (row: TextRow): AuditRecord => ({ ...row, details: row.details === null ? null : JSON.parse(row.details), sequence: Number(row.sequence) });
+
+async function frontierFromNodes(db: pg.Client, chainId: number, size: number): Promise<MerkleFrontier | undefined> {
   const wanted: { level: number; index: number }[] = [];
   let covered = 0;
   for (let level = 52; level >= 0; level--) {
@@ -68,12 +81,10 @@ async function frontierFromNodes(prisma: PrismaClient, chainId: number, size: nu
     }
   }
   if (wanted.length === 0) return createFrontier();
-  const rows = await prisma.$queryRawUnsafe<{ level: number; idx: bigint; hash: Uint8Array }[]>(
-    `SELECT w.level, w.idx, n.hash FROM unnest($2::smallint[], $3::bigint[]) AS w(level, idx)
+  const { rows } = await db.query<{ level: number; idx: string; hash: Buffer }>(
+    `SELECT w.level, w.idx::text AS idx, n.hash FROM unnest($2::smallint[], $3::bigint[]) AS w(level, idx)
        CROSS JOIN LATERAL (SELECT hash FROM audit_tree_nodes t WHERE t.chain_id = $1::int AND t.level = w.level AND t.idx = w.idx) AS n`,
-    chainId,
-    wanted.map((w) => w.level),
-    wanted.map((w) => w.index),
+    [chainId, wanted.map((w) => w.level), wanted.map((w) => w.index)],
   );
   const byId = new Map(rows.map((r) => [`${r.level}:${r.idx}`, Buffer.from(r.hash)]));
   const edge = wanted.map((w) => byId.get(`${w.level}:${w.index}`));
@@ -81,18 +92,18 @@ async function frontierFromNodes(prisma: PrismaClient, chainId: number, size: nu
   return createFrontier(`${size}:${Buffer.concat(edge as Buffer[]).toString('base64url')}`);
 }
 
-async function chainsWithRecords(prisma: PrismaClient): Promise<number[]> {
-  const rows = await prisma.$queryRaw<{ chain_id: number }[]>`
+async function chainsWithRecords(db: pg.Client): Promise<number[]> {
+  const { rows } = await db.query<{ chain_id: number }>(`
     WITH RECURSIVE c AS (
       (SELECT chain_id FROM audit_logs ORDER BY chain_id LIMIT 1)
       UNION ALL
       SELECT (SELECT a.chain_id FROM audit_logs a WHERE a.chain_id > c.chain_id ORDER BY a.chain_id LIMIT 1) FROM c WHERE c.chain_id IS NOT NULL
-    ) SELECT chain_id FROM c WHERE chain_id IS NOT NULL`;
+    ) SELECT chain_id FROM c WHERE chain_id IS NOT NULL`);
   return rows.map((r) => r.chain_id);
 }
 
 async function verifyChainPublicly(
-  prisma: PrismaClient,
+  db: pg.Client,
   chainId: number,
   digests: AuditDigest[],
   keys: readonly PublishedDigestKey[],
@@ -116,7 +127,7 @@ async function verifyChainPublicly(
   // Where the records start: at 1, or after the anchor a signed anchor digest names.
   const anchor = trusted.filter((d): d is AnchorDigest => d.kind === 'anchor').at(-1);
   const start = anchor?.anchor_sequence ?? 0;
-  const frontier = await frontierFromNodes(prisma, chainId, start);
+  const frontier = await frontierFromNodes(db, chainId, start);
   if (!frontier) brk('deleted', start, `the tree nodes covering records 1 to ${start}, which retention deleted, are missing`);
   const checkpoints = new Map<number, AuditDigest>();
   for (const digest of trusted) if (digest.tree_size > start) checkpoints.set(digest.tree_size, digest);
@@ -164,18 +175,30 @@ async function verifyChainPublicly(
       treeIntact = false;
     } else attested = frontier!.size;
   };
-  const read = (where: string, ...params: unknown[]) =>
-    prisma.$queryRawUnsafe<AuditRecordRow[]>(
-      `SELECT ${AUDIT_RECORD_COLUMNS} FROM audit_logs WHERE chain_id = $1::int AND ${where} ORDER BY audit_logs.sequence, audit_logs.event_id LIMIT 1000000`,
-      chainId,
-      ...params,
-    );
+  const read = async (where: string, ...params: unknown[]) =>
+    (
+      await db.query<TextRow>(
+        `SELECT ${RECORD_TEXT_COLUMNS} FROM audit_logs WHERE chain_id = $1::int AND ${where} ORDER BY audit_logs.sequence, audit_logs.event_id`,
+        [chainId, ...params],
+      )
+    ).rows;
   // Rows at or below where the chain starts first (none may exist), then the chain a range of sequences at a time.
-  for (const row of await read('sequence <= $2::bigint', start)) judge(rowToAuditRecord(row));
-  const [top] = await prisma.$queryRaw<{ s: bigint | null }[]>`SELECT max(sequence) AS s FROM audit_logs WHERE chain_id = ${chainId}`;
-  const last = Number(top?.s ?? 0);
-  for (let lo = start + 1; lo <= last; lo += pageSize) {
-    for (const row of await read('sequence >= $2::bigint AND sequence < $3::bigint', lo, lo + pageSize)) judge(rowToAuditRecord(row));
+  for (const row of await read('sequence <= $2::bigint', start)) judge(recordOf(row));
+  const { rows: top } = await db.query<{ s: string | null }>('SELECT max(sequence)::text AS s FROM audit_logs WHERE chain_id = $1::int', [chainId]);
+  const last = Number(top[0]?.s ?? 0);
+  const page = (lo: number) => {
+    if (lo > last) return undefined;
+    const rows = read('sequence >= $2::bigint AND sequence < $3::bigint', lo, lo + pageSize);
+    // Awaited a page later; a failure meanwhile must not count as unhandled.
+    rows.catch(() => undefined);
+    return rows;
+  };
+  // The next page is asked for before this one is hashed, so PostgreSQL reads while Node hashes.
+  let next = page(start + 1);
+  for (let lo = start + 1; next; lo += pageSize) {
+    const rows = await next;
+    next = page(lo + pageSize);
+    for (const row of rows) judge(recordOf(row));
     options.onProgress?.({ chain_id: chainId, checked });
   }
   const end = expected - 1;
@@ -198,20 +221,35 @@ async function verifyChainPublicly(
  * `digests` are every digest kept outside the database (any chain, in file order).
  */
 export async function verifyAuditLogPublicly(
-  prisma: PrismaClient,
+  databaseUrl: string,
   digests: readonly AuditDigest[],
   keys: readonly PublishedDigestKey[],
   options: PublicVerifyOptions = {},
 ): Promise<PublicReport> {
+  const db = new pg.Client({ connectionString: databaseUrl });
+  await db.connect();
+  try {
+    return await verifyAll(db, digests, keys, options);
+  } finally {
+    await db.end();
+  }
+}
+
+async function verifyAll(
+  db: pg.Client,
+  digests: readonly AuditDigest[],
+  keys: readonly PublishedDigestKey[],
+  options: PublicVerifyOptions,
+): Promise<PublicReport> {
   const byChain = new Map<number, AuditDigest[]>();
   for (const digest of digests) byChain.set(digest.chain_id, [...(byChain.get(digest.chain_id) ?? []), digest]);
-  const chainIds = [...new Set([...byChain.keys(), ...(await chainsWithRecords(prisma))])]
+  const chainIds = [...new Set([...byChain.keys(), ...(await chainsWithRecords(db))])]
     .filter((id) => !options.chainIds || options.chainIds.includes(id))
     .sort((a, b) => a - b);
   const chains: PublicChainReport[] = [];
   for (const chainId of chainIds) {
     const since = options.sinceDigest?.chain_id === chainId ? options.sinceDigest : undefined;
-    chains.push(await verifyChainPublicly(prisma, chainId, byChain.get(chainId) ?? [], keys, { ...options, sinceDigest: since }));
+    chains.push(await verifyChainPublicly(db, chainId, byChain.get(chainId) ?? [], keys, { ...options, sinceDigest: since }));
   }
   const firstBreaks = chains.map((c) => c.first_break).filter((b): b is PublicBreak => b !== null);
   const breaks = chains.reduce((n, c) => n + c.breaks, 0);

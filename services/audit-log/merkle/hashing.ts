@@ -19,8 +19,9 @@ function sha256(data: Buffer): Buffer {
 
 /** Leaf hash of one record: SHA-256(0x00 ‖ data); a string is hashed as its UTF-8 bytes. */
 export function leafHash(data: Buffer | string): Buffer {
-  const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
-  return sha256(Buffer.concat([LEAF_PREFIX, bytes]));
+  // A string hashes as its UTF-8 bytes, and U+0000 is the one byte 0x00: the prefix needs no copy.
+  if (typeof data === 'string') return Buffer.from(hash('sha256', `\u0000${data}`, 'binary'), 'binary');
+  return sha256(Buffer.concat([LEAF_PREFIX, data]));
 }
 
 /** Interior node hash: SHA-256(0x01 ‖ left ‖ right). */
