@@ -23,6 +23,7 @@ export function start(config: Config, options: { logger?: Logger } = {}): Promis
   let signingKey: () => Promise<SigningKey> = () => Promise.reject(new Error('signing keys are not wired yet'));
   let keys: KeyService | undefined;
   let closeQueueDashboard: (() => Promise<void>) | undefined;
+  let closeProofPool: (() => Promise<void>) | undefined;
   return startService(config, {
     logger: options.logger,
     verificationKeys: () => keys?.verificationKeys().getKey,
@@ -58,11 +59,12 @@ export function start(config: Config, options: { logger?: Logger } = {}): Promis
       mountAuditReadRoutes(app, deps);
       mountStorageOverview(app, deps);
       mountAuditVerifyRoute(app, deps);
-      mountAuditProofRoutes(app, deps);
+      closeProofPool = mountAuditProofRoutes(app, deps);
       mountAuditDigestRoutes(app, deps);
     },
     beforeStop: async () => {
       await closeQueueDashboard?.();
+      await closeProofPool?.();
     },
   });
 }

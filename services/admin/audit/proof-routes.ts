@@ -1,4 +1,5 @@
 import type { Express } from 'express';
+import pg from 'pg';
 import { z } from 'zod';
 import { createAuditProofs, ProofUnavailableError } from '../../audit-log/proofs.ts';
 import { AppError } from '../../platform/errors.ts';
@@ -22,8 +23,11 @@ function asAppError(err: unknown): unknown {
  * `GET /api/v1/audit/proofs/consistency?first=N&second=M[&chain_id=0]` (§2.1.4), and
  * `GET /api/v1/audit/tree-head?[chain_id=0][&tree_size=N]`. Proofs reveal hashes only.
  */
-export function mountAuditProofRoutes(app: Express, deps: ServiceDeps): void {
-  const proofs = createAuditProofs(deps.prisma);
+export function mountAuditProofRoutes(app: Express, deps: ServiceDeps): () => Promise<void> {
+  // A small pool of its own for proofs (see createAuditProofs), closed with the process.
+  const pool = new pg.Pool({ connectionString: deps.config.databaseUrl.reveal(), max: 2 });
+  pool.on('error', (err) => deps.logger.warn({ err: err.message }, 'audit proof pool error'));
+  const proofs = createAuditProofs(deps.prisma, pool);
   const adminOnly = deps.auth.require('admin');
   const answer = <T>(work: () => Promise<T>) =>
     work().catch((err: unknown) => {
@@ -42,4 +46,5 @@ export function mountAuditProofRoutes(app: Express, deps: ServiceDeps): void {
     const query = parseInput(treeHeadQuery, req.query);
     res.set('Cache-Control', 'no-store').json(await answer(() => proofs.treeHead(query.chain_id, query.tree_size)));
   });
+  return () => pool.end();
 }
