@@ -109,19 +109,45 @@ export function createAuditProofs(prisma: PrismaClient, pool?: pg.Pool) {
      * digest does not cover the record yet.
      */
     async inclusion(eventId: string, treeSize?: number): Promise<InclusionProof> {
-      // The record, its chain's tree size and the signed heads in one round trip, the nodes in a second.
-      // No ORDER BY: with one the planner may walk the primary key of every partition instead of
+      // One round trip: the record, its chain's tree size, the signed heads, and every node a proof
+      // of it can need — the sibling at each level, and the complete subtrees that make up the
+      // tree's size (a partial sibling and the root are folded from those). No ORDER BY on
+      // audit_logs itself: with one the planner may walk every partition's primary key instead of
       // probing the event_id index. An event is stored once; should a forged copy exist, the first wins.
-      const rows = await query<{ chain_id: number; sequence: string; tree_frontier: string | null; latest: string | null; of_size: string | null }>(
-        `SELECT a.chain_id, a.sequence::text AS sequence, h.tree_frontier,
-                (SELECT body FROM audit_digests d WHERE d.chain_id = a.chain_id ORDER BY seq DESC LIMIT 1) AS latest,
-                (SELECT body FROM audit_digests d WHERE d.chain_id = a.chain_id AND d.tree_size = $2::bigint ORDER BY seq DESC LIMIT 1) AS of_size
-           FROM audit_logs a LEFT JOIN audit_chain_heads h ON h.chain_id = a.chain_id
-          WHERE a.event_id = $1::uuid`,
+      const rows = await query<{
+        chain_id: number;
+        sequence: string;
+        tree_frontier: string | null;
+        latest: string | null;
+        of_size: string | null;
+        nodes: [number, string, string][] | null;
+      }>(
+        `WITH found AS MATERIALIZED (SELECT chain_id, sequence FROM audit_logs WHERE event_id = $1::uuid),
+              r AS (SELECT * FROM found ORDER BY chain_id, sequence LIMIT 1),
+              h AS (
+                SELECT r.chain_id, r.sequence, hd.tree_frontier,
+                       (SELECT body FROM audit_digests d WHERE d.chain_id = r.chain_id ORDER BY seq DESC LIMIT 1) AS latest,
+                       (SELECT tree_size FROM audit_digests d WHERE d.chain_id = r.chain_id ORDER BY seq DESC LIMIT 1) AS latest_size,
+                       (SELECT body FROM audit_digests d WHERE d.chain_id = r.chain_id AND d.tree_size = $2::bigint ORDER BY seq DESC LIMIT 1) AS of_size
+                  FROM r LEFT JOIN audit_chain_heads hd ON hd.chain_id = r.chain_id),
+              s AS (
+                SELECT h.*, h.sequence - 1 AS m,
+                       CASE WHEN $2::bigint >= 0 THEN $2::bigint
+                            WHEN h.latest_size > h.sequence - 1 THEN h.latest_size
+                            ELSE split_part(h.tree_frontier, ':', 1)::bigint END AS n
+                  FROM h),
+              wanted AS (
+                SELECT l AS level, (s.m >> l) # 1 AS idx FROM s, generate_series(0, 52) AS l WHERE (1::bigint << l) < s.n
+                UNION
+                SELECT l, (s.n >> l) - 1 FROM s, generate_series(0, 52) AS l WHERE ((s.n >> l) & 1) = 1)
+         SELECT s.chain_id, s.sequence::text AS sequence, s.tree_frontier, s.latest, s.of_size,
+                (SELECT json_agg(json_build_array(w.level, w.idx::text, encode(t.hash, 'hex')))
+                   FROM wanted w CROSS JOIN LATERAL (SELECT hash FROM audit_tree_nodes t WHERE t.chain_id = s.chain_id AND t.level = w.level AND t.idx = w.idx) AS t) AS nodes
+           FROM s`,
         eventId,
         treeSize ?? -1,
       );
-      const [record] = rows.sort((a, b) => a.chain_id - b.chain_id || Number(a.sequence) - Number(b.sequence));
+      const [record] = rows;
       if (!record) throw new ProofUnavailableError('no_such_event', 'No audit record with that event_id');
       if (record.tree_frontier === null) throw new ProofUnavailableError('no_such_chain', `no audit chain ${record.chain_id}`);
       const chainId = record.chain_id;
@@ -133,9 +159,12 @@ export function createAuditProofs(prisma: PrismaClient, pool?: pg.Pool) {
       const size = treeSize ?? signed?.tree_size ?? current;
       checkSize(size, current, 'tree_size');
       if (leafIndex >= size) throw new ProofUnavailableError('tree_size_out_of_range', `the record is leaf ${leafIndex}: tree_size must exceed it`);
+      const fetched = new Map((record.nodes ?? []).map(([level, index, hash]) => [`${level}:${index}`, Buffer.from(hash, 'hex')]));
       const pathPlan = planInclusionProof(leafIndex, size);
       const rootPlan = planRoot(size);
-      const get = await nodesOf(chainId, [pathPlan, rootPlan]);
+      // Every node the plans name came with the record; a second query only if one did not.
+      const complete = [...pathPlan.nodes, ...rootPlan.nodes].every((n) => fetched.has(`${n.level}:${n.index}`));
+      const get = complete ? (level: number, index: number) => fetched.get(`${level}:${index}`) : await nodesOf(chainId, [pathPlan, rootPlan]);
       return {
         chain_id: chainId,
         event_id: eventId,
