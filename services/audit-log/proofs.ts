@@ -63,6 +63,9 @@ const hex = (hashes: Buffer[]) => hashes.map((h) => h.toString('hex'));
 export function createAuditProofs(prisma: PrismaClient, pool?: pg.Pool) {
   const query = async <T>(sql: string, ...params: unknown[]): Promise<T[]> =>
     pool ? (await pool.query(sql, params)).rows : prisma.$queryRawUnsafe<T[]>(sql, ...params);
+  /** The same through a prepared statement on the pool's connections: planned once per connection, not per proof. */
+  const prepared = async <T>(name: string, sql: string, ...params: unknown[]): Promise<T[]> =>
+    pool ? (await pool.query({ name, text: sql, values: params })).rows : prisma.$queryRawUnsafe<T[]>(sql, ...params);
 
   /** The nodes a plan names, in one query. */
   async function nodesOf(chainId: number, plans: NodePlan[]) {
@@ -114,7 +117,7 @@ export function createAuditProofs(prisma: PrismaClient, pool?: pg.Pool) {
       // tree's size (a partial sibling and the root are folded from those). No ORDER BY on
       // audit_logs itself: with one the planner may walk every partition's primary key instead of
       // probing the event_id index. An event is stored once; should a forged copy exist, the first wins.
-      const rows = await query<{
+      const rows = await prepared<{
         chain_id: number;
         sequence: string;
         tree_frontier: string | null;
@@ -122,6 +125,7 @@ export function createAuditProofs(prisma: PrismaClient, pool?: pg.Pool) {
         of_size: string | null;
         nodes: [number, string, string][] | null;
       }>(
+        'audit-inclusion-proof',
         `WITH found AS MATERIALIZED (SELECT chain_id, sequence FROM audit_logs WHERE event_id = $1::uuid),
               r AS (SELECT * FROM found ORDER BY chain_id, sequence LIMIT 1),
               h AS (
