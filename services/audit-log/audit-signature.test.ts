@@ -1,24 +1,18 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { docBlock } from '../../test/support/doc-blocks.ts';
 import { parseAuditKeyRing } from '../platform/config/index.ts';
 import { Secret } from '../platform/secret.ts';
 import { createAuditKeyRing, SIGNED_FIELDS, signingInput, signingInputTemplate, type AuditRecord, type UnsignedAuditRecord } from './audit-signature.ts';
 
-const doc = readFileSync(new URL('../../docs/AUDIT_LOGGING.md', import.meta.url), 'utf8');
-/** The fenced block of docs/AUDIT_LOGGING.md whose info string is `<lang> <name>`. */
-function docBlock(name: string): string {
-  const match = new RegExp(`\`\`\`\\w+ ${name}\\n([\\s\\S]*?)\\n\`\`\``).exec(doc);
-  if (!match?.[1]) throw new Error(`docs/AUDIT_LOGGING.md has no block "${name}"`);
-  return match[1];
-}
+const auditDoc = (name: string) => docBlock('AUDIT_LOGGING.md', name);
 
 describe('audit record signature', () => {
-  const example = JSON.parse(docBlock('audit-example-record')) as UnsignedAuditRecord;
-  const keyRing = createAuditKeyRing(parseAuditKeyRing(new Secret(docBlock('audit-example-key').trim())));
+  const example = JSON.parse(auditDoc('audit-example-record')) as UnsignedAuditRecord;
+  const keyRing = createAuditKeyRing(parseAuditKeyRing(new Secret(auditDoc('audit-example-key').trim())));
 
   it("when the docs' worked example is signed with its key, then the code computes the documented input and signature", () => {
-    assert.equal(signingInput(example), docBlock('audit-example-signing-input'));
-    assert.equal(keyRing.sign(example), docBlock('audit-example-signature').trim());
+    assert.equal(signingInput(example), auditDoc('audit-example-signing-input'));
+    assert.equal(keyRing.sign(example), auditDoc('audit-example-signature').trim());
   });
 
   it('when the writer fills the chain members into a prepared template, then the input is the same as signing the whole record', () => {

@@ -15,7 +15,8 @@ import { createAuditProofs, ProofUnavailableError } from './proofs.ts';
 import { leafDataFromSigningInput, recordLeafHash } from './record-leaf.ts';
 
 const keyRing = createAuditKeyRing(parseAuditKeyRing(new Secret(TEST_SECRETS.AUDIT_LOG_SECRET_KEY)));
-const firstChainId = 3000 + Math.floor(Math.random() * 1000) * 100;
+// A range no other test's chains use (verify-chain: 1,000 + …, digests: 1,100,000 + …).
+const firstChainId = 200_000 + Math.floor(Math.random() * 1000) * 100;
 let nextChainId = firstChainId;
 
 describe('audit Merkle trees kept by the writer', () => {

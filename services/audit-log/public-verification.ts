@@ -12,6 +12,7 @@ import type { ChainBreak, ChainBreakKind } from './chain-walk.ts';
 import type { AnchorDigest, AuditDigest } from './digests/digest-format.ts';
 import { type PublishedDigestKey, verifyDigestChain } from './digests/digest-verification.ts';
 import { createFrontier, type MerkleFrontier } from './merkle/frontier.ts';
+import { CHAINS_WITH_RECORDS } from './verify-chain.ts';
 import { recordLeafHash } from './record-leaf.ts';
 
 export type PublicBreakKind = ChainBreakKind | 'digest_invalid' | 'unattested';
@@ -93,13 +94,7 @@ async function frontierFromNodes(db: pg.Client, chainId: number, size: number): 
 }
 
 async function chainsWithRecords(db: pg.Client): Promise<number[]> {
-  const { rows } = await db.query<{ chain_id: number }>(`
-    WITH RECURSIVE c AS (
-      (SELECT chain_id FROM audit_logs ORDER BY chain_id LIMIT 1)
-      UNION ALL
-      SELECT (SELECT a.chain_id FROM audit_logs a WHERE a.chain_id > c.chain_id ORDER BY a.chain_id LIMIT 1) FROM c WHERE c.chain_id IS NOT NULL
-    ) SELECT chain_id FROM c WHERE chain_id IS NOT NULL`);
-  return rows.map((r) => r.chain_id);
+  return (await db.query<{ chain_id: number }>(CHAINS_WITH_RECORDS)).rows.map((r) => r.chain_id);
 }
 
 async function verifyChainPublicly(

@@ -92,14 +92,15 @@ async function storedCheckpoints(prisma: PrismaClient): Promise<ChainCheckpoint[
 }
 
 /** Every chain id that has records, found by skipping through the primary key rather than reading every row. */
+export const CHAINS_WITH_RECORDS = `
+  WITH RECURSIVE c AS (
+    (SELECT chain_id FROM audit_logs ORDER BY chain_id LIMIT 1)
+    UNION ALL
+    SELECT (SELECT a.chain_id FROM audit_logs a WHERE a.chain_id > c.chain_id ORDER BY a.chain_id LIMIT 1) FROM c WHERE c.chain_id IS NOT NULL
+  ) SELECT chain_id FROM c WHERE chain_id IS NOT NULL`;
+
 async function chainsWithRecords(prisma: PrismaClient): Promise<number[]> {
-  const rows = await prisma.$queryRaw<{ chain_id: number }[]>`
-    WITH RECURSIVE c AS (
-      (SELECT chain_id FROM audit_logs ORDER BY chain_id LIMIT 1)
-      UNION ALL
-      SELECT (SELECT a.chain_id FROM audit_logs a WHERE a.chain_id > c.chain_id ORDER BY a.chain_id LIMIT 1) FROM c WHERE c.chain_id IS NOT NULL
-    ) SELECT chain_id FROM c WHERE chain_id IS NOT NULL`;
-  return rows.map((r) => r.chain_id);
+  return (await prisma.$queryRawUnsafe<{ chain_id: number }[]>(CHAINS_WITH_RECORDS)).map((r) => r.chain_id);
 }
 
 /** Records stored at or below the anchor (or at a sequence below 1): retention deleted that range, so none may exist. */

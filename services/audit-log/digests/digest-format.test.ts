@@ -1,25 +1,19 @@
 import assert from 'node:assert/strict';
+import { docBlock } from '../../../test/support/doc-blocks.ts';
 import { createPublicKey, generateKeyPairSync } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { auditDigestSchema, digestLine, digestSignatureValid, digestSigningInput, signDigest, type AuditDigest } from './digest-format.ts';
 import type { DigestJwk } from './digest-keys.ts';
 import { verifyDigestChain } from './digest-verification.ts';
 
-const doc = readFileSync(new URL('../../../docs/AUDIT_LOGGING.md', import.meta.url), 'utf8');
-/** The fenced block of docs/AUDIT_LOGGING.md whose info string is `<lang> <name>`. */
-function docBlock(name: string): string {
-  const match = new RegExp(`\`\`\`\\w+ ${name}\\n([\\s\\S]*?)\\n\`\`\``).exec(doc);
-  if (!match?.[1]) throw new Error(`docs/AUDIT_LOGGING.md has no block "${name}"`);
-  return match[1];
-}
+const auditDoc = (name: string) => docBlock('AUDIT_LOGGING.md', name);
 
 describe('audit digest format', () => {
-  const example = JSON.parse(docBlock('audit-digest-example')) as AuditDigest;
-  const jwk = JSON.parse(docBlock('audit-digest-example-key')) as DigestJwk;
+  const example = JSON.parse(auditDoc('audit-digest-example')) as AuditDigest;
+  const jwk = JSON.parse(auditDoc('audit-digest-example-key')) as DigestJwk;
   const publicKey = createPublicKey({ key: { kty: jwk.kty!, crv: jwk.crv!, x: jwk.x! }, format: 'jwk' });
 
   it("when the docs' worked example is checked, then the code builds the documented signing input and the published key verifies it", () => {
-    assert.equal(digestSigningInput(example).toString('utf8'), docBlock('audit-digest-example-signing-input'));
+    assert.equal(digestSigningInput(example).toString('utf8'), auditDoc('audit-digest-example-signing-input'));
     assert.ok(auditDigestSchema.safeParse(example).success);
     assert.equal(digestSignatureValid(example, publicKey), true);
     assert.deepEqual(verifyDigestChain([example], [jwk]).problems, []);

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { docBlock } from '../../../test/support/doc-blocks.ts';
 import { signingInput, type UnsignedAuditRecord } from '../audit-signature.ts';
 import { leafDataFromSigningInput } from '../record-leaf.ts';
 import { createFrontier } from './frontier.ts';
@@ -7,20 +7,15 @@ import { leafHash } from './hashing.ts';
 import { assemble, planInclusionProof } from './tree.ts';
 import { verifyInclusion } from './verify.ts';
 
-const doc = readFileSync(new URL('../../../docs/AUDIT_LOGGING.md', import.meta.url), 'utf8');
-const docBlock = (name: string) => {
-  const match = new RegExp(`\`\`\`\\w+ ${name}\\n([\\s\\S]*?)\\n\`\`\``).exec(doc);
-  if (!match?.[1]) throw new Error(`docs/AUDIT_LOGGING.md has no block "${name}"`);
-  return match[1];
-};
+const auditDoc = (name: string) => docBlock('AUDIT_LOGGING.md', name);
 
 describe("the Merkle tree's worked example in docs/AUDIT_LOGGING.md", () => {
   it('when the documented record is hashed and proven, then the code computes the documented leaf, path and root', () => {
-    const record = JSON.parse(docBlock('audit-example-record')) as UnsignedAuditRecord;
-    const data = leafDataFromSigningInput(signingInput(record), docBlock('audit-example-signature').trim());
-    assert.equal(data, docBlock('merkle-example-leaf-data'));
+    const record = JSON.parse(auditDoc('audit-example-record')) as UnsignedAuditRecord;
+    const data = leafDataFromSigningInput(signingInput(record), auditDoc('audit-example-signature').trim());
+    assert.equal(data, auditDoc('merkle-example-leaf-data'));
     const leaf = leafHash(data);
-    assert.equal(leaf.toString('hex'), docBlock('merkle-example-leaf-hash').trim());
+    assert.equal(leaf.toString('hex'), auditDoc('merkle-example-leaf-hash').trim());
 
     const leaves = [leafHash('a'), leafHash('b'), leaf, leafHash('d'), leafHash('e')];
     const nodes = new Map(
@@ -31,9 +26,9 @@ describe("the Merkle tree's worked example in docs/AUDIT_LOGGING.md", () => {
     const path = assemble(planInclusionProof(2, 5), (level, index) => nodes.get(`${level}:${index}`));
     assert.deepEqual(
       path.map((h) => h.toString('hex')),
-      docBlock('merkle-example-audit-path').trim().split('\n'),
+      auditDoc('merkle-example-audit-path').trim().split('\n'),
     );
-    const root = Buffer.from(docBlock('merkle-example-root').trim(), 'hex');
+    const root = Buffer.from(auditDoc('merkle-example-root').trim(), 'hex');
     const frontier = createFrontier();
     frontier.appendAll(leaves);
     assert.deepEqual(frontier.root(), root);
