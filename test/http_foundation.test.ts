@@ -1,24 +1,7 @@
 import assert from 'node:assert/strict';
-import { connect } from 'node:net';
 import type { RunningService } from '../services/platform/runtime.ts';
 import { metricValue, MODULES, startModules, stopAll, type ModuleName } from './support/modules.ts';
-
-/** Writes bytes no HTTP client would send and returns everything the server answered. */
-function sendRaw(port: number, bytes: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let answer = '';
-    const socket = connect(port, '127.0.0.1', () => socket.end(bytes));
-    socket.on('data', (chunk) => (answer += chunk));
-    socket.on('close', () => resolve(answer));
-    socket.on('error', reject);
-  });
-}
-
-function parseRaw(answer: string): { status: number; json: { error: { code: string; message: string } } } {
-  const [head = '', body = ''] = answer.split('\r\n\r\n');
-  assert.match(head, /content-type: application\/json/i);
-  return { status: Number(head.split(' ')[1]), json: JSON.parse(body) };
-}
+import { parseRaw, sendRaw } from './support/raw-http.ts';
 
 describe('every module over HTTP', () => {
   let modules: Record<ModuleName, RunningService>;

@@ -8,6 +8,7 @@ export const ERROR_CODES = {
   request: [
     'bad_request',
     'malformed_request',
+    'unencoded_url',
     'headers_too_large',
     'request_timeout',
     'request_aborted',

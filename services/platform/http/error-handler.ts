@@ -24,6 +24,13 @@ function toAppError(err: unknown): AppError {
   return new AppError(500, 'internal_error', 'Internal server error', { isOperational: false, cause: err });
 }
 
+/**
+ * Headers that describe the content a handler meant to send. A download sets them before it knows
+ * whether the range is satisfiable or the storage element answers; kept on an error they would label
+ * the JSON error as an octet-stream attachment (curl -OJ saves it as the file) with the file's ETag.
+ */
+const CONTENT_HEADERS = ['Content-Type', 'Content-Disposition', 'Content-Length', 'Content-Range', 'Content-Encoding', 'ETag', 'Last-Modified'];
+
 export const notFoundHandler: RequestHandler = (req, _res, next) => {
   next(new AppError(404, 'not_found', `No route for ${req.method} ${req.path}`));
 };
@@ -38,6 +45,7 @@ export const errorHandler: ErrorRequestHandler = (err, req, res, _next) => {
     return;
   }
   res.locals.errorCode = error.code;
+  for (const name of CONTENT_HEADERS) res.removeHeader(name);
   res.set(error.headers);
   res.status(error.status).json({ error: { code: error.code, message: error.message } });
 };
