@@ -9,6 +9,7 @@ import { ChangeTopic } from '../platform/change-notices.ts';
 import { createKeyService, type KeyService } from '../signing-keys/key-service.ts';
 import { mountKeyRoutes } from './keys/routes.ts';
 import { mountQueueDashboard } from './queues/queue-dashboard.ts';
+import { mountAdminConsole } from './console/console-routes.ts';
 import { mountAuditReadRoutes } from './audit/audit-routes.ts';
 import { ensureStorageAccount } from './storage/storage-account.ts';
 import { mountStorageOverview } from './storage/storage-overview.ts';
@@ -55,7 +56,9 @@ export function start(config: Config, options: { logger?: Logger } = {}): Promis
     routes: (app, deps) => {
       identity!.mount(app);
       mountKeyRoutes(app, deps, keys!);
-      closeQueueDashboard = mountQueueDashboard(app, deps);
+      const adminConsole = mountAdminConsole(app, deps, identity!);
+      closeQueueDashboard = mountQueueDashboard(app, deps, adminConsole.requireAdmin);
+      app.use('/admin', adminConsole.consoleErrors);
       mountAuditReadRoutes(app, deps);
       mountStorageOverview(app, deps);
       mountAuditVerifyRoute(app, deps);

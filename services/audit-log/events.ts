@@ -19,6 +19,7 @@ export const AUDIT_EVENT_CATEGORY = {
   auth_success: AuditCategory.Authentication,
   auth_failure: AuditCategory.Authentication,
   auth_throttled: AuditCategory.Authentication,
+  session_ended: AuditCategory.Authentication,
   authorization_denied: AuditCategory.Authorization,
   file_upload: AuditCategory.DataOperation,
   file_delete: AuditCategory.DataOperation,

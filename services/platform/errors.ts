@@ -29,6 +29,8 @@ export const ERROR_CODES = {
   process: ['internal_error', 'not_ready'],
   /** Bearer tokens and roles (platform/http/auth.ts, platform/auth/token-verifier.ts). */
   auth: ['missing_token', 'invalid_token', 'token_revoked', 'forbidden', 'auth_unavailable', 'too_many_requests'],
+  /** Browser sessions of the admin console: none or ended, and a change that did not come from its own pages. */
+  console: ['session_required', 'cross_site_request'],
   /** The audit log could not record what a request did. */
   audit: ['audit_unavailable', 'audit_not_recorded'],
   /** Service accounts (admin identity). */

@@ -148,6 +148,9 @@ export function createIdentity(deps: ServiceDeps, signingKey: () => Promise<Sign
 
   return {
     accounts,
+    /** The account store and the credential check behind the brute-force limits, for the admin console's login. */
+    store,
+    clientAuth,
     mount,
     /** What the brute-force limits hold in Redis now (locks made before this replica started). */
     loadThrottleState: () => throttle.load(),

@@ -23,7 +23,7 @@ describe('Bull Board and queue gauges on the admin module', () => {
     for (const path of ['/admin/queues', '/admin/queues/api/queues', '/admin/queues/static/images/logo.svg']) {
       const anonymous = await get(path);
       assert.equal(anonymous.status, 401, path);
-      assert.equal(((await anonymous.json()) as { error: { code: string } }).error.code, 'missing_token');
+      assert.equal(((await anonymous.json()) as { error: { code: string } }).error.code, 'session_required');
       const denied = await get(path, reader.token);
       assert.equal(denied.status, 403, path);
       assert.equal(((await denied.json()) as { error: { code: string } }).error.code, 'forbidden');

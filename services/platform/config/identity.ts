@@ -14,6 +14,8 @@ export const IDENTITY_DEFAULTS = {
   AUTH_LOCK_AFTER_FAILURES: 5,
   AUTH_LOCK_SECONDS: 60,
   AUTH_LOCK_MAX_SECONDS: 3600,
+  ADMIN_SESSION_IDLE_SECONDS: 900,
+  ADMIN_SESSION_MAX_SECONDS: 28_800,
 } as const;
 
 /** Service accounts: the admin module's first account and how client secrets rotate. */
@@ -34,6 +36,16 @@ export interface IdentityConfig {
   introspectionRoles: Role[];
   /** Brute-force limits of every credential check (AUTH_* variables). */
   throttle: LoginThrottleConfig;
+  /** Browser sessions of the admin console (/admin/login). */
+  adminSession: AdminSessionConfig;
+}
+
+/** How long a browser session of the admin console lives; it is held in Redis, the cookie only names it. */
+export interface AdminSessionConfig {
+  /** A session unused this long ends; each request renews it. @defaultValue IDENTITY_DEFAULTS.ADMIN_SESSION_IDLE_SECONDS */
+  idleSeconds: number;
+  /** No session outlives this, however busy: then the admin logs in again. @defaultValue IDENTITY_DEFAULTS.ADMIN_SESSION_MAX_SECONDS */
+  maxSeconds: number;
 }
 
 /** Brute-force limits of every credential check (token endpoint, token revocation, admin login). */
@@ -83,7 +95,15 @@ export function parseIdentity(env: Env): IdentityConfig {
       return role;
     }),
     throttle: parseThrottle(env),
+    adminSession: parseAdminSession(env),
   };
+}
+
+function parseAdminSession(env: Env): AdminSessionConfig {
+  const idleSeconds = parseInteger('ADMIN_SESSION_IDLE_SECONDS', env.ADMIN_SESSION_IDLE_SECONDS, IDENTITY_DEFAULTS.ADMIN_SESSION_IDLE_SECONDS, 1, 86_400);
+  const maxSeconds = parseInteger('ADMIN_SESSION_MAX_SECONDS', env.ADMIN_SESSION_MAX_SECONDS, IDENTITY_DEFAULTS.ADMIN_SESSION_MAX_SECONDS, 1, 7 * 86_400);
+  if (maxSeconds < idleSeconds) throw new ConfigError('ADMIN_SESSION_MAX_SECONDS', `must be at least ADMIN_SESSION_IDLE_SECONDS (${idleSeconds})`);
+  return { idleSeconds, maxSeconds };
 }
 
 function parseThrottle(env: Env): LoginThrottleConfig {

@@ -30,7 +30,7 @@ export { loadDatabaseUrl, loadRedisUrl } from './connections.ts';
 export type { CorsConfig } from './cors.ts';
 export type { Environment, LogLevel, ServiceName } from './environment.ts';
 export { DEFAULT_PORTS, type HttpConfig } from './http.ts';
-export type { IdentityConfig, LoginThrottleConfig } from './identity.ts';
+export type { AdminSessionConfig, IdentityConfig, LoginThrottleConfig } from './identity.ts';
 export { JWT_ALGORITHMS, type JwtAlgorithm, type JwtConfig } from './jwt.ts';
 export type { MaintenanceConfig } from './maintenance.ts';
 export type { Env, Schedule } from './parse.ts';
