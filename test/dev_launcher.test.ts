@@ -1,84 +1,14 @@
 import assert from 'node:assert/strict';
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { descendantsOf, freePortBase, launcherEnv, stillRunning } from './support/dev-launcher.ts';
 import { waitFor } from './support/wait-for.ts';
 
 const repoRoot = path.resolve(import.meta.dirname, '..');
 const MODULE_PORT_OFFSETS = { admin: 0, 'storage-element': 10, ingester: 20, query: 30 };
-const ALL_PORT_OFFSETS = [...Object.values(MODULE_PORT_OFFSETS), 100, 101];
-
-/** Variables that would make the launcher use outside servers or secrets instead of its own. */
-const OUTSIDE_SETTINGS = [
-  'DATABASE_URL',
-  'REDIS_URL',
-  'POSTGRES_HOST',
-  'REDIS_HOST',
-  'AUDIT_LOG_SECRET_KEY',
-  'JWT_KEY_ENCRYPTION_KEY',
-  'AUDIT_DIGEST_KEY_ENCRYPTION_KEY',
-  'ADMIN_BOOTSTRAP_CLIENT_SECRET',
-  'ADMIN_BOOTSTRAP_CLIENT_ID',
-  'PORT',
-  'HOST',
-  'ENVIRONMENT',
-];
-
-function portIsFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.once('error', () => resolve(false));
-    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
-  });
-}
-
-async function freePortBase(): Promise<number> {
-  for (let attempt = 0; attempt < 20; attempt++) {
-    const base = 20_000 + 200 * Math.floor(Math.random() * 100);
-    const free = await Promise.all(ALL_PORT_OFFSETS.map((offset) => portIsFree(base + offset)));
-    if (free.every(Boolean)) return base;
-  }
-  throw new Error('no free block of ports for the launcher');
-}
-
-function processTable(): Promise<{ pid: number; ppid: number; zombie: boolean }[]> {
-  return new Promise((resolve, reject) =>
-    execFile('ps', ['-eo', 'pid=,ppid=,stat='], (err, stdout) => {
-      if (err) return reject(err);
-      resolve(
-        stdout
-          .trim()
-          .split('\n')
-          .map((line) => line.trim().split(/\s+/))
-          .map(([pid, ppid, stat]) => ({ pid: Number(pid), ppid: Number(ppid), zombie: (stat ?? '').startsWith('Z') })),
-      );
-    }),
-  );
-}
-
-async function descendantsOf(root: number): Promise<number[]> {
-  const table = await processTable();
-  const found: number[] = [];
-  const queue = [root];
-  while (queue.length) {
-    const parent = queue.shift()!;
-    for (const entry of table) {
-      if (entry.ppid === parent && !entry.zombie) {
-        found.push(entry.pid);
-        queue.push(entry.pid);
-      }
-    }
-  }
-  return found;
-}
-
-async function stillRunning(pids: number[]): Promise<number[]> {
-  const running = new Set((await processTable()).filter((entry) => !entry.zombie).map((entry) => entry.pid));
-  return pids.filter((pid) => running.has(pid));
-}
 
 async function healthStatus(port: number): Promise<number | undefined> {
   try {
@@ -101,11 +31,7 @@ describe('development launcher (npm start)', function () {
   before(async () => {
     dataDir = await mkdtemp(path.join(os.tmpdir(), 'artstore-dev-launcher-'));
     portBase = await freePortBase();
-    const env: NodeJS.ProcessEnv = { ...process.env, ARTSTORE_DATA_DIR: dataDir, ARTSTORE_PORT_BASE: String(portBase), LOG_LEVEL: 'warn' };
-    for (const name of OUTSIDE_SETTINGS) {
-      delete env[name];
-      delete env[`${name}_FILE`];
-    }
+    const env = launcherEnv({ ARTSTORE_DATA_DIR: dataDir, ARTSTORE_PORT_BASE: String(portBase), LOG_LEVEL: 'warn' });
     launcher = spawn(process.execPath, ['--import', 'tsx', 'scripts/dev.ts'], { cwd: repoRoot, env, stdio: ['ignore', 'pipe', 'pipe'] });
     launcher.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
     launcher.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DEFAULT_PORTS, type ServiceName } from '../../services/platform/config/index.ts';
 import { childExited, forEachLine } from '../embedded/process-control.ts';
+import type { LineSink } from './process-logs.ts';
 
 export interface ProcessSpec {
   name: ServiceName;
@@ -17,6 +18,9 @@ export interface ProcessSpec {
 
 /** How a process is named in the launcher's output. */
 export const labelOf = (spec: ProcessSpec) => (spec.storageElementId ? `${spec.name} ${spec.storageElementId}` : spec.name);
+
+/** Its log file's name without `.log`: `admin`, `storage-element-hot`. */
+export const logNameOf = (spec: ProcessSpec) => labelOf(spec).replaceAll(' ', '-');
 
 export const DEV_PROCESSES: readonly ProcessSpec[] = [
   { name: 'admin', entry: 'services/admin/main.ts', kind: 'module' },
@@ -45,10 +49,10 @@ export interface DevProcess {
 
 /**
  * Starts one process as `node --import tsx <entry>` in its own process group, so a Ctrl-C in the
- * terminal reaches only the launcher, which then stops the processes in order. JSON log lines go
- * to stdout unchanged (they carry their `service`); anything else is prefixed with the name.
+ * terminal reaches only the launcher, which then stops the processes in order. Every line it writes
+ * goes to `output` (its log file, or the console) and the last ones are kept for error messages.
  */
-export function spawnDevProcess(spec: ProcessSpec, options: { repoRoot: string; env: NodeJS.ProcessEnv; port: number }): DevProcess {
+export function spawnDevProcess(spec: ProcessSpec, options: { repoRoot: string; env: NodeJS.ProcessEnv; port: number; output: LineSink }): DevProcess {
   const child = spawn(process.execPath, ['--import', 'tsx', path.join(options.repoRoot, spec.entry)], {
     cwd: options.repoRoot,
     env: { ...options.env, PORT: String(options.port) },
@@ -62,11 +66,11 @@ export function spawnDevProcess(spec: ProcessSpec, options: { repoRoot: string; 
   };
   forEachLine(child.stdout, (line) => {
     remember(line);
-    process.stdout.write(line.startsWith('{') ? `${line}\n` : `[${labelOf(spec)}] ${line}\n`);
+    options.output(line, 'stdout');
   });
   forEachLine(child.stderr, (line) => {
     remember(line);
-    process.stderr.write(`[${labelOf(spec)}] ${line}\n`);
+    options.output(line, 'stderr');
   });
   child.on('error', (err) => remember(`failed to start: ${err.message}`));
   const exited = childExited(child).then(() => (child.signalCode ? `killed by ${child.signalCode}` : `exit code ${child.exitCode ?? 'unknown'}`));
