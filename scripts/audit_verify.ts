@@ -1,7 +1,9 @@
 /**
- * `npm run audit:verify [-- --from TIME --to TIME --checkpoint FILE…]`: checks every signature and
- * link of the audit chains in the configured database (the audit writer's configuration, read from
- * the environment) and prints the report as JSON on stdout; progress goes to stderr.
+ * `npm run audit:verify [-- --from TIME --to TIME --checkpoint FILE… --json]`: checks every signature
+ * and link of the audit chains in the configured database (the audit writer's configuration; in
+ * development, after `npm start`, what it left in dev-settings.json fills in what the environment
+ * does not set) and prints the report on stdout: one JSON line with --json, a line per chain on a
+ * terminal, indented JSON otherwise. Progress (records/s) and the verdict go to stderr.
  * Exit 0: intact. Exit 1: broken (the report names the first broken point and its kind).
  * Exit 2: the check could not run (bad arguments, configuration, database).
  *
@@ -17,13 +19,16 @@
  */
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import { verifyAuditLog, type ChainCheckpoint, type VerifyProgress } from '../services/audit-log/verify-chain.ts';
+import { verifyAuditLog, type ChainCheckpoint } from '../services/audit-log/verify-chain.ts';
 import { createAuditKeyRing } from '../services/audit-log/audit-signature.ts';
-import { ConfigError, loadConfig } from '../services/platform/config/index.ts';
+import { ConfigError, loadConfig, loadDatabaseUrl } from '../services/platform/config/index.ts';
 import { createPrismaClient } from '../services/platform/db/client.ts';
+import { progressLine } from './audit-verify/progress-line.ts';
 import { UsageError, verifyPublicMode } from './audit-verify/public-mode.ts';
-
-const PROGRESS_EVERY_MS = 2000;
+import { cliEnvironment, explainConfigError, type CliEnvironment } from './cli/cli-environment.ts';
+import { outputModeOf, printResult } from './cli/cli-output.ts';
+import { CommandLineError } from './cli/command-line-error.ts';
+import { assertDatabaseAnswers } from './cli/connection-check.ts';
 
 function parseTime(name: string, value: string | undefined): Date | undefined {
   if (value === undefined) return undefined;
@@ -64,28 +69,19 @@ async function readCheckpoints(file: string): Promise<ChainCheckpoint[]> {
   return checkpoints;
 }
 
-function progressPrinter() {
-  let last = 0;
-  return (p: VerifyProgress) => {
-    const now = Date.now();
-    if (now - last < PROGRESS_EVERY_MS) return;
-    last = now;
-    const share = p.last_sequence > 0 ? ` (${Math.min(100, Math.floor((p.sequence / p.last_sequence) * 100))}% of the chain)` : '';
-    process.stderr.write(`audit:verify: chain ${p.chain_id}: ${p.checked} records checked, at ${p.sequence} of ${p.last_sequence}${share}\n`);
-  };
+/** A line per chain for a person at a terminal; the verdict follows on stderr. */
+function chainLines(report: {
+  chains: { chain_id: number; records_checked: number; breaks: number; first_break: { kind: string; sequence: number } | null }[];
+}) {
+  if (report.chains.length === 0) return ['no audit chain holds records yet'];
+  return report.chains.map(
+    (chain) =>
+      `  chain ${String(chain.chain_id).padEnd(6)} ${chain.breaks === 0 ? 'intact' : 'BROKEN'}  ${chain.records_checked.toLocaleString('en-US')} records` +
+      (chain.first_break ? `; first break: ${chain.first_break.kind} at sequence ${chain.first_break.sequence}` : ''),
+  );
 }
 
-function publicProgressPrinter() {
-  let last = 0;
-  const started = Date.now();
-  return (p: { chain_id: number; checked: number }) => {
-    const now = Date.now();
-    if (now - last < PROGRESS_EVERY_MS || !process.stderr.isTTY) return;
-    last = now;
-    const rate = Math.round(p.checked / Math.max(0.001, (now - started) / 1000));
-    process.stderr.write(`audit:verify --public: chain ${p.chain_id}: ${p.checked} records, ${rate} records/s\n`);
-  };
-}
+let cli: CliEnvironment | undefined;
 
 async function main(): Promise<number> {
   const { values } = parseArgs({
@@ -98,11 +94,16 @@ async function main(): Promise<number> {
       keys: { type: 'string' },
       'since-digest': { type: 'string' },
       chain: { type: 'string', multiple: true },
+      json: { type: 'boolean' },
     },
     strict: true,
   });
+  const mode = outputModeOf(values.json);
+  cli = cliEnvironment('audit:verify');
   if (values.public) {
-    const report = await verifyPublicMode(process.env, {
+    await assertDatabaseAnswers(cli, loadDatabaseUrl(cli.env).reveal());
+    const progress = progressLine('audit:verify --public');
+    const report = await verifyPublicMode(cli.env, {
       digests: values.digests,
       keys: values.keys,
       sinceDigest: values['since-digest'],
@@ -110,9 +111,10 @@ async function main(): Promise<number> {
         if (!/^\d+$/.test(id)) throw new UsageError(`--chain must be a chain id, got "${id}"`);
         return Number(id);
       }),
-      onProgress: publicProgressPrinter(),
+      onProgress: progress.update,
     });
-    process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+    progress.done();
+    printResult(report, mode, () => chainLines(report));
     const first = report.first_break;
     const attested = report.chains.reduce((n, c) => n + c.attested_size, 0);
     process.stderr.write(
@@ -122,18 +124,21 @@ async function main(): Promise<number> {
     );
     return report.ok ? 0 : 1;
   }
-  const config = loadConfig('audit-writer', process.env);
+  const config = loadConfig('audit-writer', cli.env);
   const checkpoints = (await Promise.all((values.checkpoint ?? []).map(readCheckpoints))).flat();
+  await assertDatabaseAnswers(cli, config.databaseUrl.reveal());
   const prisma = createPrismaClient(config.databaseUrl.reveal());
   try {
+    const progress = progressLine('audit:verify');
     const report = await verifyAuditLog(prisma, createAuditKeyRing(config.auditKeys), {
       from: parseTime('from', values.from),
       to: parseTime('to', values.to),
       checkpoints,
       retentionDays: config.audit.retentionDays,
-      onProgress: progressPrinter(),
+      onProgress: progress.update,
     });
-    process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+    progress.done();
+    printResult(report, mode, () => chainLines(report));
     const first = report.first_break;
     process.stderr.write(
       first
@@ -149,7 +154,15 @@ async function main(): Promise<number> {
 try {
   process.exitCode = await main();
 } catch (error) {
-  const known = error instanceof ConfigError || error instanceof UsageError || String((error as { code?: string }).code).startsWith('ERR_PARSE_ARGS');
-  process.stderr.write(`audit:verify: ${known ? (error as Error).message : ((error as Error).stack ?? String(error))}\n`);
+  const known = error instanceof UsageError || error instanceof CommandLineError || String((error as { code?: string }).code).startsWith('ERR_PARSE_ARGS');
+  const message =
+    error instanceof ConfigError
+      ? cli
+        ? explainConfigError(cli, error)
+        : error.message
+      : known
+        ? (error as Error).message
+        : ((error as Error).stack ?? String(error));
+  process.stderr.write(`audit:verify: ${message}\n`);
   process.exitCode = 2;
 }

@@ -15,11 +15,11 @@ describe('npm run audit:digest-keys:rotate', () => {
       await run('npx', ['tsx', 'scripts/audit_digest_keys_rotate.ts'], { env: { ...process.env, ...testEnv() } });
       const before = (await publishedDigestKeys(prisma)).keys;
       const { stdout } = await run('npx', ['tsx', 'scripts/audit_digest_keys_rotate.ts'], { env: { ...process.env, ...testEnv() } });
-      const result = JSON.parse(stdout) as { rotated: boolean; activeKid: string; nextKid: string };
+      const result = JSON.parse(stdout) as { rotated: boolean; active_kid: string; next_kid: string };
       const after = (await publishedDigestKeys(prisma)).keys;
       assert.equal(result.rotated, true);
-      assert.equal(result.activeKid, before.find((k) => k.state === 'next')?.kid, 'the published next key became active');
-      assert.equal(after.find((k) => k.state === 'active')?.kid, result.activeKid);
+      assert.equal(result.active_kid, before.find((k) => k.state === 'next')?.kid, 'the published next key became active');
+      assert.equal(after.find((k) => k.state === 'active')?.kid, result.active_kid);
       const previous = before.find((k) => k.state === 'active')!;
       assert.equal(after.find((k) => k.kid === previous.kid)?.state, 'grace');
       assert.deepEqual(

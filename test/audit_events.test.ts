@@ -220,7 +220,7 @@ describe('audit events from their real triggers', () => {
     it('when npm run keys:rotate runs, then key_rotated comes from source cli', async function () {
       this.timeout(60_000);
       const { stdout } = await run('npx', ['tsx', 'scripts/keys_rotate.ts'], { env: { ...process.env, ...testEnv({ BULLMQ_PREFIX: prefix }) } });
-      const { activeKid } = JSON.parse(stdout) as { activeKid: string };
+      const { active_kid: activeKid } = JSON.parse(stdout) as { active_kid: string };
       const event = await jobs.waitFor((e) => e.source === 'cli');
       assert.equal(event.event_type, 'key_rotated');
       assert.equal(event.resource_id, activeKid);

@@ -8,17 +8,18 @@ import { testEnv, testInfra } from './support/infra.ts';
 const run = promisify(execFile);
 
 describe('npm run keys:rotate', () => {
-  it('when run against the configured database, then it rotates at once and prints the result as JSON', async function () {
+  it('when run against the configured database, then it rotates at once and prints what POST /api/v1/keys/rotate answers', async function () {
     this.timeout(60_000);
     const prisma = createPrismaClient(testInfra().databaseUrl);
     try {
       const activeKid = async () => (await createKeyStore(prisma).live()).find((k) => k.state === 'active')?.kid;
       const before = await activeKid();
       const { stdout } = await run('npx', ['tsx', 'scripts/keys_rotate.ts'], { env: { ...process.env, ...testEnv() } });
-      const result = JSON.parse(stdout) as { rotated: boolean; activeKid: string };
+      const result = JSON.parse(stdout) as { rotated: boolean; active_kid: string };
+      assert.deepEqual(Object.keys(result), ['rotated', 'active_kid', 'next_kid', 'retired_kids']);
       assert.equal(result.rotated, true);
-      assert.notEqual(result.activeKid, before);
-      assert.equal(await activeKid(), result.activeKid);
+      assert.notEqual(result.active_kid, before);
+      assert.equal(await activeKid(), result.active_kid);
     } finally {
       await prisma.$disconnect();
     }

@@ -1,10 +1,12 @@
 /**
- * What every maintenance command line shares: the maintenance worker's configuration, logs on
- * stderr so stdout holds only the JSON result, an audit publisher of source `cli` with its own
- * spool file (a line left there is replayed by the next run of a command), and an exit code of 1
- * naming the problem. Under AUDIT_DELIVERY=fail-closed an action is refused while the audit queue
- * is unreachable.
+ * What every maintenance command line shares: the maintenance worker's configuration (in
+ * development completed from what `npm start` left, scripts/cli/cli-environment.ts), logs on
+ * stderr so stdout holds only the result, an audit publisher of source `cli` with its own spool
+ * file (a line left there is replayed by the next run of a command), and an exit code of 1 naming
+ * the problem and how to fix it. Under AUDIT_DELIVERY=fail-closed an action is refused while the
+ * audit queue is unreachable.
  */
+import { parseArgs } from 'node:util';
 import type { Redis } from 'ioredis';
 import type { PrismaClient } from '../../services/platform/db/client.ts';
 import { createAuditPublisher, type AuditPublisher } from '../../services/audit-log/publisher.ts';
@@ -12,7 +14,11 @@ import { ConfigError, loadConfig, type Config } from '../../services/platform/co
 import { AppError } from '../../services/platform/errors.ts';
 import { createPrismaClient } from '../../services/platform/db/client.ts';
 import { createLogger, type Logger } from '../../services/platform/logger.ts';
-import { createRedis, waitForRedis } from '../../services/platform/redis.ts';
+import { createRedis } from '../../services/platform/redis.ts';
+import { cliEnvironment, explainConfigError, type CliEnvironment } from './cli-environment.ts';
+import { fieldLines, outputModeOf, printResult } from './cli-output.ts';
+import { CommandLineError } from './command-line-error.ts';
+import { assertDatabaseAnswers, awaitRedis } from './connection-check.ts';
 
 export interface CliContext {
   config: Config;
@@ -22,16 +28,33 @@ export interface CliContext {
   audit: AuditPublisher;
 }
 
-/** Runs `action` and prints what it returns as JSON; `name` is the npm script, for messages. */
-export async function runAuditedCli(name: string, action: (ctx: CliContext) => Promise<unknown>): Promise<void> {
+export interface CliCommand<T> {
+  /** The npm script, for messages: `keys:rotate`. */
+  name: string;
+  /** The first line of the result on a terminal: "JWT signing keys rotated". */
+  title: string;
+  action: (ctx: CliContext) => Promise<T>;
+  /** The result as printed, in the API's snake_case. */
+  answer: (result: T) => Record<string, unknown>;
+}
+
+/** Runs the command: `--json` prints its answer as one JSON line, otherwise as README.md describes (scripts/cli/cli-output.ts). */
+export async function runAuditedCli<T>(command: CliCommand<T>): Promise<void> {
+  const { name } = command;
+  let cli: CliEnvironment | undefined;
   try {
-    const config = loadConfig('maintenance', process.env);
+    const { values } = parseArgs({ options: { json: { type: 'boolean' } }, strict: true });
+    cli = cliEnvironment(name);
+    const config = loadConfig('maintenance', cli.env);
+    await assertDatabaseAnswers(cli, config.databaseUrl.reveal());
     const logger = createLogger({ service: name.replaceAll(':', '-'), level: config.logLevel }, process.stderr);
     const prisma = createPrismaClient(config.databaseUrl.reveal());
     const redis = createRedis(config.redisUrl, 'producer', logger, name);
     let audit: AuditPublisher | undefined;
     try {
-      await waitForRedis(redis, 5000).catch((err: Error) => logger.warn({ err: err.message }, 'redis unreachable: running processes hear of the change later'));
+      await awaitRedis(cli, redis, config.redisUrl.reveal(), (err) =>
+        logger.warn({ err: err.message }, 'redis unreachable: running processes hear of the change later'),
+      );
       audit = await createAuditPublisher({
         redis,
         bullmqPrefix: config.bullmqPrefix,
@@ -40,15 +63,18 @@ export async function runAuditedCli(name: string, action: (ctx: CliContext) => P
         spoolDir: config.audit.spoolDir,
         logger,
       });
-      const result = await action({ config, logger, prisma, redis, audit });
-      process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+      const answer = command.answer(await command.action({ config, logger, prisma, redis, audit }));
+      printResult(answer, outputModeOf(values.json), () => [command.title, ...fieldLines(answer)]);
     } finally {
       await audit?.close();
       redis.disconnect();
       await prisma.$disconnect();
     }
   } catch (error) {
-    console.error(`${name}: ${error instanceof ConfigError || error instanceof AppError ? error.message : ((error as Error).stack ?? String(error))}`);
+    const known = error instanceof AppError || error instanceof CommandLineError || String((error as { code?: string }).code).startsWith('ERR_PARSE_ARGS');
+    const message =
+      error instanceof ConfigError && cli ? explainConfigError(cli, error) : known ? (error as Error).message : ((error as Error).stack ?? String(error));
+    process.stderr.write(`${name}: ${message}\n`);
     process.exitCode = 1;
   }
 }

@@ -4,6 +4,7 @@ import { badRequest } from '../../platform/errors.ts';
 import { requestAuditContext } from '../../audit-log/request-events.ts';
 import type { ServiceDeps } from '../../platform/runtime.ts';
 import { keyRevocationEvents, keyRotationEvents } from '../../signing-keys/key-audit.ts';
+import { revocationAnswer, rotationAnswer } from '../../signing-keys/key-answers.ts';
 import type { KeyService } from '../../signing-keys/key-service.ts';
 
 const KID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -30,12 +31,12 @@ export function mountKeyRoutes(app: Express, deps: ServiceDeps, keys: KeyService
   app.post('/api/v1/keys/rotate', adminOnly, async (req, res) => {
     const result = await auditedAction(deps.audit, () => keys.rotate({ force: true }), keyRotationEvents(requestAuditContext(req), 'api'), res);
     req.log.info({ activeKid: result.activeKid, nextKid: result.nextKid, by: req.principal?.clientId }, 'signing keys rotated by request');
-    res.json({ rotated: result.rotated, active_kid: result.activeKid, next_kid: result.nextKid, retired_kids: result.retiredKids });
+    res.json(rotationAnswer(result));
   });
   app.post('/api/v1/keys/:kid/revoke', adminOnly, requireUuidKid, async (req, res) => {
     const kid = String(req.params.kid).toLowerCase();
     const result = await auditedAction(deps.audit, () => keys.revoke(kid), keyRevocationEvents(requestAuditContext(req), kid), res);
     req.log.warn({ revokedKid: result.revokedKid, activeKid: result.activeKid, by: req.principal?.clientId }, 'signing key revoked');
-    res.json({ revoked_kid: result.revokedKid, active_kid: result.activeKid, next_kid: result.nextKid });
+    res.json(revocationAnswer(result));
   });
 }
