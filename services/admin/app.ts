@@ -16,6 +16,9 @@ import { mountStorageOverview } from './storage/storage-overview.ts';
 import { mountAuditProofRoutes } from './audit/proof-routes.ts';
 import { mountAuditVerifyRoute } from './audit/verify-routes.ts';
 import { mountAuditDigestRoutes } from './audit/digest-routes.ts';
+import { createCertificateAuthority, type CertificateAuthority } from '../pki/certificate-authority.ts';
+import { certificatesFromAuthority, writeTrustBundle } from '../pki/authority-source.ts';
+import { mountPkiRoutes } from './pki/pki-routes.ts';
 
 /** The admin module: identity (service accounts, tokens, JWKS), signing keys, the audit read side and Bull Board. */
 export function start(config: Config, options: { logger?: Logger } = {}): Promise<RunningService> {
@@ -25,7 +28,9 @@ export function start(config: Config, options: { logger?: Logger } = {}): Promis
   let keys: KeyService | undefined;
   let closeQueueDashboard: (() => Promise<void>) | undefined;
   let closeProofPool: (() => Promise<void>) | undefined;
+  let ca: CertificateAuthority | undefined;
   return startService(config, {
+    certificates: () => certificatesFromAuthority(ca!, 'admin'),
     logger: options.logger,
     verificationKeys: () => keys?.verificationKeys().getKey,
     // Every admin call re-reads its caller: a suspended or deleted account is refused even in the
@@ -52,6 +57,22 @@ export function start(config: Config, options: { logger?: Logger } = {}): Promis
       const provider = keyService.signingKeys();
       signingKey = () => provider.current();
       deps.notices.on(ChangeTopic.KeysChanged, () => keyService.dropCachedKeys());
+
+      // The internal CA: set up at the first start, its bundle written where the other processes start from.
+      if (config.pki.keyEncryptionKey) {
+        const authority = createCertificateAuthority(deps.prisma, config.pki);
+        ca = authority;
+        await authority.ensure();
+        const { bundleFile } = config.pki;
+        const publishBundle = async () => {
+          if (bundleFile) await writeTrustBundle(bundleFile, await authority.trustBundle());
+        };
+        await publishBundle();
+        deps.notices.on(ChangeTopic.PkiChanged, () => {
+          authority.dropCached();
+          publishBundle().catch((err: Error) => deps.logger.error({ err: err.message }, 'could not write the trust bundle file'));
+        });
+      }
     },
     routes: (app, deps) => {
       identity!.mount(app);
@@ -64,6 +85,7 @@ export function start(config: Config, options: { logger?: Logger } = {}): Promis
       mountAuditVerifyRoute(app, deps);
       closeProofPool = mountAuditProofRoutes(app, deps);
       mountAuditDigestRoutes(app, deps);
+      if (ca) mountPkiRoutes(app, deps, ca);
     },
     beforeStop: async () => {
       await closeQueueDashboard?.();

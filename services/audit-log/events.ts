@@ -37,6 +37,8 @@ export const AUDIT_EVENT_CATEGORY = {
   key_revoked: AuditCategory.Security,
   digest_key_rotated: AuditCategory.Security,
   tokens_revoked: AuditCategory.Security,
+  certificate_issued: AuditCategory.Security,
+  certificate_rotation: AuditCategory.Security,
 } as const satisfies Record<string, AuditCategory>;
 export type AuditEventType = keyof typeof AUDIT_EVENT_CATEGORY;
 export const AUDIT_EVENT_TYPES = Object.keys(AUDIT_EVENT_CATEGORY) as [AuditEventType, ...AuditEventType[]];

@@ -25,7 +25,7 @@ interface Held {
  * STORAGE_CLIENT_SECRET), obtained with client credentials from the admin module and renewed before
  * it expires. Concurrent callers share one token request.
  */
-export function createServiceTokenSource(config: Config, logger: Logger, now: () => number = Date.now): ServiceTokenSource {
+export function createServiceTokenSource(config: Config, logger: Logger, now: () => number = Date.now, fetchWith: typeof fetch = fetch): ServiceTokenSource {
   const { clientId, clientSecret } = config.storage.client;
   let held: Held | undefined;
   let pending: Promise<Held> | undefined;
@@ -37,7 +37,7 @@ export function createServiceTokenSource(config: Config, logger: Logger, now: ()
     const requestedAt = now();
     let response: Response;
     try {
-      response = await fetch(`${config.jwt.adminUrl}/api/v1/auth/token`, {
+      response = await fetchWith(`${config.jwt.adminUrl}/api/v1/auth/token`, {
         method: 'POST',
         headers: { 'Content-Type': 'application/json' },
         body: JSON.stringify({ grant_type: 'client_credentials', client_id: clientId, client_secret: clientSecret.reveal() }),

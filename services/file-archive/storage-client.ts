@@ -41,10 +41,16 @@ const socketBuffers = { highWaterMark: FILE_STREAM_BUFFER_BYTES };
 const unavailable = (cause?: unknown) =>
   new AppError(503, 'storage_unavailable', 'Storage is unavailable right now; try again shortly', { cause, headers: { 'Retry-After': '5' } });
 
-function send(url: URL, method: string, headers: Record<string, string>, body?: Readable): Promise<{ res: IncomingMessage; req: ClientRequest }> {
+function send(
+  url: URL,
+  method: string,
+  headers: Record<string, string>,
+  body?: Readable,
+  tlsAgent?: https.Agent,
+): Promise<{ res: IncomingMessage; req: ClientRequest }> {
   return new Promise((resolve, reject) => {
     const secure = url.protocol === 'https:';
-    const req = (secure ? https : http).request(url, { method, headers, agent: secure ? agents.https : agents.http, ...socketBuffers });
+    const req = (secure ? https : http).request(url, { method, headers, agent: secure ? (tlsAgent ?? agents.https) : agents.http, ...socketBuffers });
     req.once('response', (res) => resolve({ res, req }));
     req.once('error', reject);
     if (body) {
@@ -72,7 +78,16 @@ async function readJson(res: IncomingMessage): Promise<Record<string, unknown>> 
   }
 }
 
-export function createStorageClient(elements: StorageElementStore, tokens: ServiceTokenSource, logger: Logger): StorageClient {
+/**
+ * `tlsAgent`: with TLS on, the agent presenting this module's workload certificate (a new one after
+ * each renewal), so storage elements see who calls them.
+ */
+export function createStorageClient(
+  elements: StorageElementStore,
+  tokens: ServiceTokenSource,
+  logger: Logger,
+  tlsAgent?: () => https.Agent | undefined,
+): StorageClient {
   const known = new Map<string, { baseUrl: string; until: number }>();
 
   async function baseUrl(elementId: string): Promise<string> {
@@ -122,7 +137,7 @@ export function createStorageClient(elements: StorageElementStore, tokens: Servi
       elementId,
       !body,
       async (token) => {
-        const sent = await send(url, method, { ...headers, Authorization: `Bearer ${token}` }, body);
+        const sent = await send(url, method, { ...headers, Authorization: `Bearer ${token}` }, body, tlsAgent?.());
         return {
           ...sent,
           status: sent.res.statusCode ?? 0,

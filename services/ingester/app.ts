@@ -18,8 +18,8 @@ export function start(config: Config, options: { logger?: Logger } = {}): Promis
       if (!config.storage.client.clientId) deps.logger.warn('STORAGE_CLIENT_ID/STORAGE_CLIENT_SECRET are not set: file operations will answer 503');
     },
     routes: (app, deps) => {
-      const tokens = createServiceTokenSource(config, deps.logger);
-      const storage = createStorageClient(createStorageElementStore(deps.prisma), tokens, deps.logger);
+      const tokens = createServiceTokenSource(config, deps.logger, Date.now, deps.fetch);
+      const storage = createStorageClient(createStorageElementStore(deps.prisma), tokens, deps.logger, () => deps.tls()?.agent());
       const operations = createFileOperations(createFileStore(deps.prisma), storage, { uploadElement: config.storage.uploadElement, logger: deps.logger });
       mountFileRoutes(app, deps, operations);
     },

@@ -17,6 +17,7 @@ export const ChangeTopic = {
   AccountsChanged: 'service-accounts-changed',
   TokensRevoked: 'tokens-revoked',
   AuthThrottle: 'auth-throttle',
+  PkiChanged: 'pki-changed',
 } as const;
 export type ChangeTopic = (typeof ChangeTopic)[keyof typeof ChangeTopic];
 
@@ -55,12 +56,22 @@ export interface ThrottleNotice {
   at: string;
 }
 
+/** The internal CA rotated a root or an intermediate: every process re-reads the trust bundle, admin drops its cached issuer. */
+export interface PkiChangedNotice {
+  kind: 'root' | 'intermediate';
+  step: 'activated' | 'published' | 'promoted';
+  fingerprint: string;
+  /** ISO time of the change. */
+  at: string;
+}
+
 /** The notice each topic carries; `at` is stamped by the publisher. */
 export interface ChangeNotices {
   [ChangeTopic.KeysChanged]: KeysChangedNotice;
   [ChangeTopic.AccountsChanged]: AccountsChangedNotice;
   [ChangeTopic.TokensRevoked]: TokensRevokedNotice;
   [ChangeTopic.AuthThrottle]: ThrottleNotice;
+  [ChangeTopic.PkiChanged]: PkiChangedNotice;
 }
 export type ChangeNotice<T extends ChangeTopic> = ChangeNotices[T];
 

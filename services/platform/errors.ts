@@ -31,6 +31,8 @@ export const ERROR_CODES = {
   auth: ['missing_token', 'invalid_token', 'token_revoked', 'forbidden', 'auth_unavailable', 'too_many_requests'],
   /** Browser sessions of the admin console: none or ended, and a change that did not come from its own pages. */
   console: ['session_required', 'cross_site_request'],
+  /** Mutual TLS between modules (platform/tls) and the CA's certificate requests (admin). */
+  tls: ['client_certificate_required', 'peer_not_allowed', 'invalid_csr', 'identity_not_allowed', 'pki_unavailable'],
   /** The audit log could not record what a request did. */
   audit: ['audit_unavailable', 'audit_not_recorded'],
   /** Service accounts (admin identity). */

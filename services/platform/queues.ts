@@ -54,6 +54,8 @@ export const MaintenanceJob = {
   RotateJwtKeys: 'rotate-jwt-keys',
   WeeklyCleanup: 'weekly-cleanup',
   RotateAuditDigestKeys: 'rotate-audit-digest-keys',
+  RotateCaIntermediate: 'rotate-ca-intermediate',
+  RotateCaRoot: 'rotate-ca-root',
 } as const;
 export type MaintenanceJob = (typeof MaintenanceJob)[keyof typeof MaintenanceJob];
 
@@ -66,6 +68,12 @@ export interface RotateJwtKeysPayload {
 /** Payload of `rotate-audit-digest-keys`. */
 export interface RotateAuditDigestKeysPayload {
   /** Rotate even when the next digest key's planned time is still ahead. The scheduler sends false, so a duplicate job is a no-op. @defaultValue false */
+  force: boolean;
+}
+
+/** Payload of `rotate-ca-intermediate` and `rotate-ca-root`. */
+export interface RotateCaPayload {
+  /** Rotate even when the active one is not yet due. The scheduler sends false, so a duplicate job is a no-op. @defaultValue false */
   force: boolean;
 }
 
@@ -98,6 +106,8 @@ export interface QueueJobs {
     [MaintenanceJob.RotateJwtKeys]: RotateJwtKeysPayload;
     [MaintenanceJob.WeeklyCleanup]: WeeklyCleanupPayload;
     [MaintenanceJob.RotateAuditDigestKeys]: RotateAuditDigestKeysPayload;
+    [MaintenanceJob.RotateCaIntermediate]: RotateCaPayload;
+    [MaintenanceJob.RotateCaRoot]: RotateCaPayload;
   };
 }
 
@@ -111,7 +121,13 @@ export type JobPayload<Q extends QueueName, N extends JobName<Q> = JobName<Q>> =
 const JOB_NAMES: { readonly [Q in QueueName]: Readonly<Record<JobName<Q>, true>> } = {
   [QueueName.AuditEvents]: { [AuditJob.Record]: true, [AuditJob.Checkpoint]: true, [AuditJob.Digest]: true },
   [QueueName.AuditDeadLetter]: { [DeadLetterJob.DeadAuditEvent]: true },
-  [QueueName.Maintenance]: { [MaintenanceJob.RotateJwtKeys]: true, [MaintenanceJob.WeeklyCleanup]: true, [MaintenanceJob.RotateAuditDigestKeys]: true },
+  [QueueName.Maintenance]: {
+    [MaintenanceJob.RotateJwtKeys]: true,
+    [MaintenanceJob.WeeklyCleanup]: true,
+    [MaintenanceJob.RotateAuditDigestKeys]: true,
+    [MaintenanceJob.RotateCaIntermediate]: true,
+    [MaintenanceJob.RotateCaRoot]: true,
+  },
 };
 
 export const jobNamesOf = <Q extends QueueName>(queue: Q): JobName<Q>[] => Object.keys(JOB_NAMES[queue]) as JobName<Q>[];

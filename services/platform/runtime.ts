@@ -1,4 +1,5 @@
 import { createServer, type Server } from 'node:http';
+import type { Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Express } from 'express';
 import type { Redis } from 'ioredis';
@@ -17,6 +18,9 @@ import { ChangeTopic, openChangeNotices, type ChangeListeners } from './change-n
 import { createLogger, type Logger } from './logger.ts';
 import { createServiceMetrics, type ServiceMetrics } from './metrics.ts';
 import { createRedis, waitForRedis } from './redis.ts';
+import { certificatesFromAdmin, type CertificateSource } from './tls/certificate-source.ts';
+import { createTlsServer } from './tls/tls-server.ts';
+import { startWorkloadTls, type WorkloadTls } from './tls/workload-tls.ts';
 
 /** What every process holds: its config, logger, metrics, database client and producer Redis connection. */
 export interface ServiceDeps {
@@ -35,6 +39,10 @@ export interface ServiceDeps {
   revocations: RevocationList;
   /** This process's own base URL, known once it listens. */
   selfUrl(): string;
+  /** fetch for calls to other modules: over mutual TLS with this process's certificate when TLS is on. */
+  fetch: typeof fetch;
+  /** This process's workload certificate and trust bundle; set before the server listens when TLS_MODE=on. */
+  tls(): WorkloadTls | undefined;
 }
 
 export interface RunningService {
@@ -59,11 +67,13 @@ export interface ServiceOptions {
   streamHighWaterMark?: number;
   /** Runs before the connections close, e.g. to close a BullMQ worker. */
   beforeStop?: () => Promise<void>;
+  /** Where this process's certificate comes from with TLS on. @defaultValue admin, over HTTPS (certificatesFromAdmin) */
+  certificates?: (deps: ServiceDeps) => CertificateSource;
 }
 
 const SHUTDOWN_GRACE_MS = 5000;
 
-function listen(server: Server, config: Config): Promise<number> {
+function listen(server: Server | HttpsServer, config: Config): Promise<number> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.http.port, config.http.host, () => {
@@ -73,7 +83,7 @@ function listen(server: Server, config: Config): Promise<number> {
   });
 }
 
-function closeServer(server: Server): Promise<void> {
+function closeServer(server: Server | HttpsServer): Promise<void> {
   return new Promise((resolve) => {
     const force = setTimeout(() => server.closeAllConnections(), SHUTDOWN_GRACE_MS);
     server.close(() => {
@@ -110,7 +120,11 @@ export async function startService(config: Config, options: ServiceOptions = {})
     resyncMs: config.identity.revocationResyncSeconds * 1000,
     logger,
   });
+  let workload: WorkloadTls | undefined;
+  // Calls to other modules go over mutual TLS once this process has its certificate.
+  const fetchVia: typeof fetch = (input, init) => (workload ? workload.fetch(input, init) : fetch(input, init));
   const verifier = createTokenVerifier(config.jwt, {
+    fetch: fetchVia,
     // The admin module verifies against its own JWKS; the others against the admin module's.
     jwksUrl: () => `${config.service === 'admin' ? url : config.jwt.adminUrl}/.well-known/jwks.json`,
     localKeys: options.verificationKeys,
@@ -130,7 +144,20 @@ export async function startService(config: Config, options: ServiceOptions = {})
   // the periodic reload bounds a lost notice, and a reconnect (undefined) reloads at once.
   notices.on(ChangeTopic.TokensRevoked, (notice) => revocations.apply(notice));
   if (!(await revocations.sync())) logger.warn('token revocations not loaded at start-up: tokens are refused until they are');
-  const deps: ServiceDeps = { config, logger, metrics, prisma, redis, auth, audit, notices, revocations, selfUrl: () => url };
+  const deps: ServiceDeps = {
+    config,
+    logger,
+    metrics,
+    prisma,
+    redis,
+    auth,
+    audit,
+    notices,
+    revocations,
+    selfUrl: () => url,
+    fetch: fetchVia,
+    tls: () => workload,
+  };
   const readiness: ReadinessCheck[] = [
     {
       name: 'redis',
@@ -144,11 +171,30 @@ export async function startService(config: Config, options: ServiceOptions = {})
   ];
   // A healthy start is ready at once; Redis being down only delays readiness, never the start.
   await waitForRedis(redis, 5000).catch((err: Error) => logger.warn({ err: err.message }, 'redis not ready at start-up'));
-  const server = createServer(options.streamHighWaterMark ? { highWaterMark: options.streamHighWaterMark } : {});
-  answerClientErrorsWithJson(server);
+  let server: Server | HttpsServer | undefined;
+  let bundleTimer: NodeJS.Timeout | undefined;
   let port: number;
   try {
     await options.prepare?.(deps);
+    if (config.tls.mode === 'on') {
+      const source = options.certificates?.(deps) ?? certificatesFromAdmin(config);
+      workload = await startWorkloadTls({ service: config.service, sans: config.tls.sans, ...source, registry: metrics.registry, logger });
+      // A rotation of the CA anywhere reaches this process at once; the timer bounds a lost notice.
+      notices.on(ChangeTopic.PkiChanged, () => void workload?.refreshBundle());
+      bundleTimer = setInterval(() => void workload?.refreshBundle(), config.tls.bundleRefreshSeconds * 1000);
+      bundleTimer.unref();
+      const { publicCertFile, publicKeyFile } = config.tls;
+      server = createTlsServer({
+        workload,
+        publicCertificate: publicCertFile && publicKeyFile ? { certFile: publicCertFile, keyFile: publicKeyFile } : undefined,
+        registry: metrics.registry,
+        logger,
+        highWaterMark: options.streamHighWaterMark,
+      });
+    } else {
+      server = createServer(options.streamHighWaterMark ? { highWaterMark: options.streamHighWaterMark } : {});
+    }
+    answerClientErrorsWithJson(server);
     const routes = (app: Express) => {
       app.get('/api/v1/auth/whoami', auth.authenticated(), (req, res) => {
         res.json({ service: config.service, principal: req.principal });
@@ -158,6 +204,8 @@ export async function startService(config: Config, options: ServiceOptions = {})
     server.on('request', createHttpApp({ config, logger, metrics, readiness, routes, audit }));
     port = await listen(server, config);
   } catch (err) {
+    clearInterval(bundleTimer);
+    await workload?.close();
     await notices.close();
     revocations.close();
     await audit.close();
@@ -166,7 +214,7 @@ export async function startService(config: Config, options: ServiceOptions = {})
     throw err;
   }
   const host = config.http.host === '0.0.0.0' || config.http.host === '::' ? '127.0.0.1' : config.http.host;
-  url = `http://${host}:${port}`;
+  url = `${config.tls.mode === 'on' ? 'https' : 'http'}://${host}:${port}`;
   logger.info({ url }, `${config.service} listening`);
 
   let stopping: Promise<void> | undefined;
@@ -175,7 +223,10 @@ export async function startService(config: Config, options: ServiceOptions = {})
       await options.beforeStop?.();
       await notices.close();
       revocations.close();
-      await closeServer(server);
+      clearInterval(bundleTimer);
+      await closeServer(server!);
+      (server as { stopWatching?: () => void }).stopWatching?.();
+      await workload?.close();
       await audit.close();
       await Promise.allSettled([redis.quit(), prisma.$disconnect()]);
       logger.info(`${config.service} stopped`);

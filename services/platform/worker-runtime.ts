@@ -3,7 +3,7 @@ import type { Config } from './config/index.ts';
 import type { Logger } from './logger.ts';
 import { jobNamesOf, type JobName, type JobPayload, type QueueName } from './queues.ts';
 import { createRedis } from './redis.ts';
-import { startService, type RunningService, type ServiceDeps } from './runtime.ts';
+import { startService, type RunningService, type ServiceDeps, type ServiceOptions } from './runtime.ts';
 
 /** `token` is the job's lock token, for processors that move their job themselves (e.g. `moveToDelayed`). */
 export type JobProcessor<Q extends QueueName, N extends JobName<Q> = JobName<Q>> = (
@@ -40,6 +40,8 @@ export async function startWorkerService<Q extends QueueName>(
     prepare?: (deps: ServiceDeps) => Promise<void>;
     /** Lock and stall settings, e.g. a writer that must survive restarts without failing jobs. */
     workerOptions?: Pick<WorkerOptions, 'lockDuration' | 'stalledInterval' | 'maxStalledCount' | 'drainDelay'>;
+    /** Where the worker's certificate comes from with TLS on (maintenance: the CA it rotates). */
+    certificates?: ServiceOptions['certificates'];
   },
 ): Promise<RunningService & { worker: Worker }> {
   checkProcessors(options.queue, options.processors);
@@ -49,6 +51,7 @@ export async function startWorkerService<Q extends QueueName>(
   const service = await startService(config, {
     logger: options.logger,
     prepare: options.prepare,
+    certificates: options.certificates,
     readiness: [{ name: 'worker', check: async () => void (worker?.isRunning() || Promise.reject(new Error('not running'))) }],
     beforeStop: async () => {
       await worker?.close();

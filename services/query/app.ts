@@ -17,7 +17,12 @@ export function start(config: Config, options: { logger?: Logger } = {}): Promis
       if (!config.storage.client.clientId) deps.logger.warn('STORAGE_CLIENT_ID/STORAGE_CLIENT_SECRET are not set: downloads will answer 503');
     },
     routes: (app, deps) => {
-      const storage = createStorageClient(createStorageElementStore(deps.prisma), createServiceTokenSource(config, deps.logger), deps.logger);
+      const storage = createStorageClient(
+        createStorageElementStore(deps.prisma),
+        createServiceTokenSource(config, deps.logger, Date.now, deps.fetch),
+        deps.logger,
+        () => deps.tls()?.agent(),
+      );
       mountQueryRoutes(app, deps, createFileSearchStore(deps.prisma), storage);
     },
   });

@@ -1,3 +1,4 @@
+import { requirePeer } from '../platform/tls/peer-identity.ts';
 import type { Express, Request, RequestHandler, Response } from 'express';
 import { Counter } from 'prom-client';
 import { auditedAction, reasonOf, recordOutcome, statusOf } from '../audit-log/audited-action.ts';
@@ -45,7 +46,10 @@ function blobEvent(
  */
 export function mountBlobRoutes(app: Express, deps: ServiceDeps, blobs: BlobStore, references: (sha256: string) => Promise<number>) {
   const { elementId } = deps.config.storage;
-  const storageOnly = deps.auth.require('storage');
+  // Blobs are for the modules that hold files: with TLS on, only ingester and query, by their certificates, on top of the token.
+  const peer = requirePeer(deps.config.tls.mode === 'on', 'ingester', 'query');
+  const storageToken = deps.auth.require('storage');
+  const storageOnly: RequestHandler = (req, res, next) => peer(req, res, (err?: unknown) => (err ? next(err) : storageToken(req, res, next)));
   const bytes = new Counter({
     name: 'storage_element_bytes_total',
     help: 'Content bytes stored and served by this storage element, by direction (in, out)',

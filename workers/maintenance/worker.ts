@@ -22,6 +22,9 @@ import { applyAuditRetention } from '../../services/audit-log/retention.ts';
 import { digestKeyRotationEvents } from '../../services/audit-log/digests/digest-key-audit.ts';
 import { ensureDigestKeys, replanDigestKeyRotation, rotateDigestKeys, type DigestKeyContext } from '../../services/audit-log/digests/digest-keys.ts';
 import { logDigest } from '../../services/audit-log/digests/periodic-digests.ts';
+import { certificatesFromAuthority } from '../../services/pki/authority-source.ts';
+import type { CertificateAuthority } from '../../services/pki/certificate-authority.ts';
+import { caOf, rotateCa, upsertCaSchedulers } from './ca-rotation-jobs.ts';
 
 /** The tick a scheduler job was made for: BullMQ names those jobs `repeat:<scheduler id>:<millis>`. */
 function scheduledTickOf(job: Job): Date | undefined {
@@ -122,7 +125,7 @@ async function prepareDigestKeys(digestKeys: DigestKeyContext, { logger, audit }
   if (replanned) logger.info({ activatesAt: replanned.toISOString() }, 'next audit digest key rotation moved onto the configured schedule');
 }
 
-/** The maintenance worker: runs the scheduled JWT and audit digest key rotations and the weekly cleanup. */
+/** The maintenance worker: runs the scheduled JWT and audit digest key rotations, the CA's rotations and the weekly cleanup. */
 export async function start(config: Config, options: { logger?: Logger } = {}) {
   const digestKek = config.auditDigestKeyEncryptionKey;
   if (!digestKek) throw new Error('AUDIT_DIGEST_KEY_ENCRYPTION_KEY is required by maintenance to rotate audit digest keys');
@@ -134,9 +137,21 @@ export async function start(config: Config, options: { logger?: Logger } = {}) {
     kek: digestKek,
     rotationSchedule: config.auditDigests.keyRotationSchedule,
   });
+  let authority: CertificateAuthority | undefined;
+  const ca = (deps: ServiceDeps) => (authority ??= caOf(config, deps));
   const service = await startWorkerService(config, {
     queue: QueueName.Maintenance,
+    certificates: (deps) => {
+      const held = ca(deps);
+      if (!held) throw new Error('PKI_KEY_ENCRYPTION_KEY is required by maintenance with TLS_MODE=on');
+      return certificatesFromAuthority(held, 'maintenance');
+    },
+    prepare: async (deps) => {
+      await ca(deps)?.ensure();
+    },
     processors: {
+      [MaintenanceJob.RotateCaIntermediate]: (job, deps) => rotateCa('intermediate', job, ca(deps), deps),
+      [MaintenanceJob.RotateCaRoot]: (job, deps) => rotateCa('root', job, ca(deps), deps),
       [MaintenanceJob.RotateJwtKeys]: (job, deps) => rotateJwtKeys(job, keyService(deps), deps),
       [MaintenanceJob.WeeklyCleanup]: (job, deps) => weeklyCleanup(job, keyService(deps), digestKeys(deps), deps),
       [MaintenanceJob.RotateAuditDigestKeys]: (job, deps) => rotateAuditDigestKeys(job, digestKeys(deps), deps),
@@ -152,6 +167,7 @@ export async function start(config: Config, options: { logger?: Logger } = {}) {
     await prepareSigningKeys(keyService(service.deps), service.deps);
     await prepareDigestKeys(digestKeys(service.deps), service.deps);
     await upsertSchedulers(schedulers, config);
+    await upsertCaSchedulers(schedulers, config);
   } catch (err) {
     await stop();
     throw err;

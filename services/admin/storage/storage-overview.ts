@@ -18,9 +18,9 @@ export function createStorageOverviewStore(prisma: PrismaClient) {
   };
 }
 
-async function reachable(baseUrl: string): Promise<'up' | 'down'> {
+async function reachable(baseUrl: string, fetchWith: typeof fetch): Promise<'up' | 'down'> {
   try {
-    const res = await fetch(`${baseUrl}/health`, { signal: AbortSignal.timeout(HEALTH_TIMEOUT_MS) });
+    const res = await fetchWith(`${baseUrl}/health`, { signal: AbortSignal.timeout(HEALTH_TIMEOUT_MS) });
     await res.body?.cancel();
     return res.ok ? 'up' : 'down';
   } catch {
@@ -37,7 +37,7 @@ export function mountStorageOverview(app: Express, deps: ServiceDeps) {
       rows.map(async ({ element, files, bytes }) => ({
         id: element.id,
         base_url: element.baseUrl,
-        status: await reachable(element.baseUrl),
+        status: await reachable(element.baseUrl, deps.fetch),
         file_count: files,
         total_bytes: bytes,
         registered_at: element.createdAt.toISOString(),

@@ -1,4 +1,14 @@
-import { createRemoteJWKSet, errors, jwksCache, jwtVerify, type JSONWebKeySet, type JWKSCacheInput, type JWTVerifyGetKey, type RemoteJWKSet } from 'jose';
+import {
+  createRemoteJWKSet,
+  customFetch,
+  errors,
+  jwksCache,
+  jwtVerify,
+  type JSONWebKeySet,
+  type JWKSCacheInput,
+  type JWTVerifyGetKey,
+  type RemoteJWKSet,
+} from 'jose';
 import { JWT_ALGORITHMS, type JwtConfig } from '../config/index.ts';
 import { AppError } from '../errors.ts';
 import type { RevocationList } from './revocation-list.ts';
@@ -44,6 +54,8 @@ export function createTokenVerifier(
     /** Per-account not-befores: a verified token of a suspended, deleted or revoked account is still refused. */
     revocations?: RevocationList;
     onResult?: (result: VerificationResult | 'revoked') => void;
+    /** How the JWKS is fetched: over mutual TLS when TLS is on. @defaultValue the global fetch */
+    fetch?: typeof fetch;
   },
 ): TokenVerifier {
   const longestLifetime = jwt.accessTokenTtlSeconds + jwt.clockToleranceSeconds;
@@ -65,6 +77,7 @@ export function createTokenVerifier(
       cooldownDuration: jwt.jwksCooldownSeconds * 1000,
       timeoutDuration: 5000,
       [jwksCache]: fetched as JWKSCacheInput,
+      ...(options.fetch ? { [customFetch]: options.fetch } : {}),
     }));
   const verdicts = createVerdictCache(fetched, () => jwks?.fresh === true);
   return {

@@ -1,7 +1,8 @@
 import type { Env } from './parse.ts';
 import { parseChoice } from './parse.ts';
 
-export type ServiceName = 'admin' | 'storage-element' | 'ingester' | 'query' | 'audit-writer' | 'maintenance';
+export const SERVICE_NAMES = ['admin', 'storage-element', 'ingester', 'query', 'audit-writer', 'maintenance'] as const;
+export type ServiceName = (typeof SERVICE_NAMES)[number];
 
 export const ENVIRONMENTS = ['development', 'test', 'staging', 'production'] as const;
 export type Environment = (typeof ENVIRONMENTS)[number];

@@ -22,13 +22,14 @@ import { MAINTENANCE_DEFAULTS, parseMaintenance, type MaintenanceConfig } from '
 import type { Env } from './parse.ts';
 import { checkProductionSecrets, readKeyEncryptionKey, requireKeys } from './secrets.ts';
 import { parseStorage, STORAGE_DEFAULTS, type StorageConfig } from './storage.ts';
+import { parsePki, parseTls, TLS_DEFAULTS, TLS_MODES, type PkiConfig, type TlsConfig } from './tls.ts';
 
 export { AUDIT_DELIVERY_BY_ENVIRONMENT, parseAuditKeyRing, type AuditDelivery, type AuditKey } from './audit.ts';
 export type { AuditDigestConfig } from './audit-digests.ts';
 export { ConfigError, type ConfigProblem } from './config-error.ts';
 export { loadDatabaseUrl, loadRedisUrl } from './connections.ts';
 export type { CorsConfig } from './cors.ts';
-export type { Environment, LogLevel, ServiceName } from './environment.ts';
+export { SERVICE_NAMES, type Environment, type LogLevel, type ServiceName } from './environment.ts';
 export { DEFAULT_PORTS, type HttpConfig } from './http.ts';
 export type { AdminSessionConfig, IdentityConfig, LoginThrottleConfig } from './identity.ts';
 export { JWT_ALGORITHMS, type JwtAlgorithm, type JwtConfig } from './jwt.ts';
@@ -36,6 +37,7 @@ export type { MaintenanceConfig } from './maintenance.ts';
 export type { Env, Schedule } from './parse.ts';
 export { MIN_SECRET_LENGTH, readSecret, SECRET_NAMES, type SecretName } from './secrets.ts';
 export type { StorageConfig } from './storage.ts';
+export type { PkiConfig, TlsConfig, TlsMode } from './tls.ts';
 
 /**
  * Every variable with a fixed default, by name, as the code uses it. PORT (DEFAULT_PORTS) and
@@ -52,6 +54,7 @@ export const CONFIG_DEFAULTS = {
   ...AUDIT_DEFAULTS,
   ...AUDIT_DIGEST_DEFAULTS,
   ...STORAGE_DEFAULTS,
+  ...TLS_DEFAULTS,
 } as const;
 
 /** Variables that take one of a fixed set of values. */
@@ -60,6 +63,7 @@ export const CONFIG_CHOICES: Readonly<Record<string, readonly string[]>> = {
   LOG_LEVEL: LOG_LEVELS,
   JWT_ALGORITHM: JWT_ALGORITHMS,
   AUDIT_DELIVERY: AUDIT_DELIVERIES,
+  TLS_MODE: TLS_MODES,
 };
 
 /** The validated configuration of one process, read once at start-up. */
@@ -90,6 +94,8 @@ export interface Config {
   audit: AuditConfig;
   auditDigests: AuditDigestConfig;
   storage: StorageConfig;
+  tls: TlsConfig;
+  pki: PkiConfig;
 }
 
 /**
@@ -118,6 +124,8 @@ export function loadConfig(service: ServiceName, env: Env): Config {
     audit: () => parseAudit(env, service, assumed),
     auditDigests: () => parseAuditDigests(env),
     storage: () => parseStorage(env),
+    tls: () => parseTls(env),
+    pki: () => parsePki(env),
   });
   requireKeys(
     service,
@@ -128,6 +136,21 @@ export function loadConfig(service: ServiceName, env: Env): Config {
     },
     problems,
   );
+  if (sections.tls?.mode === 'on') {
+    // admin issues certificates and maintenance rotates the CA: neither can do without its key; the others start from a bundle file.
+    if ((service === 'admin' || service === 'maintenance') && sections.pki && !sections.pki.keyEncryptionKey) {
+      problems.add({
+        variable: 'PKI_KEY_ENCRYPTION_KEY',
+        message: `is required by ${service} with TLS_MODE=on (set PKI_KEY_ENCRYPTION_KEY or PKI_KEY_ENCRYPTION_KEY_FILE)`,
+      });
+    }
+    if (service !== 'admin' && service !== 'maintenance' && !sections.tls.caFile) {
+      problems.add({
+        variable: 'TLS_CA_FILE',
+        message: 'is required with TLS_MODE=on: the trust bundle this process starts from (admin writes it to PKI_BUNDLE_FILE)',
+      });
+    }
+  }
   // One key for both would let whoever decrypts the JWT signing keys forge audit digests too.
   if (sections.jwtKeyEncryptionKey && sections.auditDigestKeyEncryptionKey?.equals(sections.jwtKeyEncryptionKey)) {
     problems.add({ variable: 'AUDIT_DIGEST_KEY_ENCRYPTION_KEY', message: 'must differ from JWT_KEY_ENCRYPTION_KEY' });

@@ -14,6 +14,7 @@ export const SECRET_NAMES = [
   'AUDIT_LOG_SECRET_KEY',
   'JWT_KEY_ENCRYPTION_KEY',
   'AUDIT_DIGEST_KEY_ENCRYPTION_KEY',
+  'PKI_KEY_ENCRYPTION_KEY',
   'ADMIN_BOOTSTRAP_CLIENT_SECRET',
   'STORAGE_CLIENT_SECRET',
   'METRICS_TOKEN',
@@ -21,10 +22,10 @@ export const SECRET_NAMES = [
 export type SecretName = (typeof SECRET_NAMES)[number];
 
 /** The AES-256-GCM keys that encrypt private keys at rest: one for JWT signing keys, one for audit digest keys. */
-export type KeyEncryptionKeyName = 'JWT_KEY_ENCRYPTION_KEY' | 'AUDIT_DIGEST_KEY_ENCRYPTION_KEY';
+export type KeyEncryptionKeyName = 'JWT_KEY_ENCRYPTION_KEY' | 'AUDIT_DIGEST_KEY_ENCRYPTION_KEY' | 'PKI_KEY_ENCRYPTION_KEY';
 
 /** Keys some processes cannot do their work without. */
-export type RequiredKey = 'AUDIT_LOG_SECRET_KEY' | KeyEncryptionKeyName;
+export type RequiredKey = 'AUDIT_LOG_SECRET_KEY' | Exclude<KeyEncryptionKeyName, 'PKI_KEY_ENCRYPTION_KEY'>;
 
 /**
  * Each key-encryption key goes only where its keys are used: the audit writer signs digests but

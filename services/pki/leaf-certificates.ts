@@ -1,0 +1,94 @@
+import { isIP } from 'node:net';
+import { CLOCK_SKEW_MS } from './authority-certificates.ts';
+import { KEY_ALGORITHM, randomSerial, spiffeIdOf, x509, type CryptoKey } from '../platform/tls/x509.ts';
+
+const SAN_OID = '2.5.29.17';
+const MAX_NAMES = 20;
+const DNS_NAME = /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
+
+/** A CSR the CA will not sign, with what is wrong in words the requester can act on. */
+export class CertificateRequestError extends Error {
+  override readonly name = 'CertificateRequestError';
+}
+
+export interface LeafRequest {
+  /** PEM PKCS#10, signed by the key the certificate will name. */
+  csrPem: string;
+  /** The identity it is for (already allowed for the requester by the caller). */
+  service: string;
+}
+
+export interface CheckedRequest {
+  publicKey: x509.PublicKey;
+  dnsNames: string[];
+  ipAddresses: string[];
+}
+
+/**
+ * Parses and checks a CSR: a valid self-signature (the requester holds the key), an ECDSA P-256 or
+ * P-384 key, and only DNS names and IP addresses besides the one SPIFFE ID of `service`, which the
+ * certificate gets whatever the CSR says. Anything else is refused, never silently dropped.
+ */
+export async function checkLeafRequest(request: LeafRequest): Promise<CheckedRequest> {
+  let csr: x509.Pkcs10CertificateRequest;
+  try {
+    csr = new x509.Pkcs10CertificateRequest(request.csrPem);
+  } catch {
+    throw new CertificateRequestError('csr is not a PEM PKCS#10 certificate request');
+  }
+  const algorithm = csr.publicKey.algorithm as { name: string; namedCurve?: string };
+  if (algorithm.name !== 'ECDSA' || !['P-256', 'P-384'].includes(algorithm.namedCurve ?? '')) {
+    throw new CertificateRequestError('the key must be ECDSA on P-256 or P-384');
+  }
+  if (!(await csr.verify().catch(() => false))) throw new CertificateRequestError('the CSR signature does not verify: it was not signed by the key it names');
+  const dnsNames: string[] = [];
+  const ipAddresses: string[] = [];
+  const san = csr.getExtension(SAN_OID);
+  const names = san ? new x509.SubjectAlternativeNameExtension(san.rawData).names.toJSON() : [];
+  if (names.length > MAX_NAMES) throw new CertificateRequestError(`at most ${MAX_NAMES} subject alternative names`);
+  for (const { type, value } of names) {
+    if (type === 'dns' && DNS_NAME.test(value)) dnsNames.push(value.toLowerCase());
+    else if (type === 'ip' && isIP(value)) ipAddresses.push(value);
+    else if (type === 'url' && value === spiffeIdOf(request.service)) continue;
+    else
+      throw new CertificateRequestError(
+        `subject alternative name ${type}:${value} is not allowed (DNS names, IP addresses, and ${spiffeIdOf(request.service)} only)`,
+      );
+  }
+  return { publicKey: csr.publicKey, dnsNames, ipAddresses };
+}
+
+export interface Issuer {
+  certificate: x509.X509Certificate;
+  signingKey: CryptoKey;
+}
+
+/** A leaf for both ends of TLS (serverAuth and clientAuth) naming `service` by its SPIFFE ID, never outliving its issuer. */
+export async function signLeaf(issuer: Issuer, service: string, request: CheckedRequest, now: Date, ttlSeconds: number): Promise<x509.X509Certificate> {
+  const notAfter = Math.min(now.getTime() + ttlSeconds * 1000, issuer.certificate.notAfter.getTime());
+  return x509.X509CertificateGenerator.create({
+    serialNumber: randomSerial(),
+    subject: `CN=${service}, O=ArtStore`,
+    issuer: issuer.certificate.subject,
+    notBefore: new Date(now.getTime() - CLOCK_SKEW_MS),
+    notAfter: new Date(notAfter),
+    publicKey: request.publicKey,
+    signingKey: issuer.signingKey,
+    signingAlgorithm: KEY_ALGORITHM,
+    extensions: [
+      new x509.BasicConstraintsExtension(false, undefined, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
+      new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth]),
+      new x509.SubjectAlternativeNameExtension(
+        [
+          { type: 'url', value: spiffeIdOf(service) },
+          ...request.dnsNames.map((value) => ({ type: 'dns' as const, value })),
+          ...request.ipAddresses.map((value) => ({ type: 'ip' as const, value })),
+        ],
+        false,
+      ),
+      await x509.AuthorityKeyIdentifierExtension.create(issuer.certificate),
+      await x509.SubjectKeyIdentifierExtension.create(request.publicKey),
+    ],
+  });
+}

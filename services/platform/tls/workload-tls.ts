@@ -1,0 +1,218 @@
+import https from 'node:https';
+import { X509Certificate } from 'node:crypto';
+import type { PeerCertificate } from 'node:tls';
+import { Gauge, type Registry } from 'prom-client';
+import { Agent, fetch as undiciFetch } from 'undici';
+import type { Logger } from '../logger.ts';
+import { createLeafRequest } from './certificate-request.ts';
+import { tlsRotations } from './tls-metrics.ts';
+import { generateKeyPair, privateKeyPem, TRUST_DOMAIN } from './x509.ts';
+
+/** A certificate the CA issued for this process: the leaf and its intermediate, PEM. */
+export interface IssuedCertificate {
+  chain: string;
+  notAfter: Date;
+}
+
+/** What a TLS endpoint of this process presents and trusts right now. */
+export interface TlsMaterial {
+  /** Leaf then intermediate, PEM. */
+  cert: string;
+  /** PKCS#8 PEM; made in this process and never sent anywhere. */
+  key: string;
+  /** The trust bundle: roots and intermediates, PEM. */
+  ca: string;
+  notAfter: Date;
+}
+
+export interface WorkloadTlsOptions {
+  service: string;
+  sans: readonly string[];
+  /** Gets a certificate for a CSR: from admin over HTTPS, or from the CA in this very process (admin, maintenance). */
+  obtain(csrPem: string, fetchWith: typeof fetch): Promise<IssuedCertificate>;
+  /** The trust bundle now: the CA's (admin, maintenance), or admin's /.well-known/artstore-ca.pem fetched over verified TLS. */
+  trustBundle(fetchWith: typeof fetch): Promise<string>;
+  /** The bundle to start from before anything can be fetched (TLS_CA_FILE); undefined where the CA is at hand. */
+  initialBundle?: string;
+  registry: Registry;
+  logger: Logger;
+  /** Share of a certificate's life after which it is renewed. @defaultValue 2/3 */
+  renewAt?: number;
+}
+
+export interface WorkloadTls {
+  material(): TlsMaterial;
+  /** Runs on every new certificate or bundle, after material() returns it. */
+  onChange(listener: (material: TlsMaterial) => void): void;
+  /** An https.Agent presenting this process's certificate; a new one after every change. */
+  agent(): https.Agent;
+  /** fetch over mutual TLS with the current certificate and bundle. */
+  fetch: typeof fetch;
+  /** Re-reads the trust bundle now (a change notice said the CA rotated). */
+  refreshBundle(): Promise<void>;
+  /** Renews the certificate now. */
+  renew(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** How long a replaced client agent keeps its sockets for requests already on them. */
+const OLD_AGENT_GRACE_MS = 30_000;
+const RETRY_MIN_MS = 500;
+const RETRY_MAX_MS = 30_000;
+
+/** The SPIFFE IDs a certificate names (URI SANs in this trust domain). */
+export function spiffeIdsOf(cert: Pick<PeerCertificate, 'subjectaltname'> | undefined): string[] {
+  return (cert?.subjectaltname ?? '')
+    .split(/,\s*/)
+    .filter((name) => name.startsWith(`URI:spiffe://${TRUST_DOMAIN}/`))
+    .map((name) => name.slice(4));
+}
+
+/** A server of this system names a workload of its trust domain: a certificate from elsewhere that happens to chain is not enough. */
+function checkServerIdentity(host: string, cert: PeerCertificate): Error | undefined {
+  if (spiffeIdsOf(cert).length === 0) return new Error(`the server at ${host} has no SPIFFE ID of spiffe://${TRUST_DOMAIN}`);
+  return undefined;
+}
+
+/**
+ * This process's workload certificate: a key pair made here, a CSR, a short-lived certificate,
+ * renewed at two thirds of its life with a fresh key; and the trust bundle it verifies peers with.
+ * Each change is handed to the server (setSecureContext) and to new client agents, so nothing
+ * restarts and no request fails: requests on an old agent finish on its sockets.
+ */
+export async function startWorkloadTls(options: WorkloadTlsOptions): Promise<WorkloadTls> {
+  const { service, logger } = options;
+  const renewAt = options.renewAt ?? 2 / 3;
+  const expiry = new Gauge({
+    name: 'tls_certificate_expiry_seconds',
+    help: "Seconds until this process's workload certificate expires",
+    labelNames: ['service'],
+    registers: [options.registry],
+    collect() {
+      if (current) this.set({ service }, Math.round((current.notAfter.getTime() - Date.now()) / 1000));
+    },
+  });
+  const lifetime = new Gauge({
+    name: 'tls_certificate_lifetime_seconds',
+    help: "Whole lifetime of this process's workload certificate, for alerts on the share left",
+    labelNames: ['service'],
+    registers: [options.registry],
+  });
+  const rotations = tlsRotations(options.registry);
+  for (const kind of ['leaf', 'bundle']) for (const status of ['success', 'failure']) rotations.inc({ kind, status }, 0);
+  void expiry;
+
+  let current: TlsMaterial | undefined;
+  let bundle = options.initialBundle ?? '';
+  let agents: { https: https.Agent; undici: Agent } | undefined;
+  const listeners: ((material: TlsMaterial) => void)[] = [];
+  let renewTimer: NodeJS.Timeout | undefined;
+  let closed = false;
+
+  const makeAgents = (material: Pick<TlsMaterial, 'cert' | 'key' | 'ca'>) => {
+    const tlsOptions = {
+      cert: material.cert || undefined,
+      key: material.key || undefined,
+      ca: material.ca,
+      minVersion: 'TLSv1.3' as const,
+      checkServerIdentity,
+    };
+    return {
+      https: new https.Agent({ keepAlive: true, ...tlsOptions }),
+      undici: new Agent({ connect: { ...tlsOptions, maxVersion: 'TLSv1.3' } }),
+    };
+  };
+  const swapAgents = (material: Pick<TlsMaterial, 'cert' | 'key' | 'ca'>) => {
+    const old = agents;
+    agents = makeAgents(material);
+    if (old) {
+      setTimeout(() => {
+        old.https.destroy();
+        void old.undici.close().catch(() => undefined);
+      }, OLD_AGENT_GRACE_MS).unref();
+    }
+  };
+  const fetchWith: typeof fetch = (input, init) => {
+    if (!agents) swapAgents({ cert: '', key: '', ca: bundle });
+    return undiciFetch(input as Parameters<typeof undiciFetch>[0], { ...(init as object), dispatcher: agents!.undici }) as unknown as Promise<Response>;
+  };
+  const publish = () => {
+    swapAgents(current!);
+    for (const listener of listeners) listener(current!);
+  };
+
+  async function obtainCertificate(): Promise<void> {
+    const keys = await generateKeyPair();
+    const csr = await createLeafRequest(service, keys, options.sans);
+    const issued = await options.obtain(csr, fetchWith);
+    const leaf = new X509Certificate(issued.chain);
+    current = { cert: issued.chain, key: await privateKeyPem(keys.privateKey), ca: bundle, notAfter: issued.notAfter };
+    lifetime.set({ service }, Math.round((issued.notAfter.getTime() - new Date(leaf.validFrom).getTime()) / 1000));
+    rotations.inc({ kind: 'leaf', status: 'success' });
+    logger.info({ serial: leaf.serialNumber, notAfter: issued.notAfter.toISOString() }, 'workload certificate issued');
+    scheduleRenewal(new Date(leaf.validFrom), issued.notAfter);
+  }
+
+  function scheduleRenewal(notBefore: Date, notAfter: Date) {
+    clearTimeout(renewTimer);
+    const due = notBefore.getTime() + (notAfter.getTime() - notBefore.getTime()) * renewAt;
+    renewTimer = setTimeout(() => void renewWithRetry(RETRY_MIN_MS), Math.max(0, due - Date.now()));
+    renewTimer.unref();
+  }
+
+  async function renewWithRetry(delayMs: number): Promise<void> {
+    if (closed) return;
+    try {
+      await obtainCertificate();
+      publish();
+    } catch (err) {
+      rotations.inc({ kind: 'leaf', status: 'failure' });
+      const left = (current?.notAfter.getTime() ?? 0) - Date.now();
+      logger.error({ err: (err as Error).message, secondsLeft: Math.round(left / 1000) }, 'workload certificate renewal failed; retrying');
+      const next = Math.min(RETRY_MAX_MS, delayMs * 2);
+      renewTimer = setTimeout(() => void renewWithRetry(next), delayMs);
+      renewTimer.unref();
+    }
+  }
+
+  async function refreshBundle(): Promise<void> {
+    try {
+      const fresh = await options.trustBundle(fetchWith);
+      if (!fresh.includes('BEGIN CERTIFICATE')) throw new Error('the trust bundle holds no certificate');
+      if (fresh === bundle) return;
+      bundle = fresh;
+      rotations.inc({ kind: 'bundle', status: 'success' });
+      if (current) {
+        current = { ...current, ca: bundle };
+        publish();
+      }
+      logger.info('trust bundle updated');
+    } catch (err) {
+      rotations.inc({ kind: 'bundle', status: 'failure' });
+      logger.warn({ err: (err as Error).message }, 'trust bundle refresh failed; keeping the current one');
+    }
+  }
+
+  if (!options.initialBundle) bundle = await options.trustBundle(fetchWith);
+  else await refreshBundle();
+  await obtainCertificate();
+  publish();
+
+  return {
+    material: () => current!,
+    onChange: (listener) => void listeners.push(listener),
+    agent: () => agents!.https,
+    fetch: fetchWith,
+    refreshBundle,
+    renew: async () => {
+      await obtainCertificate();
+      publish();
+    },
+    async close() {
+      closed = true;
+      clearTimeout(renewTimer);
+      agents?.https.destroy();
+      await agents?.undici.close().catch(() => undefined);
+    },
+  };
+}

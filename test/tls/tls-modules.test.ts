@@ -1,0 +1,86 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import type { Env } from '../../services/platform/config/index.ts';
+import type { RunningService } from '../../services/platform/runtime.ts';
+import { bundleClient, startTlsModules, tlsTestEnv } from '../support/tls-modules.ts';
+import { stopAll, type ModuleName } from '../support/modules.ts';
+import { TEST_SECRETS } from '../support/infra.ts';
+
+const run = promisify(execFile);
+
+/** openssl s_client against a listener (stdin closed, so it ends after the handshake): its report and the server certificate's SANs. */
+async function sClient(url: string, version: '-tls1_2' | '-tls1_3', ca: string) {
+  const { hostname, port } = new URL(url);
+  const pending = run('openssl', ['s_client', '-connect', `${hostname}:${port}`, version, '-CAfile', ca, '-servername', 'localhost'], { timeout: 10_000 });
+  pending.child.stdin?.end();
+  const out = await pending.then(
+    (done) => ({ ...done, failed: false }),
+    (err: { stdout?: string; stderr?: string }) => ({ stdout: err.stdout ?? '', stderr: err.stderr ?? '', failed: true }),
+  );
+  const pem = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/.exec(out.stdout)?.[0];
+  let sans = '';
+  if (pem) {
+    const x509 = run('openssl', ['x509', '-noout', '-ext', 'subjectAltName']);
+    x509.child.stdin?.end(pem);
+    sans = (await x509).stdout;
+  }
+  return { output: `${out.stdout}\n${out.stderr}`, failed: out.failed, sans };
+}
+
+describe('TLS 1.3 on every module, mutual TLS between them', function () {
+  this.timeout(120_000);
+  let env: Env;
+  let modules: Record<ModuleName, RunningService>;
+
+  before(async () => {
+    env = await tlsTestEnv();
+    modules = await startTlsModules(env);
+  });
+  after(() => stopAll(Object.values(modules ?? {})));
+
+  it('when a TLS 1.2 client connects to any module it is refused, and TLS 1.3 is accepted with a certificate naming the module', async () => {
+    for (const [name, service] of Object.entries(modules)) {
+      const old = await sClient(service.url, '-tls1_2', env.PKI_BUNDLE_FILE!);
+      assert.ok(old.failed && !/New, TLSv1.2/.test(old.output), `${name}: TLS 1.2 must fail\n${old.output}`);
+      const modern = await sClient(service.url, '-tls1_3', env.PKI_BUNDLE_FILE!);
+      assert.match(modern.output, /Protocol\s*: TLSv1.3|New, TLSv1.3/, `${name}\n${modern.output}`);
+      assert.match(modern.output, /Verify return code: 0 \(ok\)/, name);
+      assert.match(modern.sans, new RegExp(`URI:spiffe://artstore/${name}\\b`), `${name}: ${modern.sans}`);
+      assert.match(modern.sans, /IP Address:127.0.0.1/, name);
+    }
+  });
+
+  it('when a file is uploaded through the ingester and downloaded through the query module, then both reach the storage element over mutual TLS', async () => {
+    const client = await bundleClient(env.PKI_BUNDLE_FILE!);
+    try {
+      const token = (await (
+        await client.fetch(`${modules.admin.url}/api/v1/auth/token`, {
+          method: 'POST',
+          headers: { 'Content-Type': 'application/json' },
+          body: JSON.stringify({ client_id: TEST_SECRETS.ADMIN_BOOTSTRAP_CLIENT_ID, client_secret: TEST_SECRETS.ADMIN_BOOTSTRAP_CLIENT_SECRET }),
+        })
+      ).json()) as { access_token: string };
+      const form = new FormData();
+      form.append('file', new Blob([Buffer.from('over mutual TLS')]), 'tls.txt');
+      const uploaded = await client.fetch(`${modules.ingester.url}/api/v1/files/upload`, {
+        method: 'POST',
+        headers: { Authorization: `Bearer ${token.access_token}` },
+        body: form,
+      });
+      assert.equal(uploaded.status, 201, await uploaded.clone().text());
+      const { id } = (await uploaded.json()) as { id: string };
+      const downloaded = await client.fetch(`${modules.query.url}/api/v1/files/${id}/download`, { headers: { Authorization: `Bearer ${token.access_token}` } });
+      assert.equal(downloaded.status, 200);
+      assert.equal(await downloaded.text(), 'over mutual TLS');
+
+      const direct = await client.fetch(`${modules['storage-element'].url}/api/v1/blobs/${'0'.repeat(64)}`, {
+        headers: { Authorization: `Bearer ${token.access_token}` },
+      });
+      assert.equal(direct.status, 401, 'an admin token without a module certificate does not reach the blobs');
+      assert.equal(((await direct.json()) as { error: { code: string } }).error.code, 'client_certificate_required');
+    } finally {
+      await client.close();
+    }
+  });
+});
