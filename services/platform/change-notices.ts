@@ -59,7 +59,7 @@ export interface ThrottleNotice {
 /** The internal CA rotated a root or an intermediate: every process re-reads the trust bundle, admin drops its cached issuer. */
 export interface PkiChangedNotice {
   kind: 'root' | 'intermediate';
-  step: 'activated' | 'published' | 'promoted';
+  step: 'activated' | 'published' | 'promoted' | 'retired';
   fingerprint: string;
   /** ISO time of the change. */
   at: string;
