@@ -15,15 +15,21 @@ export interface PublicCertificate {
   keyFile: string;
 }
 
+interface LoadedPublicCertificate {
+  names: string[];
+  cert: string;
+  key: string;
+}
+
 /** A user-provided certificate for external clients, chosen by SNI for the DNS names it holds. */
-function loadPublicContext(files: PublicCertificate): { names: string[]; context: SecureContext } {
+function loadPublicCertificate(files: PublicCertificate): LoadedPublicCertificate {
   const cert = readFileSync(files.certFile, 'utf8');
   const key = readFileSync(files.keyFile, 'utf8');
   const names = (new X509Certificate(cert).subjectAltName ?? '')
     .split(/,\s*/)
     .filter((name) => name.startsWith('DNS:'))
     .map((name) => name.slice(4).toLowerCase());
-  return { names, context: createSecureContext({ cert, key, ...TLS13 }) };
+  return { names, cert, key };
 }
 
 const matches = (pattern: string, servername: string) =>
@@ -51,11 +57,19 @@ export function createTlsServer(options: {
     registers: [options.registry],
   });
   const serverOptions = (material: TlsMaterial) => ({ cert: material.cert, key: material.key, ca: material.ca, ...TLS13 });
-  let workloadContext = createSecureContext(serverOptions(workload.material()));
-  let publicCert: ReturnType<typeof loadPublicContext> | undefined;
+  let material = workload.material();
+  let workloadContext = createSecureContext(serverOptions(material));
+  // The context SNI picks is also the one a client certificate is verified with: the public one
+  // trusts this system's bundle too, or a module's certificate would be checked against Node's
+  // public roots on a connection to a public name (and refused, or worse, another CA's accepted).
+  let publicCert: (LoadedPublicCertificate & { context: SecureContext }) | undefined;
+  const withContext = (loaded: LoadedPublicCertificate) => ({
+    ...loaded,
+    context: createSecureContext({ cert: loaded.cert, key: loaded.key, ca: material.ca, ...TLS13 }),
+  });
   const reloadPublic = () => {
     try {
-      publicCert = loadPublicContext(options.publicCertificate!);
+      publicCert = withContext(loadPublicCertificate(options.publicCertificate!));
       logger.info({ names: publicCert.names }, 'public TLS certificate loaded');
     } catch (err) {
       logger.error({ err: (err as Error).message }, 'public TLS certificate could not be read; keeping the previous one');
@@ -77,8 +91,10 @@ export function createTlsServer(options: {
       callback(null, publicCert?.names.some((pattern) => matches(pattern, name)) ? publicCert.context : workloadContext);
     },
   });
-  workload.onChange((material) => {
+  workload.onChange((changed) => {
+    material = changed;
     workloadContext = createSecureContext(serverOptions(material));
+    if (publicCert) publicCert = withContext(publicCert);
     server.setSecureContext(serverOptions(material));
   });
   server.on('secureConnection', (socket: TLSSocket) => {
