@@ -5,7 +5,7 @@ import path from 'node:path';
 import type { AuditEvent } from '../services/audit-log/events.ts';
 import type { Env } from '../services/platform/config/index.ts';
 import type { RunningService } from '../services/platform/runtime.ts';
-import { auditJobs } from './support/audit-jobs.ts';
+import { auditJobs, eventsOfJobs } from './support/audit-jobs.ts';
 import { isolatedPrefix, TEST_SECRETS, testConfig, testInfra } from './support/infra.ts';
 import { MODULES } from './support/modules.ts';
 import { startRedisProxy, type RedisProxy } from './support/redis-proxy.ts';
@@ -125,7 +125,9 @@ describe('audit delivery while Redis is unreachable', () => {
 
     await recovery(admin);
     await waitFor(async () => (await spoolLines()).length === 0, { message: 'the spool to empty' });
-    const waiting = (await jobs.queue.getWaiting(0, -1)).map((job) => (job.data as AuditEvent).request_id).filter((id) => id?.startsWith('sp-'));
+    const waiting = eventsOfJobs(await jobs.queue.getWaiting(0, -1))
+      .map((event) => event.request_id)
+      .filter((id) => id?.startsWith('sp-'));
     assert.deepEqual(waiting, ['sp-create-1', 'sp-create-2', 'sp-create-3', 'sp-token']);
     assert.deepEqual(
       (await jobs.events())

@@ -1,7 +1,8 @@
 /**
  * Audit event contract: the one place that names event types, categories and statuses, and the
- * shape of an event as producers publish it onto the `audit-events` queue (one job per event,
- * jobId = event_id). The audit writer validates every job against `auditEventSchema`.
+ * shape of an event as producers publish it onto the `audit-events` queue (a job of its own, jobId =
+ * event_id, or one of a group published together). The audit writer validates every event against
+ * `auditEventSchema`.
  */
 import { z } from 'zod';
 

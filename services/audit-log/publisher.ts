@@ -7,6 +7,7 @@ import type { Logger } from '../platform/logger.ts';
 import { AuditJob, DEFAULT_JOB_OPTIONS, openQueue, QueueName, type ContractQueue } from '../platform/queues.ts';
 import { AUDIT_EVENT_CATEGORY, auditEventSchema, type AuditEvent, type AuditSource } from './events.ts';
 import { openAuditSpool, type AuditSpool } from './spool.ts';
+import { createGroupCommit, MAX_GROUP_EVENTS } from './group-commit.ts';
 import { escapeUnstorableValues } from './unstorable-values.ts';
 
 /**
@@ -29,7 +30,7 @@ export interface PublishOptions {
 
 /**
  * Publishing an audit event is one call. It resolves once the event is durable — a BullMQ job on
- * `audit-events` (jobId = event_id), or with AUDIT_DELIVERY=spool an fsynced line in the local
+ * `audit-events` (its own or a group's), or with AUDIT_DELIVERY=spool an fsynced line in the local
  * spool — and rejects with a 503 AppError when neither is possible (fail-closed).
  */
 export interface AuditPublisher {
@@ -73,6 +74,9 @@ function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
+/** The job id of a group of events: its first and last event ids. */
+export const groupJobId = (events: readonly AuditEvent[]) => `group-${events[0]!.event_id}-${events.at(-1)!.event_id}`;
+
 export function buildAuditEvent(input: AuditEventInput, source: AuditSource, now = new Date()): AuditEvent {
   // parse, not safeParse: an event that does not fit the contract is a bug in the caller.
   return auditEventSchema.parse(
@@ -97,7 +101,8 @@ export function buildAuditEvent(input: AuditEventInput, source: AuditSource, now
 }
 
 /**
- * The publisher of one process: one `Queue.add` per event on the producer connection, the spool
+ * The publisher of one process: `Queue.add` on the producer connection with group commit (the
+ * publishes made while an add is in flight leave together as one job, group-commit.ts), the spool
  * when Redis is away (AUDIT_DELIVERY=spool, or `committed` events), and a replay of the spool, in
  * file order, whenever Redis is ready again and at start.
  */
@@ -133,13 +138,27 @@ export async function createAuditPublisher(options: AuditPublisherOptions): Prom
     },
   });
 
-  const enqueue = async (event: AuditEvent) => {
+  // One event keeps its own job (jobId = event_id); several leave as one group job named after the
+  // first and the last: a replay cut short and resumed with more lines behind makes another group
+  // (its repeated events are dropped by the writer), never one BullMQ would skip as already added.
+  const jobOf = (events: AuditEvent[]) =>
+    events.length === 1
+      ? ({ name: AuditJob.Record, data: events[0]!, opts: { jobId: events[0]!.event_id } } as const)
+      : ({ name: AuditJob.RecordGroup, data: { events }, opts: { jobId: groupJobId(events) } } as const);
+  const grouped = createGroupCommit(async (events) => {
     if (redis.status !== 'ready') throw new Error(`redis is ${redis.status}`);
-    await withTimeout(queue.add(AuditJob.Record, event, { jobId: event.event_id }), QUEUE_TIMEOUT_MS);
-  };
+    const [first] = events;
+    const added: Promise<unknown> =
+      events.length === 1
+        ? queue.add(AuditJob.Record, first!, { jobId: first!.event_id })
+        : queue.add(AuditJob.RecordGroup, { events }, { jobId: groupJobId(events) });
+    await withTimeout(added, QUEUE_TIMEOUT_MS);
+  });
+  const enqueue = (event: AuditEvent) => grouped.send(event);
   const deliverReplayed = async (events: AuditEvent[]) => {
     if (redis.status !== 'ready') throw new Error(`redis is ${redis.status}`);
-    const jobs = events.map((event) => ({ name: AuditJob.Record, data: event, opts: { jobId: event.event_id } }));
+    const jobs = [];
+    for (let i = 0; i < events.length; i += MAX_GROUP_EVENTS) jobs.push(jobOf(events.slice(i, i + MAX_GROUP_EVENTS)));
     await withTimeout(queue.addBulk(jobs), QUEUE_TIMEOUT_MS * 5);
   };
 
@@ -221,6 +240,7 @@ export async function createAuditPublisher(options: AuditPublisherOptions): Prom
       closed = true;
       clearTimeout(retry);
       redis.off('ready', onReady);
+      await grouped.idle();
       await replaying;
       await spool.close();
       await queue.close();

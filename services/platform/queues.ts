@@ -26,6 +26,7 @@ export type QueueName = (typeof QueueName)[keyof typeof QueueName];
 /** Jobs of the audit-events queue; payloads in QueueJobs. */
 export const AuditJob = {
   Record: 'record-audit-event',
+  RecordGroup: 'record-audit-events',
   Checkpoint: 'write-audit-checkpoint',
   Digest: 'write-audit-digest',
 } as const;
@@ -36,6 +37,15 @@ export const DeadLetterJob = {
   DeadAuditEvent: 'dead-audit-event',
 } as const;
 export type DeadLetterJob = (typeof DeadLetterJob)[keyof typeof DeadLetterJob];
+
+/**
+ * Payload of `record-audit-events`: the events one publisher gathered while its previous add was in
+ * flight (group commit), so the queue's per-job cost is paid once for all of them.
+ */
+export interface AuditEventGroup {
+  /** In publish order; each keeps its own event_id, which is what makes a redelivery harmless. */
+  events: AuditEvent[];
+}
 
 /** Payload of `dead-audit-event`: the refused payload exactly as it arrived, and why. */
 export interface DeadAuditEventPayload {
@@ -94,6 +104,8 @@ export interface QueueJobs {
   [QueueName.AuditEvents]: {
     /** One per event, jobId = event_id, so a redelivered publish never makes a second record. */
     [AuditJob.Record]: AuditEvent;
+    /** Several events; jobId = `group-<first event_id>`. */
+    [AuditJob.RecordGroup]: AuditEventGroup;
     /** Made by the job scheduler of that id. */
     [AuditJob.Checkpoint]: WriteAuditCheckpointPayload;
     /** Made by the job scheduler of that id. */
@@ -119,7 +131,7 @@ export type JobPayload<Q extends QueueName, N extends JobName<Q> = JobName<Q>> =
  * get them wrong). Keyed by name, so a name missing here, or not in QueueJobs, does not compile.
  */
 const JOB_NAMES: { readonly [Q in QueueName]: Readonly<Record<JobName<Q>, true>> } = {
-  [QueueName.AuditEvents]: { [AuditJob.Record]: true, [AuditJob.Checkpoint]: true, [AuditJob.Digest]: true },
+  [QueueName.AuditEvents]: { [AuditJob.Record]: true, [AuditJob.RecordGroup]: true, [AuditJob.Checkpoint]: true, [AuditJob.Digest]: true },
   [QueueName.AuditDeadLetter]: { [DeadLetterJob.DeadAuditEvent]: true },
   [QueueName.Maintenance]: {
     [MaintenanceJob.RotateJwtKeys]: true,

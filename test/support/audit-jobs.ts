@@ -1,16 +1,23 @@
-import { Queue } from 'bullmq';
+import { Queue, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { AuditEvent } from '../../services/audit-log/events.ts';
-import { QueueName } from '../../services/platform/queues.ts';
+import { AuditJob, QueueName, type AuditEventGroup } from '../../services/platform/queues.ts';
 import { testInfra } from './infra.ts';
 import { waitFor } from './wait-for.ts';
+
+/** The events some audit-events jobs carry: one per `record-audit-event` job, all of a `record-audit-events` group, in order. */
+export function eventsOfJobs(jobs: readonly Job[]): AuditEvent[] {
+  return jobs.flatMap((job) =>
+    job.name === AuditJob.RecordGroup ? (job.data as AuditEventGroup).events : job.name === AuditJob.Record ? [job.data as AuditEvent] : [],
+  );
+}
 
 /** Reads the jobs of the audit-events queue under one prefix, straight from the run's Redis. */
 export function auditJobs(prefix: string) {
   const connection = new Redis(testInfra().redisUrl);
   const queue = new Queue(QueueName.AuditEvents, { connection, prefix });
   const jobs = () => queue.getJobs(['waiting', 'active', 'completed', 'failed', 'delayed', 'prioritized']);
-  const events = async (): Promise<AuditEvent[]> => (await jobs()).map((job) => job.data as AuditEvent);
+  const events = async (): Promise<AuditEvent[]> => eventsOfJobs(await jobs());
   return {
     queue,
     jobs,

@@ -41,6 +41,12 @@ async function databaseReachable(prisma: PrismaClient): Promise<boolean> {
 
 export interface EventRecorder {
   record(job: Job, token?: string): Promise<WriteOutcome>;
+  /**
+   * A `record-audit-events` job: each valid event goes into the batches like a single one; an
+   * invalid one is dead-lettered alone and the others are stored, so one bad event never holds back
+   * or drops its group. Resolves with one outcome per event (`refused` for a dead-lettered one).
+   */
+  recordGroup(job: Job, token?: string): Promise<(WriteOutcome | 'refused')[]>;
   /** Flushes the batches that are gathering and waits for every one in flight. */
   drain(): Promise<void>;
 }
@@ -52,8 +58,11 @@ export function createEventRecorder(deps: {
   /** Appends a batch to the chain (in-process, or in the writer thread). */
   writer: { write(events: AuditEvent[]): Promise<{ outcomes: WriteOutcome[] }> };
   batch?: Partial<BatcherOptions>;
-  /** Keeps a refused payload on the dead-letter queue; a rejection fails the job for a retry rather than lose it. */
-  deadLetter(job: Job, reason: string): Promise<void>;
+  /**
+   * Keeps a refused payload on the dead-letter queue under `deadLetterId` (so a redelivery keeps it
+   * once); a rejection fails the job for a retry rather than lose it.
+   */
+  deadLetter(refused: { sourceJobId: string | null; deadLetterId: string | undefined; payload: unknown }, reason: string): Promise<void>;
 }): EventRecorder {
   const { prisma, logger, metrics, writer } = deps;
   let outageDelay = OUTAGE_DELAY_MS.first;
@@ -90,25 +99,56 @@ export function createEventRecorder(deps: {
   };
   const batcher = createBatcher(flush, deps.batch);
 
+  const refuse = async (job: Job, payload: unknown, err: unknown, index?: number) => {
+    // Kept before the job fails for good: a payload the writer cannot store is never simply dropped.
+    if (err instanceof InvalidAuditEventError) {
+      const deadLetterId = job.id ? (index === undefined ? `dead-${job.id}` : `dead-${job.id}-${index}`) : undefined;
+      await deps.deadLetter({ sourceJobId: job.id ?? null, deadLetterId, payload }, err.message);
+    }
+    metrics.rejected.inc();
+    logger.error({ jobId: job.id, index, err: (err as Error).message }, 'audit event refused and dead-lettered');
+  };
+
+  /** Waits for the batches holding `events`; while the database is away the job waits in delayed instead. */
+  const store = async <T>(job: Job, token: string | undefined, pending: Promise<T>): Promise<T> => {
+    try {
+      return await pending;
+    } catch (err) {
+      if (!(err instanceof DatabaseUnavailableError) || !token) throw err;
+      await job.moveToDelayed(Date.now() + err.retryInMs, token);
+      throw new DelayedError();
+    }
+  };
+
   return {
     async record(job, token) {
       let event: AuditEvent;
       try {
         event = parseAuditJobData(job.data);
       } catch (err) {
-        // Kept before the job fails for good: a payload the writer cannot store is never simply dropped.
-        if (err instanceof InvalidAuditEventError) await deps.deadLetter(job, err.message);
-        metrics.rejected.inc();
-        logger.error({ jobId: job.id, err: (err as Error).message }, 'audit event refused and dead-lettered');
+        await refuse(job, job.data, err);
         throw err;
       }
-      try {
-        return await batcher.add(event);
-      } catch (err) {
-        if (!(err instanceof DatabaseUnavailableError) || !token) throw err;
-        await job.moveToDelayed(Date.now() + err.retryInMs, token);
-        throw new DelayedError();
+      return store(job, token, batcher.add(event));
+    },
+    async recordGroup(job, token) {
+      const events: unknown = (job.data as { events?: unknown } | undefined)?.events;
+      if (!Array.isArray(events) || events.length === 0) {
+        const err = new InvalidAuditEventError('a record-audit-events job carries a non-empty "events" array');
+        await refuse(job, job.data, err);
+        throw err;
       }
+      // Every event of the group is handed to the batches before any is awaited, so they share batches.
+      const pending = events.map((data, index): Promise<WriteOutcome | 'refused'> => {
+        let event: AuditEvent;
+        try {
+          event = parseAuditJobData(data);
+        } catch (err) {
+          return refuse(job, data, err, index).then(() => 'refused' as const);
+        }
+        return batcher.add(event);
+      });
+      return store(job, token, Promise.all(pending));
     },
     drain: () => batcher.drain(),
   };

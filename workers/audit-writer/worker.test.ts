@@ -69,6 +69,34 @@ describe('audit writer', () => {
     assert.match(metrics, /audit_log_persist_latency_seconds_count\{service="audit-writer"\} 25/);
   });
 
+  it('when a group job carries events, one of them invalid, then the valid ones are stored once each, the invalid one is dead-lettered alone, and a redelivered group adds nothing', async () => {
+    await startWriter();
+    const events = sampleAuditEvents(6);
+    const invalid = { ...events[2]!, event_type: 'not_an_event_type' };
+    const group = [events[0]!, events[1]!, invalid, events[3]!, events[4]!, events[5]!];
+    const valid = group.filter((event) => event !== invalid) as AuditEvent[];
+    await queue.add(AuditJob.RecordGroup, { events: group as AuditEvent[] }, { jobId: `group-${events[0]!.event_id}` });
+    await waitFor(allStored(valid), { timeoutMs: 15_000, message: 'the group to be stored' });
+    const deadLetters = new Queue(QueueName.AuditDeadLetter, { connection: { url: testInfra().redisUrl }, prefix });
+    try {
+      const dead = await waitFor(async () => (await deadLetters.getJobs(['waiting'])).find((job) => job.id === `dead-group-${events[0]!.event_id}-2`), {
+        timeoutMs: 5000,
+        message: 'the invalid event on the dead-letter queue',
+      });
+      assert.deepEqual(dead.data.payload, invalid);
+      assert.match(dead.data.reason, /event_type/);
+    } finally {
+      await deadLetters.close();
+    }
+    // A redelivery of the whole group (the producer's add retried, or the job came back after a crash).
+    await queue.add(AuditJob.RecordGroup, { events: valid }, { jobId: `group-again-${events[0]!.event_id}` });
+    const redelivered = await queue.getJob(`group-again-${events[0]!.event_id}`);
+    await waitFor(async () => (await redelivered!.getState()) === 'completed', { timeoutMs: 15_000, message: 'the redelivered group to complete' });
+    assert.deepEqual(await storedCount(valid), { rows: 5, distinct: 5 });
+    const report = await verifyMainChain();
+    assert.equal(report.ok, true, JSON.stringify(report.first_break));
+  });
+
   it('when the same event is delivered twice, then it is stored once and the chain does not advance', async () => {
     const writer = await startWriter();
     const event = sampleAuditEvent();

@@ -2,6 +2,7 @@ import { ensureAuditPartitions } from '../../services/audit-log/audit-partitions
 import type { Config } from '../../services/platform/config/index.ts';
 import type { Logger } from '../../services/platform/logger.ts';
 import { AuditJob, DeadLetterJob, openQueue, QueueName } from '../../services/platform/queues.ts';
+import { redisConnectionOf } from '../../services/platform/redis.ts';
 import { startWorkerService } from '../../services/platform/worker-runtime.ts';
 import type { BatcherOptions } from './batcher.ts';
 import { ensureChainHead } from '../../services/audit-log/chain-writer.ts';
@@ -36,7 +37,7 @@ export async function start(config: Config, options: AuditWriterOptions = {}) {
   let recorder: EventRecorder | undefined;
   const chainWriter = startThreadedChainWriter(config, options.chain);
   const deadLetters = openQueue(QueueName.AuditDeadLetter, {
-    connection: { url: config.redisUrl.reveal() },
+    connection: redisConnectionOf(config),
     prefix: config.bullmqPrefix,
     defaultJobOptions: { removeOnComplete: false, removeOnFail: false },
   });
@@ -58,18 +59,19 @@ export async function start(config: Config, options: AuditWriterOptions = {}) {
         metrics: createWriterMetrics(deps.metrics.registry),
         writer: chainWriter,
         batch: options.batch,
-        deadLetter: async (job, reason) => {
-          // jobId = the refused job's id: a redelivery of the same refusal is kept once.
+        deadLetter: async ({ sourceJobId, deadLetterId, payload }, reason) => {
+          // jobId from the refused job's id (and the event's place in a group): a redelivery of the same refusal is kept once.
           await deadLetters.add(
             DeadLetterJob.DeadAuditEvent,
-            { source_job_id: job.id ?? null, reason, refused_at: new Date().toISOString(), payload: job.data },
-            job.id ? { jobId: `dead-${job.id}` } : {},
+            { source_job_id: sourceJobId, reason, refused_at: new Date().toISOString(), payload },
+            deadLetterId ? { jobId: deadLetterId } : {},
           );
         },
       });
     },
     processors: {
       [AuditJob.Record]: (job, _deps, token) => recorder!.record(job, token),
+      [AuditJob.RecordGroup]: (job, _deps, token) => recorder!.recordGroup(job, token),
       [AuditJob.Checkpoint]: async (_job, deps) => ({ checkpoints: (await writeCheckpoints(deps.prisma, deps.logger)).length }),
       [AuditJob.Digest]: (_job, deps) => writePeriodicDigests({ prisma: deps.prisma, logger: deps.logger, kek: digestKek, config: config.auditDigests }),
     },
@@ -78,7 +80,7 @@ export async function start(config: Config, options: AuditWriterOptions = {}) {
     await deadLetters.close();
     throw err;
   });
-  const schedulers = openQueue(QueueName.AuditEvents, { connection: { url: config.redisUrl.reveal() }, prefix: config.bullmqPrefix });
+  const schedulers = openQueue(QueueName.AuditEvents, { connection: redisConnectionOf(config), prefix: config.bullmqPrefix });
   const stop = async () => {
     // Closing the worker waits for its active jobs, whose batches flush on their timers.
     await service.stop();

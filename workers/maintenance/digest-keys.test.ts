@@ -8,6 +8,7 @@ import type { AuditEvent } from '../../services/audit-log/events.ts';
 import { QueueName } from '../../services/platform/queues.ts';
 import type { RunningService } from '../../services/platform/runtime.ts';
 import { digestTestContext } from '../../test/support/audit-digests.ts';
+import { eventsOfJobs } from '../../test/support/audit-jobs.ts';
 import { isolatedPrefix, testConfig, testInfra } from '../../test/support/infra.ts';
 import { untilMidSlot } from '../../test/support/scheduler-slot.ts';
 import { start } from './worker.ts';
@@ -72,7 +73,7 @@ describe('maintenance worker: audit digest key rotation', () => {
     // Every rotation is one digest_key_rotated event, whichever replica did it.
     const queue = new Queue(QueueName.AuditEvents, { connection: { url: testInfra().redisUrl }, prefix });
     try {
-      const events = (await queue.getJobs(['waiting', 'prioritized', 'delayed'])).map((job) => job.data as AuditEvent);
+      const events = eventsOfJobs(await queue.getJobs(['waiting', 'prioritized', 'delayed']));
       const rotated = events.filter((e) => e.event_type === 'digest_key_rotated');
       assert.equal(rotated.length, (await rotationCount()) - before);
       assert.ok(rotated.every((e) => e.event_category === 'security' && e.source === 'maintenance'));
