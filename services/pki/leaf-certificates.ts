@@ -4,6 +4,8 @@ import { KEY_ALGORITHM, randomSerial, spiffeIdOf, x509, type CryptoKey } from '.
 
 const SAN_OID = '2.5.29.17';
 const MAX_NAMES = 20;
+/** A P-384 CSR with twenty names is under 3 KB of PEM: anything this long is not one of ours. */
+export const MAX_CSR_PEM_LENGTH = 16_384;
 const DNS_NAME = /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
 
 /** A CSR the CA will not sign, with what is wrong in words the requester can act on. */
@@ -30,6 +32,17 @@ export interface CheckedRequest {
  * certificate gets whatever the CSR says. Anything else is refused, never silently dropped.
  */
 export async function checkLeafRequest(request: LeafRequest): Promise<CheckedRequest> {
+  if (request.csrPem.length > MAX_CSR_PEM_LENGTH) throw new CertificateRequestError(`csr must be at most ${MAX_CSR_PEM_LENGTH} characters of PEM`);
+  // Everything below reads what the requester sent: a parser failing on it is a bad request, never a 500.
+  try {
+    return await readLeafRequest(request);
+  } catch (err) {
+    if (err instanceof CertificateRequestError) throw err;
+    throw new CertificateRequestError(`the CSR could not be read: ${(err as Error).message}`);
+  }
+}
+
+async function readLeafRequest(request: LeafRequest): Promise<CheckedRequest> {
   let csr: x509.Pkcs10CertificateRequest;
   try {
     csr = new x509.Pkcs10CertificateRequest(request.csrPem);
@@ -41,6 +54,10 @@ export async function checkLeafRequest(request: LeafRequest): Promise<CheckedReq
     throw new CertificateRequestError('the key must be ECDSA on P-256 or P-384');
   }
   if (!(await csr.verify().catch(() => false))) throw new CertificateRequestError('the CSR signature does not verify: it was not signed by the key it names');
+  // Only the first of two SAN extensions would be read: the second would be dropped unseen (RFC 5280 allows one of each).
+  const types = csr.extensions.map((extension) => extension.type);
+  const repeated = types.find((type, index) => types.indexOf(type) !== index);
+  if (repeated) throw new CertificateRequestError(`extension ${repeated} appears more than once`);
   const dnsNames: string[] = [];
   const ipAddresses: string[] = [];
   const san = csr.getExtension(SAN_OID);
@@ -52,7 +69,7 @@ export async function checkLeafRequest(request: LeafRequest): Promise<CheckedReq
     else if (type === 'url' && value === spiffeIdOf(request.service)) continue;
     else
       throw new CertificateRequestError(
-        `subject alternative name ${type}:${value} is not allowed (DNS names, IP addresses, and ${spiffeIdOf(request.service)} only)`,
+        `subject alternative name ${type}:${JSON.stringify(value)} is not allowed (DNS names, IP addresses, and ${spiffeIdOf(request.service)} only)`,
       );
   }
   return { publicKey: csr.publicKey, dnsNames, ipAddresses };
