@@ -18,6 +18,15 @@ import { AuditJob, DEFAULT_JOB_OPTIONS, QueueName } from '../services/platform/q
 import { sampleAuditEvents } from '../test/support/audit-events.ts';
 import { deleteKeys, testConfig, testInfra } from '../test/support/infra.ts';
 import { DEFAULT_WRITER_CONCURRENCY, start as startAuditWriter } from '../workers/audit-writer/worker.ts';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { createAuditPublisher, type AuditEventInput } from '../services/audit-log/publisher.ts';
+import { createLogger } from '../services/platform/logger.ts';
+import { createRedis, waitForRedis } from '../services/platform/redis.ts';
+import { Secret } from '../services/platform/secret.ts';
+import { startChildService } from '../test/support/child-service.ts';
+import { testEnv } from '../test/support/infra.ts';
 import type { Benchmark, Figure } from './report.ts';
 
 const EVENTS = 50_000;
@@ -87,6 +96,64 @@ async function pipelineEventsPerSecond(prisma: PrismaClient, events: AuditEvent[
   }
 }
 
+/** Producers as the modules are: one publisher per process (here four), each with many requests publishing at once. */
+const PUBLISHERS = 4;
+const PUBLISHES_IN_FLIGHT = 64;
+
+/**
+ * The pipeline as production runs it: the compiled audit writer in its own process, and publishers
+ * publishing (group commit) while it writes, timed from the first publish until the chain head has
+ * advanced by every event.
+ */
+async function publishedEventsPerSecond(prisma: PrismaClient, count: number): Promise<number> {
+  const prefix = `${testInfra().bullmqPrefix}-bench-audit-${randomBytes(3).toString('hex')}`;
+  const writer = await startChildService('workers/audit-writer/main.ts', testEnv({ BULLMQ_PREFIX: prefix, LOG_LEVEL: 'warn' }), { compiled: true });
+  const logger = createLogger({ service: 'bench-publisher', level: 'silent' });
+  const spoolDir = await mkdtemp(path.join(tmpdir(), 'bench-spool-'));
+  const publishers = await Promise.all(
+    Array.from({ length: PUBLISHERS }, async (_, i) => {
+      const redis = createRedis(new Secret(testInfra().redisUrl), 'producer', logger, `bench-publisher-${i}`);
+      await waitForRedis(redis, 5000);
+      const audit = await createAuditPublisher({ redis, bullmqPrefix: prefix, source: 'ingester', delivery: 'fail-closed', spoolDir: path.join(spoolDir, String(i)), logger });
+      return { redis, audit };
+    }),
+  );
+  const sample = sampleAuditEvents(1)[0]!;
+  const input: AuditEventInput = {
+    event_type: sample.event_type,
+    action: sample.action,
+    status: sample.status,
+    resource_type: sample.resource_type,
+    resource_id: sample.resource_id,
+    details: sample.details,
+    user_agent: sample.user_agent,
+    ip_address: sample.ip_address,
+  };
+  const fromSequence = (await headSequence(prisma, 0)) + 1;
+  try {
+    let left = count;
+    const started = performance.now();
+    await Promise.all(
+      publishers.flatMap(({ audit }) =>
+        Array.from({ length: PUBLISHES_IN_FLIGHT }, async () => {
+          while (left > 0) {
+            left--;
+            await audit.publish(input);
+          }
+        }),
+      ),
+    );
+    while ((await headSequence(prisma, 0)) < fromSequence - 1 + count) await sleep(10);
+    return count / ((performance.now() - started) / 1000);
+  } finally {
+    for (const { audit, redis } of publishers) {
+      await audit.close();
+      redis.disconnect();
+    }
+    await writer.stop();
+  }
+}
+
 const benchmark: Benchmark = {
   title: 'Audit pipeline: queued events signed, chained and stored',
   async run(): Promise<Figure[]> {
@@ -97,14 +164,17 @@ const benchmark: Benchmark = {
       await noopJobsPerSecond(sampleAuditEvents(2000), NOOP_BEST_CONCURRENCY);
       await pipelineEventsPerSecond(prisma, sampleAuditEvents(2000));
       // Alternating rounds, so drift on a shared machine hits every side alike; medians are reported.
-      const rounds = { noopSame: [] as number[], noopBest: [] as number[], pipeline: [] as number[], withoutTree: [] as number[] };
+      const rounds = { noopSame: [] as number[], noopBest: [] as number[], pipeline: [] as number[], withoutTree: [] as number[], published: [] as number[] };
+      await publishedEventsPerSecond(prisma, 2000);
       await pipelineEventsPerSecond(prisma, sampleAuditEvents(2000), WITHOUT_TREE);
       for (let round = 0; round < ROUNDS; round++) {
         rounds.noopSame.push(await noopJobsPerSecond(sampleAuditEvents(EVENTS), DEFAULT_WRITER_CONCURRENCY));
         rounds.noopBest.push(await noopJobsPerSecond(sampleAuditEvents(EVENTS), NOOP_BEST_CONCURRENCY));
         rounds.pipeline.push((await pipelineEventsPerSecond(prisma, sampleAuditEvents(EVENTS))).perSecond);
         rounds.withoutTree.push((await pipelineEventsPerSecond(prisma, sampleAuditEvents(EVENTS), WITHOUT_TREE)).perSecond);
+        rounds.published.push(await publishedEventsPerSecond(prisma, EVENTS));
       }
+      const published = median(rounds.published);
       const withoutTree = median(rounds.withoutTree);
       const noopSame = median(rounds.noopSame);
       const noopBest = median(rounds.noopBest);
@@ -119,6 +189,14 @@ const benchmark: Benchmark = {
       if (!report.ok) throw new Error(`the chain does not verify: ${JSON.stringify(report.first_break)}`);
       const verified = report.records_checked / verifySeconds;
       return [
+        {
+          name: `audit events end to end as production runs them (${PUBLISHERS} publishers × ${PUBLISHES_IN_FLIGHT} in flight, group commit → compiled writer → signed, chained, stored; ${EVENTS} events, median of ${ROUNDS})`,
+          value: published,
+          unit: 'events/s',
+          baseline: { name: `no-op BullMQ worker fed one job per event, concurrency ${noopConcurrency}`, value: noop, unit: 'jobs/s' },
+          target: '≥ 1.5 of baseline',
+          met: published / noop >= 1.5,
+        },
         {
           name: `audit events end to end (${EVENTS} queued → signed, chained, stored; median of ${ROUNDS})`,
           value: pipeline.perSecond,
@@ -140,11 +218,11 @@ const benchmark: Benchmark = {
           met: pipeline.perSecond / withoutTree >= 0.9,
         },
         {
-          name: 'audit events end to end, absolute',
-          value: pipeline.perSecond,
+          name: 'audit events end to end as production runs them, absolute',
+          value: published,
           unit: 'events/s',
           target: '≥ 10000 events/s',
-          met: pipeline.perSecond >= 10_000,
+          met: published >= 10_000,
         },
         {
           name: `audit:verify over the whole chain (${report.records_checked} records)`,
