@@ -55,8 +55,6 @@ export interface WorkloadTls {
   close(): Promise<void>;
 }
 
-/** How long a replaced client agent keeps its sockets for requests already on them. */
-const OLD_AGENT_GRACE_MS = 30_000;
 const RETRY_MIN_MS = 500;
 const RETRY_MAX_MS = 30_000;
 
@@ -126,10 +124,10 @@ export async function startWorkloadTls(options: WorkloadTlsOptions): Promise<Wor
     const old = agents;
     agents = makeAgents(material);
     if (old) {
-      setTimeout(() => {
-        old.https.destroy();
-        void old.undici.close().catch(() => undefined);
-      }, OLD_AGENT_GRACE_MS).unref();
+      // Requests already on the old agents finish on their sockets, however long (a 1 GiB download):
+      // undici's close() waits for them, and the old https.Agent is only dropped, its idle sockets
+      // closed by the servers' keep-alive timeout.
+      void old.undici.close().catch(() => undefined);
     }
   };
   const fetchWith: typeof fetch = (input, init) => {
