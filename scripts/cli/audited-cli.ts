@@ -6,7 +6,7 @@
  * the problem and how to fix it. Under AUDIT_DELIVERY=fail-closed an action is refused while the
  * audit queue is unreachable.
  */
-import { parseArgs } from 'node:util';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
 import type { Redis } from 'ioredis';
 import type { PrismaClient } from '../../services/platform/db/client.ts';
 import { createAuditPublisher, type AuditPublisher } from '../../services/audit-log/publisher.ts';
@@ -28,28 +28,37 @@ export interface CliContext {
   audit: AuditPublisher;
 }
 
-export interface CliCommand<T> {
+export interface CliCommand<T, O extends NonNullable<ParseArgsConfig['options']> = Record<never, never>> {
   /** The npm script, for messages: `keys:rotate`. */
   name: string;
   /** The first line of the result on a terminal: "JWT signing keys rotated". */
   title: string;
-  action: (ctx: CliContext) => Promise<T>;
+  /** The command's own flags besides --json (node:util parseArgs options). */
+  options?: O;
+  /** Checks the flags before anything connects; throws a CommandLineError naming what is wrong. */
+  checkFlags?: (flags: ParsedFlags<O>) => void;
+  action: (ctx: CliContext, flags: ParsedFlags<O>) => Promise<T>;
   /** The result as printed, in the API's snake_case. */
   answer: (result: T) => Record<string, unknown>;
 }
 
+/** The values of a command's own flags as parseArgs gives them. */
+export type ParsedFlags<O extends NonNullable<ParseArgsConfig['options']>> = ReturnType<typeof parseArgs<{ options: O; strict: true }>>['values'];
+
 /** Runs the command: `--json` prints its answer as one JSON line, otherwise as README.md describes (scripts/cli/cli-output.ts). */
-export async function runAuditedCli<T>(command: CliCommand<T>): Promise<void> {
+export async function runAuditedCli<T, O extends NonNullable<ParseArgsConfig['options']> = Record<never, never>>(command: CliCommand<T, O>): Promise<void> {
   const { name } = command;
   let cli: CliEnvironment | undefined;
   try {
-    const { values } = parseArgs({ options: { json: { type: 'boolean' } }, strict: true });
+    const { values } = parseArgs({ options: { ...command.options, json: { type: 'boolean' } }, strict: true });
+    const flags = values as ParsedFlags<O>;
+    command.checkFlags?.(flags);
     cli = cliEnvironment(name);
     const config = loadConfig('maintenance', cli.env);
     await assertDatabaseAnswers(cli, config.databaseUrl.reveal());
     const logger = createLogger({ service: name.replaceAll(':', '-'), level: config.logLevel }, process.stderr);
     const prisma = createPrismaClient(config.databaseUrl.reveal());
-    const redis = createRedis(config.redisUrl, 'producer', logger, name);
+    const redis = createRedis(config.redisUrl, 'producer', logger, name, { caFile: config.tls.caFile });
     let audit: AuditPublisher | undefined;
     try {
       await awaitRedis(cli, redis, config.redisUrl.reveal(), (err) =>
@@ -63,8 +72,8 @@ export async function runAuditedCli<T>(command: CliCommand<T>): Promise<void> {
         spoolDir: config.audit.spoolDir,
         logger,
       });
-      const answer = command.answer(await command.action({ config, logger, prisma, redis, audit }));
-      printResult(answer, outputModeOf(values.json), () => [command.title, ...fieldLines(answer)]);
+      const answer = command.answer(await command.action({ config, logger, prisma, redis, audit }, flags));
+      printResult(answer, outputModeOf(values.json as boolean | undefined), () => [command.title, ...fieldLines(answer)]);
     } finally {
       await audit?.close();
       redis.disconnect();

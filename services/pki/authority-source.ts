@@ -1,10 +1,11 @@
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import type { ServiceName } from '../platform/config/index.ts';
 import type { CertificateSource } from '../platform/tls/certificate-source.ts';
 import type { CertificateAuthority } from './certificate-authority.ts';
 
 /** Admin and maintenance hold the CA: their own certificate and bundle come from it directly, never over the network. */
-export function certificatesFromAuthority(ca: CertificateAuthority, service: string): CertificateSource {
+export function certificatesFromAuthority(ca: CertificateAuthority, service: ServiceName): CertificateSource {
   return {
     async obtain(csrPem) {
       const leaf = await ca.issue({ csrPem, service });

@@ -1,6 +1,7 @@
 import { isIP } from 'node:net';
 import { CLOCK_SKEW_MS } from './authority-certificates.ts';
 import { KEY_ALGORITHM, randomSerial, spiffeIdOf, x509, type CryptoKey } from '../platform/tls/x509.ts';
+import { isInfrastructureIdentity, isModuleIdentity } from './identities.ts';
 
 const SAN_OID = '2.5.29.17';
 const MAX_NAMES = 20;
@@ -16,7 +17,7 @@ export class CertificateRequestError extends Error {
 export interface LeafRequest {
   /** PEM PKCS#10, signed by the key the certificate will name. */
   csrPem: string;
-  /** The identity it is for (already allowed for the requester by the caller). */
+  /** The identity it is for (already allowed for the requester by the caller): a module's, or Redis's or PostgreSQL's. */
   service: string;
 }
 
@@ -32,6 +33,9 @@ export interface CheckedRequest {
  * certificate gets whatever the CSR says. Anything else is refused, never silently dropped.
  */
 export async function checkLeafRequest(request: LeafRequest): Promise<CheckedRequest> {
+  if (!isModuleIdentity(request.service) && !isInfrastructureIdentity(request.service)) {
+    throw new CertificateRequestError(`"${request.service}" is not an identity of this deployment`);
+  }
   if (request.csrPem.length > MAX_CSR_PEM_LENGTH) throw new CertificateRequestError(`csr must be at most ${MAX_CSR_PEM_LENGTH} characters of PEM`);
   // Everything below reads what the requester sent: a parser failing on it is a bad request, never a 500.
   try {
@@ -80,8 +84,13 @@ export interface Issuer {
   signingKey: CryptoKey;
 }
 
-/** A leaf for both ends of TLS (serverAuth and clientAuth) naming `service` by its SPIFFE ID, never outliving its issuer. */
+/**
+ * A leaf naming `service` by its SPIFFE ID, never outliving its issuer: for both ends of TLS
+ * (serverAuth and clientAuth) for a module, for the server end only for Redis or PostgreSQL, whose
+ * key must not pass for a client of the modules.
+ */
 export async function signLeaf(issuer: Issuer, service: string, request: CheckedRequest, now: Date, ttlSeconds: number): Promise<x509.X509Certificate> {
+  const usages = isInfrastructureIdentity(service) ? [x509.ExtendedKeyUsage.serverAuth] : [x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth];
   const notAfter = Math.min(now.getTime() + ttlSeconds * 1000, issuer.certificate.notAfter.getTime());
   return x509.X509CertificateGenerator.create({
     serialNumber: randomSerial(),
@@ -95,7 +104,7 @@ export async function signLeaf(issuer: Issuer, service: string, request: Checked
     extensions: [
       new x509.BasicConstraintsExtension(false, undefined, true),
       new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
-      new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth]),
+      new x509.ExtendedKeyUsageExtension(usages),
       new x509.SubjectAlternativeNameExtension(
         [
           { type: 'url', value: spiffeIdOf(service) },

@@ -1,6 +1,7 @@
 import { Redis } from 'ioredis';
 import type { RevocationNotice } from './auth/revocation-list.ts';
 import type { Logger } from './logger.ts';
+import { redisTlsOptions } from './redis.ts';
 import { Secret } from './secret.ts';
 
 /**
@@ -109,11 +110,15 @@ export async function publishChangeNotice<T extends ChangeTopic>(
 export async function openChangeNotices(
   redisUrl: Secret | string,
   bullmqPrefix: string,
-  options: { logger?: Logger; connectionName?: string } = {},
+  options: { logger?: Logger; connectionName?: string; caFile?: string } = {},
 ): Promise<ChangeListeners & { close(): Promise<void> }> {
   const { logger } = options;
   const url = redisUrl instanceof Secret ? redisUrl.reveal() : redisUrl;
-  const subscriber = new Redis(url, { connectionName: options.connectionName ?? 'change-notices', retryStrategy: (attempt) => Math.min(attempt * 200, 2000) });
+  const subscriber = new Redis(url, {
+    ...redisTlsOptions(url, options.caFile),
+    connectionName: options.connectionName ?? 'change-notices',
+    retryStrategy: (attempt) => Math.min(attempt * 200, 2000),
+  });
   const topics = Object.values(ChangeTopic);
   const topicOf = new Map(topics.map((topic) => [changeChannel(bullmqPrefix, topic), topic]));
   const listeners = new Map<ChangeTopic, Set<(notice: unknown) => void>>(topics.map((topic) => [topic, new Set()]));

@@ -1,4 +1,6 @@
-import { Redis } from 'ioredis';
+import { readFileSync } from 'node:fs';
+import { Redis, type RedisOptions } from 'ioredis';
+import type { Config } from './config/index.ts';
 import type { Logger } from './logger.ts';
 import type { Secret } from './secret.ts';
 
@@ -9,8 +11,35 @@ import type { Secret } from './secret.ts';
  */
 export type RedisRole = 'producer' | 'worker';
 
-export function createRedis(url: Secret, role: RedisRole, logger: Logger, name: string): Redis {
+/**
+ * TLS for a `rediss://` URL: the server's certificate is checked (chain and name) against `caFile`
+ * (TLS_CA_FILE: the deployment's trust bundle, which holds the CA that issued Redis's certificate)
+ * or, without one, the system's CAs. The file is read at every (re)connection, so a bundle admin
+ * rewrote after a CA rotation is trusted from the next reconnect on. Nothing for `redis://`.
+ */
+export function redisTlsOptions(url: string, caFile: string | undefined): Pick<RedisOptions, 'tls'> {
+  if (!/^rediss:/i.test(url)) return {};
+  if (!caFile) return { tls: { minVersion: 'TLSv1.2' } };
+  return {
+    tls: {
+      minVersion: 'TLSv1.2',
+      // ioredis copies these options into tls.connect() at each connection: the getter re-reads the bundle then.
+      get ca() {
+        return readFileSync(caFile, 'utf8');
+      },
+    },
+  };
+}
+
+/** BullMQ's `connection` for a process's Redis: its URL and, for rediss://, the TLS above. */
+export function redisConnectionOf(config: Pick<Config, 'redisUrl' | 'tls'>): { url: string } & Pick<RedisOptions, 'tls'> {
+  const url = config.redisUrl.reveal();
+  return { url, ...redisTlsOptions(url, config.tls.caFile) };
+}
+
+export function createRedis(url: Secret, role: RedisRole, logger: Logger, name: string, options: { caFile?: string } = {}): Redis {
   const redis = new Redis(url.reveal(), {
+    ...redisTlsOptions(url.reveal(), options.caFile),
     connectionName: name,
     enableOfflineQueue: role === 'worker',
     maxRetriesPerRequest: role === 'worker' ? null : 1,

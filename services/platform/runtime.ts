@@ -99,7 +99,7 @@ export async function startService(config: Config, options: ServiceOptions = {})
   const logger = options.logger ?? createLogger({ service: config.service, level: config.logLevel });
   const metrics = createServiceMetrics(config.service);
   const prisma = createPrismaClient(config.databaseUrl.reveal());
-  const redis = createRedis(config.redisUrl, 'producer', logger, `${config.service}:producer`);
+  const redis = createRedis(config.redisUrl, 'producer', logger, `${config.service}:producer`, { caFile: config.tls.caFile });
   const audit = await createAuditPublisher({
     redis,
     bullmqPrefix: config.bullmqPrefix,
@@ -135,7 +135,11 @@ export async function startService(config: Config, options: ServiceOptions = {})
     onForbidden: () => metrics.tokensVerified.inc({ result: 'forbidden' }),
     confirm: options.confirmPrincipal && ((principal) => options.confirmPrincipal!(principal, deps)),
   });
-  const notices = await openChangeNotices(config.redisUrl, config.bullmqPrefix, { logger, connectionName: `${config.service}:notices` });
+  const notices = await openChangeNotices(config.redisUrl, config.bullmqPrefix, {
+    logger,
+    connectionName: `${config.service}:notices`,
+    caFile: config.tls.caFile,
+  });
   // A key change anywhere makes this process refetch the JWKS at once: a new `next` key is known
   // long before it signs even when rotations come faster than the cache age, and a revoked key stops
   // verifying within moments (the cache age remains the bound if a notice is lost).

@@ -16,6 +16,7 @@ import {
   type RotateJwtKeysPayload,
   type WeeklyCleanupPayload,
 } from '../../services/platform/queues.ts';
+import { redisConnectionOf } from '../../services/platform/redis.ts';
 import type { ServiceDeps } from '../../services/platform/runtime.ts';
 import { startWorkerService } from '../../services/platform/worker-runtime.ts';
 import { applyAuditRetention } from '../../services/audit-log/retention.ts';
@@ -158,7 +159,7 @@ export async function start(config: Config, options: { logger?: Logger } = {}) {
     },
     logger: options.logger,
   });
-  const schedulers = openQueue(QueueName.Maintenance, { connection: { url: config.redisUrl.reveal() }, prefix: config.bullmqPrefix });
+  const schedulers = openQueue(QueueName.Maintenance, { connection: redisConnectionOf(config), prefix: config.bullmqPrefix });
   const stop = async () => {
     await service.stop();
     await schedulers.close();

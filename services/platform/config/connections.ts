@@ -1,6 +1,6 @@
 import { Secret } from '../secret.ts';
 import { ConfigError } from './config-error.ts';
-import type { Env } from './parse.ts';
+import { parseBoolean, parseChoice, type Env } from './parse.ts';
 import { readSecret } from './secrets.ts';
 
 /** The parts a database or Redis URL is built from when no whole URL is given, and the BullMQ key prefix. */
@@ -10,12 +10,25 @@ export const CONNECTION_DEFAULTS = {
   POSTGRES_DB: 'artstore',
   REDIS_PORT: '6379',
   REDIS_DB: '0',
+  REDIS_TLS: false,
   BULLMQ_PREFIX: 'artstore',
 } as const;
 
-function buildUrl(scheme: string, user: string, password: Secret | undefined, host: string, port: string, path: string) {
+/**
+ * How a database URL built from POSTGRES_* asks for TLS (libpq's sslmode, as node-postgres reads it).
+ * `verify-full` checks the server's chain against TLS_CA_FILE and its name against POSTGRES_HOST.
+ */
+export const POSTGRES_SSLMODES = ['disable', 'require', 'verify-ca', 'verify-full'] as const;
+
+function buildUrl(scheme: string, user: string, password: Secret | undefined, host: string, port: string, path: string, query = new URLSearchParams()) {
   const auth = password ? `${encodeURIComponent(user)}:${encodeURIComponent(password.reveal())}@` : user ? `${encodeURIComponent(user)}@` : '';
-  return new Secret(`${scheme}://${auth}${host}:${port}/${path}`);
+  // A host that is a directory is PostgreSQL's Unix socket: libpq, node-postgres and Prisma take it as ?host=.
+  if (host.startsWith('/')) {
+    query.set('host', host);
+    host = 'localhost';
+  }
+  const search = query.size ? `?${query.toString()}` : '';
+  return new Secret(`${scheme}://${auth}${host}:${port}/${path}${search}`);
 }
 
 function checkUrl(name: string, url: Secret, schemes: string[]): Secret {
@@ -31,7 +44,11 @@ function checkUrl(name: string, url: Secret, schemes: string[]): Secret {
   return url;
 }
 
-/** DATABASE_URL(_FILE), else one built from POSTGRES_HOST/PORT/USER/DB and POSTGRES_PASSWORD(_FILE). */
+/**
+ * DATABASE_URL(_FILE), else one built from POSTGRES_HOST/PORT/USER/DB and POSTGRES_PASSWORD(_FILE),
+ * with POSTGRES_SSLMODE and, for the verify modes, TLS_CA_FILE as the root certificates. POSTGRES_HOST
+ * may be a socket directory (`/var/run/postgresql`).
+ */
 export function loadDatabaseUrl(env: Env): Secret {
   const url = readSecret(env, 'DATABASE_URL');
   const password = readSecret(env, 'POSTGRES_PASSWORD');
@@ -40,6 +57,13 @@ export function loadDatabaseUrl(env: Env): Secret {
     throw new ConfigError('DATABASE_URL', 'not set (set DATABASE_URL, DATABASE_URL_FILE or POSTGRES_HOST with POSTGRES_PASSWORD_FILE)');
   }
   const { POSTGRES_USER, POSTGRES_PORT, POSTGRES_DB } = CONNECTION_DEFAULTS;
+  const query = new URLSearchParams();
+  const sslmode = env.POSTGRES_SSLMODE?.trim();
+  if (sslmode) {
+    query.set('sslmode', parseChoice('POSTGRES_SSLMODE', sslmode, POSTGRES_SSLMODES));
+    const caFile = env.TLS_CA_FILE?.trim();
+    if (sslmode.startsWith('verify-') && caFile) query.set('sslrootcert', caFile);
+  }
   return buildUrl(
     'postgresql',
     env.POSTGRES_USER ?? POSTGRES_USER,
@@ -47,10 +71,11 @@ export function loadDatabaseUrl(env: Env): Secret {
     env.POSTGRES_HOST,
     env.POSTGRES_PORT ?? POSTGRES_PORT,
     env.POSTGRES_DB ?? POSTGRES_DB,
+    query,
   );
 }
 
-/** REDIS_URL(_FILE), else one built from REDIS_HOST/PORT/DB and REDIS_PASSWORD(_FILE). */
+/** REDIS_URL(_FILE), else one built from REDIS_HOST/PORT/DB and REDIS_PASSWORD(_FILE); `rediss://` with REDIS_TLS=true. */
 export function loadRedisUrl(env: Env): Secret {
   const url = readSecret(env, 'REDIS_URL');
   const password = readSecret(env, 'REDIS_PASSWORD');
@@ -58,7 +83,8 @@ export function loadRedisUrl(env: Env): Secret {
   if (!env.REDIS_HOST) {
     throw new ConfigError('REDIS_URL', 'not set (set REDIS_URL, REDIS_URL_FILE or REDIS_HOST with REDIS_PASSWORD_FILE)');
   }
-  return buildUrl('redis', '', password, env.REDIS_HOST, env.REDIS_PORT ?? CONNECTION_DEFAULTS.REDIS_PORT, env.REDIS_DB ?? CONNECTION_DEFAULTS.REDIS_DB);
+  const scheme = parseBoolean('REDIS_TLS', env.REDIS_TLS, CONNECTION_DEFAULTS.REDIS_TLS) ? 'rediss' : 'redis';
+  return buildUrl(scheme, '', password, env.REDIS_HOST, env.REDIS_PORT ?? CONNECTION_DEFAULTS.REDIS_PORT, env.REDIS_DB ?? CONNECTION_DEFAULTS.REDIS_DB);
 }
 
 export function parseBullmqPrefix(env: Env): string {

@@ -3,7 +3,7 @@ import type { Secret } from '../secret.ts';
 import { AUDIT_DEFAULTS, AUDIT_DELIVERIES, parseAudit, readAuditKeyRing, type AuditConfig, type AuditKey } from './audit.ts';
 import { AUDIT_DIGEST_DEFAULTS, parseAuditDigests, type AuditDigestConfig } from './audit-digests.ts';
 import { ConfigProblems } from './config-error.ts';
-import { CONNECTION_DEFAULTS, loadDatabaseUrl, loadRedisUrl, parseBullmqPrefix } from './connections.ts';
+import { CONNECTION_DEFAULTS, loadDatabaseUrl, loadRedisUrl, parseBullmqPrefix, POSTGRES_SSLMODES } from './connections.ts';
 import { CORS_DEFAULTS, parseCors, type CorsConfig } from './cors.ts';
 import {
   ENVIRONMENT_DEFAULTS,
@@ -64,6 +64,7 @@ export const CONFIG_CHOICES: Readonly<Record<string, readonly string[]>> = {
   JWT_ALGORITHM: JWT_ALGORITHMS,
   AUDIT_DELIVERY: AUDIT_DELIVERIES,
   TLS_MODE: TLS_MODES,
+  POSTGRES_SSLMODE: POSTGRES_SSLMODES,
 };
 
 /** The validated configuration of one process, read once at start-up. */

@@ -41,6 +41,11 @@ export function importSigningKey(pem: string): Promise<CryptoKey> {
 /** SHA-256 of a certificate's DER, hex: how events, logs and metrics name a certificate. */
 export const fingerprintOf = (certificate: x509.X509Certificate) => createHash('sha256').update(Buffer.from(certificate.rawData)).digest('hex');
 
+/** Every certificate in a PEM text (a chain, a trust bundle with its comment lines), in order. */
+export function certificatesInPem(text: string): x509.X509Certificate[] {
+  return (text.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? []).map((block) => new x509.X509Certificate(block));
+}
+
 /** A 128-bit random positive serial number, hex (RFC 5280 §4.1.2.2 allows up to 20 octets). */
 export function randomSerial(): string {
   const bytes = webcrypto.getRandomValues(new Uint8Array(16));
