@@ -30,7 +30,8 @@ export type RotationOutcome =
   | {
       rotated: true;
       kind: 'intermediate' | 'root';
-      step: 'activated' | 'published' | 'promoted';
+      /** `retired`: a root tick with nothing due that retired authorities nothing valid chains to any more. */
+      step: 'activated' | 'published' | 'promoted' | 'retired';
       fingerprint: string;
       previousFingerprint: string | null;
       retired: string[];
@@ -74,6 +75,8 @@ export function createCertificateAuthority(prisma: PrismaClient, config: PkiConf
         issuerId,
         notBefore: made.certificate.notBefore,
         notAfter: made.certificate.notAfter,
+        // The CA's clock, not the database's: a next root's publish-ahead time is measured from here.
+        createdAt: now,
         activatedAt: state === 'active' ? now : null,
       },
     });
@@ -144,6 +147,10 @@ export function createCertificateAuthority(prisma: PrismaClient, config: PkiConf
     async issue(request, ttlSeconds = config.leafTtlSeconds, now = new Date()) {
       const checked = await checkLeafRequest(request);
       const signer = await issuer();
+      // A leaf cut to an expired issuer's end would be dead on arrival, and its holder would ask again at once, forever.
+      if (signer.certificate.notAfter <= now) {
+        throw new Error(`the active intermediate expired at ${signer.certificate.notAfter.toISOString()}: the CA's intermediate rotation has not run`);
+      }
       const leaf = await signLeaf(signer, request.service, checked, now, ttlSeconds);
       const certificate = pem(leaf);
       return {
@@ -202,7 +209,7 @@ export function createCertificateAuthority(prisma: PrismaClient, config: PkiConf
         if (!due) {
           const retired = await retireExpired(tx, now);
           return retired.length
-            ? { rotated: true, kind: 'root', step: 'activated', fingerprint: root.fingerprint, previousFingerprint: null, retired }
+            ? { rotated: true, kind: 'root', step: 'retired', fingerprint: root.fingerprint, previousFingerprint: null, retired }
             : { rotated: false, reason: 'not due' };
         }
         const made = await store(tx, 'root', 'next', await createRootCertificate(now, config.rootTtlSeconds), null, now);
