@@ -1,46 +1,36 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import type { Env } from '../../services/platform/config/index.ts';
 import type { RunningService } from '../../services/platform/runtime.ts';
 import { bundleClient, startTlsModules, tlsTestEnv } from '../support/tls-modules.ts';
 import { stopAll, type ModuleName } from '../support/modules.ts';
-import { TEST_SECRETS } from '../support/infra.ts';
-
-const run = promisify(execFile);
-
-/** openssl s_client against a listener (stdin closed, so it ends after the handshake): its report and the server certificate's SANs. */
-async function sClient(url: string, version: '-tls1_2' | '-tls1_3', ca: string) {
-  const { hostname, port } = new URL(url);
-  const pending = run('openssl', ['s_client', '-connect', `${hostname}:${port}`, version, '-CAfile', ca, '-servername', 'localhost'], { timeout: 10_000 });
-  pending.child.stdin?.end();
-  const out = await pending.then(
-    (done) => ({ ...done, failed: false }),
-    (err: { stdout?: string; stderr?: string }) => ({ stdout: err.stdout ?? '', stderr: err.stderr ?? '', failed: true }),
-  );
-  const pem = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/.exec(out.stdout)?.[0];
-  let sans = '';
-  if (pem) {
-    const x509 = run('openssl', ['x509', '-noout', '-ext', 'subjectAltName']);
-    x509.child.stdin?.end(pem);
-    sans = (await x509).stdout;
-  }
-  return { output: `${out.stdout}\n${out.stderr}`, failed: out.failed, sans };
-}
+import { TEST_SECRETS, testConfig } from '../support/infra.ts';
+import { sClient } from '../support/openssl-client.ts';
+import { start as startAuditWriter } from '../../workers/audit-writer/worker.ts';
+import { start as startMaintenance } from '../../workers/maintenance/worker.ts';
 
 describe('TLS 1.3 on every module, mutual TLS between them', function () {
   this.timeout(120_000);
   let env: Env;
   let modules: Record<ModuleName, RunningService>;
+  const workers: Partial<Record<'audit-writer' | 'maintenance', RunningService>> = {};
 
   before(async () => {
     env = await tlsTestEnv();
     modules = await startTlsModules(env);
+    // The workers' /health and /metrics listeners are TLS too: the audit writer asks admin for its certificate, maintenance holds the CA.
+    workers['audit-writer'] = await startAuditWriter(testConfig('audit-writer', { ...env, ADMIN_URL: modules.admin.url }));
+    workers.maintenance = await startMaintenance(testConfig('maintenance', { ...env, ADMIN_URL: modules.admin.url }));
   });
-  after(() => stopAll(Object.values(modules ?? {})));
+  after(async () => {
+    await stopAll(Object.values(workers));
+    await stopAll(Object.values(modules ?? {}));
+  });
 
-  it('when a TLS 1.2 client connects to any module it is refused, and TLS 1.3 is accepted with a certificate naming the module', async () => {
-    for (const [name, service] of Object.entries(modules)) {
+  it('when a TLS 1.2 client connects to any module or worker it is refused, and TLS 1.3 is accepted with a certificate naming it', async () => {
+    const listeners = Object.entries({ ...modules, ...workers });
+    assert.deepEqual(listeners.map(([name]) => name).sort(), ['admin', 'audit-writer', 'ingester', 'maintenance', 'query', 'storage-element']);
+    for (const [name, service] of listeners) {
+      assert.match(service.url, /^https:/, name);
       const old = await sClient(service.url, '-tls1_2', env.PKI_BUNDLE_FILE!);
       assert.ok(old.failed && !/New, TLSv1.2/.test(old.output), `${name}: TLS 1.2 must fail\n${old.output}`);
       const modern = await sClient(service.url, '-tls1_3', env.PKI_BUNDLE_FILE!);
@@ -48,6 +38,12 @@ describe('TLS 1.3 on every module, mutual TLS between them', function () {
       assert.match(modern.output, /Verify return code: 0 \(ok\)/, name);
       assert.match(modern.sans, new RegExp(`URI:spiffe://artstore/${name}\\b`), `${name}: ${modern.sans}`);
       assert.match(modern.sans, /IP Address:127.0.0.1/, name);
+    }
+    const client = await bundleClient(env.PKI_BUNDLE_FILE!);
+    try {
+      for (const [name, service] of listeners) assert.equal((await client.fetch(`${service.url}/health`)).status, 200, `${name} /health over TLS 1.3`);
+    } finally {
+      await client.close();
     }
   });
 
