@@ -53,6 +53,8 @@ export async function rotateAuthority(
   options: { force?: boolean; trigger: CaRotationTrigger; context?: Partial<AuditEventInput> },
 ): Promise<RotationOutcome> {
   const rotations = tlsRotations(deps.registry);
+  // Both series exist from the first tick on, so an alert's increase() sees the first failure.
+  for (const status of ['success', 'failure']) rotations.inc({ kind, status }, 0);
   try {
     const outcome = await auditedAction(
       deps.audit,

@@ -10,6 +10,7 @@ import { start as startAuditWriter } from '../../workers/audit-writer/worker.ts'
 import { start as startMaintenance } from '../../workers/maintenance/worker.ts';
 import { testConfig } from '../support/infra.ts';
 import { startModules, stopAll } from '../support/modules.ts';
+import { bundleClient, startTlsModules, tlsTestEnv } from '../support/tls-modules.ts';
 import { APP_SERVICES, dockerDir, loadCompose, loadYaml, mountedSecrets, promtool } from './deploy-files.ts';
 
 interface ScrapeConfig {
@@ -62,6 +63,13 @@ const NEEDED_FROM: Record<ServiceName, string[]> = {
   query: [],
 };
 const NEEDED_FROM_EVERY_PROCESS = ['http_requests_total', 'jwt_tokens_verified_total', 'audit_events_published_total', 'audit_spool_backlog_bytes'];
+/** What every process exports with TLS_MODE=on: its workload certificate's life and rotations, and the handshakes its listener refused. */
+const NEEDED_WITH_TLS_FROM_EVERY_PROCESS = [
+  'tls_certificate_expiry_seconds',
+  'tls_certificate_lifetime_seconds',
+  'tls_certificate_rotations_total',
+  'tls_handshake_failures_total',
+];
 
 /** Series Prometheus makes itself for every target. */
 const PROMETHEUS_SERIES = new Set(['up', 'scrape_duration_seconds', 'scrape_samples_scraped']);
@@ -224,6 +232,9 @@ describe('Prometheus and Grafana files', () => {
   describe('against the live /metrics of every process', () => {
     const running: Partial<Record<ServiceName, RunningService>> = {};
     const exposition: Partial<Record<ServiceName, string>> = {};
+    // The same six processes with TLS on: the certificate metrics exist only there.
+    const runningWithTls: Partial<Record<ServiceName, RunningService>> = {};
+    const tlsExposition: Partial<Record<ServiceName, string>> = {};
     // Every process runs as in production, with the scrape token Prometheus sends.
     const withToken = { METRICS_TOKEN: randomBytes(24).toString('hex') };
     const scrapeHeaders = { authorization: `Bearer ${withToken.METRICS_TOKEN}` };
@@ -238,8 +249,26 @@ describe('Prometheus and Grafana files', () => {
         assert.equal(response.status, 200, `${name} /metrics with the token`);
         exposition[name] = await response.text();
       }
+      const tlsEnv = await tlsTestEnv(withToken);
+      Object.assign(runningWithTls, await startTlsModules(tlsEnv));
+      const withAdmin = { ...tlsEnv, ADMIN_URL: runningWithTls.admin!.url };
+      runningWithTls['audit-writer'] = await startAuditWriter(testConfig('audit-writer', withAdmin));
+      runningWithTls.maintenance = await startMaintenance(testConfig('maintenance', withAdmin));
+      const client = await bundleClient(tlsEnv.PKI_BUNDLE_FILE!);
+      try {
+        for (const [name, service] of Object.entries(runningWithTls) as [ServiceName, RunningService][]) {
+          const response = await client.fetch(`${service.url}/metrics`, { headers: scrapeHeaders });
+          assert.equal(response.status, 200, `${name} /metrics over TLS with the token`);
+          tlsExposition[name] = await response.text();
+        }
+      } finally {
+        await client.close();
+      }
     });
-    after(() => stopAll(Object.values(running)));
+    after(async () => {
+      await stopAll(Object.values(running));
+      await stopAll(Object.values(runningWithTls));
+    });
 
     it('when /metrics is asked without the token or with another, then every process answers 401 and /health and /ready stay open', async () => {
       for (const [name, service] of Object.entries(running) as [ServiceName, RunningService][]) {
@@ -262,16 +291,21 @@ describe('Prometheus and Grafana files', () => {
     });
 
     for (const name of APP_SERVICES) {
-      it(`when promtool checks the ${name} /metrics, then it parses and has no lint problem beyond the accepted names`, () => {
-        const result = promtool(['check', 'metrics'], exposition[name]);
-        assert.ok(result.status === 0 || result.status === 3, `promtool could not parse the exposition:\n${result.output}`);
-        const problems = result.output.split('\n').filter((line) => line.trim() && !ACCEPTED_LINT.some((re) => re.test(line.trim())));
-        assert.deepEqual(problems, []);
-      });
+      for (const [mode, expositions] of [
+        ['', exposition],
+        [' with TLS on', tlsExposition],
+      ] as const) {
+        it(`when promtool checks the ${name} /metrics${mode}, then it parses and has no lint problem beyond the accepted names`, () => {
+          const result = promtool(['check', 'metrics'], expositions[name]);
+          assert.ok(result.status === 0 || result.status === 3, `promtool could not parse the exposition:\n${result.output}`);
+          const problems = result.output.split('\n').filter((line) => line.trim() && !ACCEPTED_LINT.some((re) => re.test(line.trim())));
+          assert.deepEqual(problems, []);
+        });
+      }
     }
 
     it('when the dashboard and the alert rules read a metric, then some process really exports it', () => {
-      const types = new Map(Object.values(exposition).flatMap((text) => [...exportedTypes(text!)]));
+      const types = new Map([...Object.values(exposition), ...Object.values(tlsExposition)].flatMap((text) => [...exportedTypes(text!)]));
       const unknown = [...dashboardExpressions(), ...ruleExpressions()].flatMap(({ where, expr }) =>
         metricNames(expr)
           .filter((name) => !PROMETHEUS_SERIES.has(name) && !familyOf(name, types))
@@ -288,11 +322,19 @@ describe('Prometheus and Grafana files', () => {
       assert.deepEqual(missing, []);
     });
 
+    it('when each process is scraped with TLS on, then it exports the certificate and handshake metrics the dashboard and alerts read', () => {
+      const missing = APP_SERVICES.flatMap((name) => {
+        const types = exportedTypes(tlsExposition[name]!);
+        return NEEDED_WITH_TLS_FROM_EVERY_PROCESS.filter((metric) => !types.has(metric)).map((metric) => `${name}: ${metric}`);
+      });
+      assert.deepEqual(missing, []);
+    });
+
     it('when the expectations list a metric, then the dashboard or an alert rule reads it', () => {
       const read = new Set(
         [...dashboardExpressions(), ...ruleExpressions()].flatMap(({ expr }) => metricNames(expr).map((n) => n.replace(/_(bucket|sum|count)$/, ''))),
       );
-      const listed = new Set([...Object.values(NEEDED_FROM).flat(), ...NEEDED_FROM_EVERY_PROCESS]);
+      const listed = new Set([...Object.values(NEEDED_FROM).flat(), ...NEEDED_FROM_EVERY_PROCESS, ...NEEDED_WITH_TLS_FROM_EVERY_PROCESS]);
       for (const name of listed) assert.ok(read.has(name) || read.has(name.replace(/_(bucket|sum|count)$/, '')), `${name} is expected but nothing reads it`);
     });
   });
