@@ -9,7 +9,8 @@
  * exits 0.
  *
  * Launcher-only settings: ARTSTORE_DATA_DIR (default <repo>/.data), ARTSTORE_PORT_BASE (the port
- * that replaces 8000; the others keep their offsets) and ARTSTORE_LOGS (`files` or `console`).
+ * that replaces 8000; the others keep their offsets), ARTSTORE_LOGS (`files` or `console`) and
+ * ARTSTORE_TLS (`1`: every process with TLS_MODE=on, admin first; scripts/dev/tls-launch.ts).
  */
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
@@ -23,6 +24,7 @@ import { LOG_DESTINATIONS, openProcessLogs, type LogDestination, type ProcessLog
 import { ensureDevelopmentSecrets, writeSecretFile } from './dev/secrets.ts';
 import { DEV_PROCESSES, labelOf, logNameOf, portOf, spawnDevProcess, stopDevProcesses, waitForHealth, type DevProcess } from './dev/processes.ts';
 import { formatStartSummary } from './dev/start-summary.ts';
+import { bundleFetch, bundleFileOf, parseLauncherTls, removeOldBundle, tlsEnvironment } from './dev/tls-launch.ts';
 
 const HEALTH_TIMEOUT_MS = 60_000;
 const STOP_GRACE_MS = 8_000;
@@ -65,6 +67,7 @@ function readLauncherSettings(env: NodeJS.ProcessEnv, args: string[]) {
     portBase: base ? Number(base) : undefined,
     host: env.HOST || '127.0.0.1',
     logsTo: values.logs ? 'console' : (logsTo as LogDestination),
+    tls: parseLauncherTls(env.ARTSTORE_TLS),
   };
 }
 
@@ -74,9 +77,11 @@ async function startAll(): Promise<string> {
   logs = await openProcessLogs(settings.logsTo, path.join(dataDir, 'logs'));
   if (logs.destination === 'files') say(`process output goes to ${logs.dir}${path.sep} (npm start -- --logs shows it here)`);
   const secretsDir = path.join(dataDir, 'secrets');
-  const secretFiles = await ensureDevelopmentSecrets(secretsDir, process.env);
+  const secretFiles = await ensureDevelopmentSecrets(secretsDir, process.env, { tls: settings.tls });
+  if (settings.tls) await removeOldBundle(dataDir);
   const env: NodeJS.ProcessEnv = {
     ...process.env,
+    ...(settings.tls ? tlsEnvironment(dataDir) : {}),
     ENVIRONMENT: 'development',
     HOST: settings.host,
     ADMIN_BOOTSTRAP_CLIENT_ID: process.env.ADMIN_BOOTSTRAP_CLIENT_ID || 'admin-service',
@@ -85,10 +90,11 @@ async function startAll(): Promise<string> {
     ...secretFiles,
   };
   delete env.PORT;
+  const scheme = settings.tls ? 'https' : 'http';
   // The digest sink mirrors this data directory's database, so it lives beside it.
   env.AUDIT_DIGEST_DIR ||= path.join(dataDir, 'audit-digests');
   // The other processes verify tokens against, and the storage client asks, the admin module where it really listens.
-  env.ADMIN_URL ||= `http://${healthHost(settings.host)}:${portOf('admin', settings.portBase)}`;
+  env.ADMIN_URL ||= `${scheme}://${healthHost(settings.host)}:${portOf('admin', settings.portBase)}`;
 
   const summary: [string, string][] = [];
   const givenDatabaseUrl = readSecret(process.env, 'DATABASE_URL');
@@ -144,7 +150,12 @@ async function startAll(): Promise<string> {
   });
   starting.signal.throwIfAborted();
 
+  const urlOf = (proc: DevProcess) => `${scheme}://${healthHost(settings.host)}:${proc.port}`;
+  const health = settings.tls ? bundleFetch(bundleFileOf(dataDir)) : undefined;
+  const healthy = (proc: DevProcess) => waitForHealth(proc, urlOf(proc), HEALTH_TIMEOUT_MS, starting.signal, health?.fetch);
   for (const spec of DEV_PROCESSES) {
+    // With TLS the others start from the bundle admin writes and ask admin for their certificates: admin comes first.
+    if (settings.tls && spec.name !== 'admin' && children.length === 1) await healthy(children[0]!);
     const proc = spawnDevProcess(spec, {
       repoRoot,
       env: { ...env, ...processEnv(spec) },
@@ -162,8 +173,7 @@ async function startAll(): Promise<string> {
       void shutdown(1);
     });
   }
-  const urlOf = (proc: DevProcess) => `http://${healthHost(settings.host)}:${proc.port}`;
-  await Promise.all(children.map((proc) => waitForHealth(proc, urlOf(proc), HEALTH_TIMEOUT_MS, starting.signal)));
+  await Promise.all(children.map(healthy)).finally(() => health?.close());
 
   const settingsFile = await writeDevelopmentSettings(dataDir, commandLineSettings(env, secretFiles));
   const services = children.map((proc): [string, string] => [labelOf(proc.spec), proc.spec.kind === 'module' ? urlOf(proc) : `${urlOf(proc)}/metrics`]);
@@ -174,6 +184,7 @@ async function startAll(): Promise<string> {
     adminClientId: env.ADMIN_BOOTSTRAP_CLIENT_ID!,
     adminSecretFile: secretFile,
     logDir: logs!.destination === 'files' ? logs!.dir : undefined,
+    caFile: settings.tls ? bundleFileOf(dataDir) : undefined,
     settingsFile,
     customDataDir: settings.customDataDir ? dataDir : undefined,
   });
@@ -203,6 +214,8 @@ function commandLineSettings(env: NodeJS.ProcessEnv, secretFiles: Record<string,
   // The embedded Redis has no password; a Redis URL given to npm start may, so it is recorded only as a file.
   if (!readSecret(process.env, 'REDIS_URL')) pick('REDIS_URL');
   for (const name of ['ADMIN_URL', 'AUDIT_DIGEST_DIR', 'ADMIN_BOOTSTRAP_CLIENT_ID', 'STORAGE_CLIENT_ID', 'BULLMQ_PREFIX', 'JWT_ALGORITHM']) pick(name);
+  // With TLS: the bundle to trust (TLS_CA_FILE) and to refresh (PKI_BUNDLE_FILE, npm run pki:issue); the CA key is a secret file above.
+  for (const name of ['TLS_CA_FILE', 'PKI_BUNDLE_FILE']) pick(name);
   // The command lines' own spool: an event they could not queue is replayed by the next command, never by a module.
   variables.AUDIT_SPOOL_DIR = path.join(settings.dataDir, 'audit-spool', 'cli');
   const notRecorded = SECRET_NAMES.filter((name) => process.env[name]);

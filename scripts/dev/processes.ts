@@ -77,8 +77,11 @@ export function spawnDevProcess(spec: ProcessSpec, options: { repoRoot: string; 
   return { spec, port: options.port, child, exited, recentOutput: () => recent.join('\n') };
 }
 
-/** Polls GET /health until it answers 200; rejects if the process exits, on timeout or on abort. */
-export async function waitForHealth(proc: DevProcess, url: string, timeoutMs: number, signal: AbortSignal): Promise<void> {
+/**
+ * Polls GET /health until it answers 200; rejects if the process exits, on timeout or on abort.
+ * `fetchWith` is the launcher's fetch: with TLS on, one that trusts the deployment's bundle.
+ */
+export async function waitForHealth(proc: DevProcess, url: string, timeoutMs: number, signal: AbortSignal, fetchWith: typeof fetch = fetch): Promise<void> {
   let exitedHow: string | undefined;
   void proc.exited.then((how) => (exitedHow = how));
   const deadline = Date.now() + timeoutMs;
@@ -86,7 +89,7 @@ export async function waitForHealth(proc: DevProcess, url: string, timeoutMs: nu
     signal.throwIfAborted();
     if (exitedHow) throw new Error(`${labelOf(proc.spec)} exited before it was healthy (${exitedHow})`);
     try {
-      const response = await fetch(`${url}/health`, { signal: AbortSignal.any([signal, AbortSignal.timeout(1000)]) });
+      const response = await fetchWith(`${url}/health`, { signal: AbortSignal.any([signal, AbortSignal.timeout(1000)]) });
       if (response.ok) return;
     } catch {
       // not listening yet

@@ -11,16 +11,19 @@ const DEVELOPMENT_SECRETS: readonly { name: SecretName; file: string; generate: 
   { name: 'STORAGE_CLIENT_SECRET', file: 'storage_client_secret', generate: () => randomAlphanumeric(48) },
 ];
 
+/** The internal CA's key: made only for a start with TLS on (ARTSTORE_TLS=1), then kept, so the CA it sealed stays readable. */
+const TLS_SECRETS: typeof DEVELOPMENT_SECRETS = [{ name: 'PKI_KEY_ENCRYPTION_KEY', file: 'pki_key_encryption_key', generate: () => randomHex(32) }];
+
 /**
  * Development secrets, generated once into `dir` (mode 0600 files) and reused on later runs.
  * A secret the environment already gives (NAME or NAME_FILE) is left to it. Returns the `NAME_FILE`
- * variables the child processes need.
+ * variables the child processes need; with `tls`, the CA's key too.
  */
-export async function ensureDevelopmentSecrets(dir: string, env: Env): Promise<Record<string, string>> {
+export async function ensureDevelopmentSecrets(dir: string, env: Env, options: { tls?: boolean } = {}): Promise<Record<string, string>> {
   await mkdir(dir, { recursive: true, mode: 0o700 });
   await chmod(dir, 0o700);
   const variables: Record<string, string> = {};
-  for (const secret of DEVELOPMENT_SECRETS) {
+  for (const secret of options.tls ? [...DEVELOPMENT_SECRETS, ...TLS_SECRETS] : DEVELOPMENT_SECRETS) {
     if (env[secret.name] || env[`${secret.name}_FILE`]) continue;
     const file = path.join(dir, secret.file);
     const existing = await readFile(file, 'utf8').catch(() => '');

@@ -15,6 +15,8 @@ export interface StartSummary {
   /** The log directory when the processes' output goes to files; undefined when it is shown live. */
   logDir: string | undefined;
   settingsFile: string;
+  /** With TLS on (ARTSTORE_TLS=1): the trust bundle a client gives curl as --cacert. */
+  caFile?: string;
   /** Set when the data directory is not the default one: every command then needs ARTSTORE_DATA_DIR too. */
   customDataDir: string | undefined;
 }
@@ -25,8 +27,10 @@ export function formatStartSummary(summary: StartSummary): string {
   const row = (name: string, value: string) => `  ${name.padEnd(24)} ${value}`;
   const withDataDir = summary.customDataDir ? `ARTSTORE_DATA_DIR=${shellWord(summary.customDataDir)} ` : '';
   const secret = summary.adminSecretFile ? `$(cat ${shellWord(shown(summary.adminSecretFile))})` : '$ADMIN_BOOTSTRAP_CLIENT_SECRET';
+  const cacert = summary.caFile ? ` --cacert ${shellWord(shown(summary.caFile))}` : '';
   const rows = [
     ...summary.rows.map(([name, value]) => row(name, value)),
+    ...(summary.caFile ? [row('trust bundle', `${shown(summary.caFile)} (TLS 1.3 on every port; curl --cacert, README "First requests")`)] : []),
     row('Bull Board', `${summary.adminUrl}/admin/login`),
     row(
       'logs',
@@ -36,12 +40,12 @@ export function formatStartSummary(summary: StartSummary): string {
   return [
     '',
     RULE,
-    '  ArtStore is running (development)',
+    `  ArtStore is running (development${summary.caFile ? ', TLS on' : ''})`,
     RULE,
     ...rows,
     '',
     '  First commands (in another terminal, in this directory):',
-    `    curl -s -X POST ${summary.adminUrl}/api/v1/auth/token -H 'Content-Type: application/json' \\`,
+    `    curl -s${cacert} -X POST ${summary.adminUrl}/api/v1/auth/token -H 'Content-Type: application/json' \\`,
     `      -d "{\\"client_id\\":\\"${summary.adminClientId}\\",\\"client_secret\\":\\"${secret}\\"}"`,
     `    ${withDataDir}npm run audit:verify`,
     `    ${withDataDir}npm run keys:rotate`,

@@ -4,7 +4,7 @@ import path from 'node:path';
 const repoRoot = path.resolve(import.meta.dirname, '../..');
 
 /** The documents holding blocks that tests recompute or run: the README at the top, the guides in docs/. */
-export type DocumentWithBlocks = 'README.md' | 'AUDIT_LOGGING.md' | 'KEY_ROTATION.md';
+export type DocumentWithBlocks = 'README.md' | 'AUDIT_LOGGING.md' | 'KEY_ROTATION.md' | 'TLS.md';
 
 /** The fenced block of a doc whose info string is `<lang> <name>`: the worked examples tests recompute or run. */
 export function docBlock(doc: DocumentWithBlocks, name: string): string {
