@@ -1,5 +1,5 @@
 /**
- * `npm run audit:verify [-- --from TIME --to TIME --checkpoint FILE… --json]`: checks every signature
+ * `npm run audit:verify [-- --from TIME --to TIME --checkpoint FILE… --chain N… --json]`: checks every signature
  * and link of the audit chains in the configured database (the audit writer's configuration; in
  * development, after `npm start`, what it left in dev-settings.json fills in what the environment
  * does not set) and prints the report on stdout: one JSON line with --json, a line per chain on a
@@ -11,6 +11,8 @@
  * --checkpoint FILE reads checkpoints kept outside the database: the writer's log lines holding
  * "audit_checkpoint" (other lines are skipped), or one JSON object per line with chain_id,
  * sequence and signature. May be given more than once.
+ * --chain N checks only chain N (may be given more than once): with AUDIT_CHAINS > 1 the chains can
+ * be verified by several runs at once, one a core, since a run uses one.
  *
  * --public --digests DIR --keys FILE|URL [--since-digest FILE] [--chain N…] verifies with public keys only: no
  * HMAC key, only the digest files kept outside the database and the published digest keys
@@ -100,6 +102,10 @@ async function main(): Promise<number> {
   });
   const mode = outputModeOf(values.json);
   cli = cliEnvironment('audit:verify');
+  const chainIds = values.chain?.map((id) => {
+    if (!/^\d+$/.test(id)) throw new UsageError(`--chain must be a chain id, got "${id}"`);
+    return Number(id);
+  });
   if (values.public) {
     await assertDatabaseAnswers(cli, loadDatabaseUrl(cli.env).reveal());
     const progress = progressLine('audit:verify --public');
@@ -107,10 +113,7 @@ async function main(): Promise<number> {
       digests: values.digests,
       keys: values.keys,
       sinceDigest: values['since-digest'],
-      chainIds: values.chain?.map((id) => {
-        if (!/^\d+$/.test(id)) throw new UsageError(`--chain must be a chain id, got "${id}"`);
-        return Number(id);
-      }),
+      chainIds,
       onProgress: progress.update,
     });
     progress.done();
@@ -135,6 +138,7 @@ async function main(): Promise<number> {
       to: parseTime('to', values.to),
       checkpoints,
       retentionDays: config.audit.retentionDays,
+      chainIds,
       onProgress: progress.update,
     });
     progress.done();

@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -14,23 +13,8 @@ import { publishedDigestKeys } from '../services/audit-log/digests/digest-keys.t
 import { syncDigestSink } from '../services/audit-log/digests/digest-sink.ts';
 import { removeChains, sampleAuditEvents } from './support/audit-events.ts';
 import { digestTestContext } from './support/audit-digests.ts';
-import { testConfig, testEnv, testInfra } from './support/infra.ts';
-
-const repoRoot = path.resolve(import.meta.dirname, '..');
-
-function runVerify(args: string[], envOverrides: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'scripts/audit_verify.ts'), ...args], {
-      cwd: repoRoot,
-      env: { ...process.env, ...testEnv(), ...envOverrides },
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk) => (stdout += chunk));
-    child.stderr.on('data', (chunk) => (stderr += chunk));
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+import { runAuditVerify } from './support/audit-verify-cli.ts';
+import { testConfig, testInfra } from './support/infra.ts';
 
 describe('npm run audit:verify', () => {
   let prisma: PrismaClient;
@@ -58,7 +42,7 @@ describe('npm run audit:verify', () => {
     const logFile = path.join(dir, 'audit-writer.log');
     await writeFile(logFile, lines.join(''));
 
-    const intact = await runVerify(['--checkpoint', logFile]);
+    const intact = await runAuditVerify(['--checkpoint', logFile]);
     assert.equal(intact.code, 0, intact.stderr);
     const report = JSON.parse(intact.stdout) as { ok: boolean; chains: { chain_id: number; records_checked: number }[] };
     assert.equal(report.ok, true);
@@ -68,7 +52,7 @@ describe('npm run audit:verify', () => {
     await prisma.$executeRaw`DELETE FROM audit_logs WHERE chain_id = ${chainId} AND sequence = 5`;
     await prisma.$executeRaw`DELETE FROM audit_checkpoints WHERE chain_id = ${chainId}`;
     await prisma.$executeRaw`UPDATE audit_chain_heads SET sequence = 4, signature = ${records[3]!.signature} WHERE chain_id = ${chainId}`;
-    const cut = await runVerify(['--checkpoint', logFile]);
+    const cut = await runAuditVerify(['--checkpoint', logFile]);
     assert.equal(cut.code, 1, cut.stderr);
     const broken = JSON.parse(cut.stdout) as { ok: boolean; first_break: { kind: string; chain_id: number; sequence: number } };
     assert.deepEqual([broken.ok, broken.first_break.kind, broken.first_break.chain_id, broken.first_break.sequence], [false, 'truncated', chainId, 5]);
@@ -76,10 +60,10 @@ describe('npm run audit:verify', () => {
   });
 
   it('when an argument is wrong, then it exits 2 and says which', async () => {
-    const bad = await runVerify(['--from', 'yesterday']);
+    const bad = await runAuditVerify(['--from', 'yesterday']);
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /--from must be an ISO 8601 time/);
-    const missing = await runVerify(['--checkpoint', path.join(dir, 'nope.log')]);
+    const missing = await runAuditVerify(['--checkpoint', path.join(dir, 'nope.log')]);
     assert.deepEqual([missing.code, /cannot read checkpoint file/.test(missing.stderr)], [2, true]);
   });
 
@@ -99,7 +83,7 @@ describe('npm run audit:verify', () => {
       const savedFile = path.join(dir, 'saved-digest.json');
       await writeFile(savedFile, JSON.stringify((await ctx.digests(chain.chainId))[0]));
       const run = (extra: string[] = []) =>
-        runVerify(['--public', '--digests', digestDir, '--keys', keysFile, '--chain', String(chain.chainId), ...extra], {
+        runAuditVerify(['--public', '--digests', digestDir, '--keys', keysFile, '--chain', String(chain.chainId), ...extra], {
           AUDIT_LOG_SECRET_KEY: '',
           AUDIT_DIGEST_KEY_ENCRYPTION_KEY: '',
         });

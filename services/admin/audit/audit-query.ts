@@ -18,6 +18,7 @@ export const auditFilterSchema = z.strictObject({
   resource_id: storableText(200).optional(),
   source: storableText(30).optional(),
   request_id: storableText(128).optional(),
+  chain_id: z.coerce.number().int().min(0).max(2_147_483_647).optional(),
   order: z.enum(['asc', 'desc']).default('desc'),
 });
 export type AuditFilter = z.infer<typeof auditFilterSchema>;
@@ -84,6 +85,7 @@ function whereOf(filter: AuditFilter, after?: Position): Prisma.AuditLogWhereInp
     resourceId: filter.resource_id,
     source: filter.source,
     requestId: filter.request_id,
+    chainId: filter.chain_id,
     ...(after && { OR: [{ timestamp: { [beyond]: after.timestamp } }, { timestamp: after.timestamp, eventId: { [beyond]: after.eventId } }] }),
   };
 }
