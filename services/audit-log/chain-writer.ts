@@ -1,8 +1,10 @@
 /**
- * Appends a batch of events to an audit chain in one transaction. The chain head row is locked
- * first (SELECT … FOR UPDATE), so writer replicas take turns: under the lock a writer sees every
- * record committed before it, skips events already stored (a redelivered job never duplicates or
- * advances the chain), numbers and signs the rest after the head, and moves the head.
+ * Appends a batch of events to the audit chains: each chain's part of the batch (the chain its
+ * event_id picks, chain-assignment.ts) in its own transaction, the parts at once. Each transaction
+ * locks its chain's head row first (SELECT … FOR UPDATE), so writer replicas take turns per chain:
+ * under the lock a writer sees every record committed to that chain before it, skips events already
+ * stored (a redelivered job never duplicates or advances a chain), numbers and signs the rest after
+ * the head, and moves the head.
  */
 import { AUDIT_RECORD_COLUMNS, rowToAuditRecord, type AuditRecordRow } from './audit-records.ts';
 import { signingInputTemplate, type AuditKeyRing, type AuditRecord } from './audit-signature.ts';
@@ -11,9 +13,10 @@ import { leafHash } from './merkle/hashing.ts';
 import type { TreeNode } from './merkle/tree.ts';
 import { leafDataFromSigningInput, recordLeafHash } from './record-leaf.ts';
 import type { AuditEvent } from './events.ts';
+import { chainOfEvent } from './chain-assignment.ts';
 import type { PrismaClient } from '../platform/db/client.ts';
 
-/** Every writer appends to this one chain (docs/AUDIT_LOGGING.md, "Chain and replicas"). */
+/** The chain of a log kept in one chain (AUDIT_CHAINS=1), the first of several otherwise. */
 export const DEFAULT_CHAIN_ID = 0;
 
 /**
@@ -106,87 +109,130 @@ async function catchUpTree(tx: Tx, chainId: number, frontier: MerkleFrontier, se
   return nodes;
 }
 
-export function createChainWriter(
-  prisma: PrismaClient,
-  keyRing: AuditKeyRing,
-  /** `merkleTrees: false` writes the chain alone: only benchmarks use it, to measure what the tree costs. */
-  options: { chainId?: number; now?: () => Date; merkleTrees?: boolean } = {},
-): ChainWriter {
-  const chainId = options.chainId ?? DEFAULT_CHAIN_ID;
+export interface ChainWriterOptions {
+  /** Spread events over chains 0 … chains − 1 by their event_id. @defaultValue 1 */
+  chains?: number;
+  /** Append every event to this one chain instead (tests and benchmarks give each their own). */
+  chainId?: number;
+  now?: () => Date;
+  /** `false` writes the chain alone: only benchmarks use it, to measure what the tree costs. @defaultValue true */
+  merkleTrees?: boolean;
+}
+
+export function createChainWriter(prisma: PrismaClient, keyRing: AuditKeyRing, options: ChainWriterOptions = {}): ChainWriter {
+  const chains = options.chains ?? 1;
   const merkleTrees = options.merkleTrees !== false;
   const now = options.now ?? (() => new Date());
-  return {
-    write: (events) => {
-      // Everything that does not depend on the chain is done before the lock is taken.
-      const templates = events.map(signingInputTemplate);
-      const since = new Date(Math.min(...events.map((e) => Date.parse(e.timestamp))) - DEDUP_CLOCK_SKEW_MS).toISOString();
-      const ids = [...new Set(events.map((e) => e.event_id))];
-      return prisma.$transaction(
-        async (tx) => {
-          const head = await lockHead(tx, chainId);
-          // Read after the lock is held: READ COMMITTED gives this statement a snapshot holding
-          // every batch committed by whoever held the lock before. The LATERAL makes it one index
-          // probe per id whatever the table statistics say (a plain `= ANY` may become a scan).
-          const found = await tx.$queryRawUnsafe<{ event_id: string }[]>(
-            `SELECT ids.id::text AS event_id FROM unnest($1::uuid[]) AS ids(id)
+
+  /** One chain's part of a batch, in one transaction under that chain's head lock. */
+  const appendToChain = (chainId: number, events: AuditEvent[]): Promise<BatchResult> => {
+    // Everything that does not depend on the chain is done before the lock is taken.
+    const templates = events.map(signingInputTemplate);
+    const since = new Date(Math.min(...events.map((e) => Date.parse(e.timestamp))) - DEDUP_CLOCK_SKEW_MS).toISOString();
+    const ids = [...new Set(events.map((e) => e.event_id))];
+    return prisma.$transaction(
+      async (tx) => {
+        const head = await lockHead(tx, chainId);
+        // Read after the lock is held: READ COMMITTED gives this statement a snapshot holding
+        // every batch committed by whoever held the lock before. The LATERAL makes it one index
+        // probe per id whatever the table statistics say (a plain `= ANY` may become a scan). Every
+        // chain is searched, not only this one: a copy stored while AUDIT_CHAINS had another value
+        // sits in the chain that value picked.
+        const found = await tx.$queryRawUnsafe<{ event_id: string }[]>(
+          `SELECT ids.id::text AS event_id FROM unnest($1::uuid[]) AS ids(id)
                CROSS JOIN LATERAL (SELECT 1 FROM audit_logs a WHERE a.event_id = ids.id AND a.recorded_at >= $2::timestamptz LIMIT 1) AS hit`,
-            ids,
-            since,
-          );
-          const seen = new Set(found.map((row) => row.event_id));
-          let sequence = Number(head.sequence);
-          let prev = head.signature;
-          // Never before the head's time, so recorded_at grows along the chain even across replicas' clocks.
-          const recordedAt = new Date(Math.max(now().getTime(), head.recorded_at?.getTime() ?? 0)).toISOString();
-          const outcomes: WriteOutcome[] = [];
-          const stored: AuditRecord[] = [];
-          const leaves: Buffer[] = [];
-          const frontier = createFrontier(head.tree_frontier);
-          // A tree behind its chain (records from before trees existed) catches up first.
-          const caughtUp = merkleTrees && frontier.size < Number(head.sequence) ? await catchUpTree(tx, chainId, frontier, Number(head.sequence)) : [];
-          for (const [i, event] of events.entries()) {
-            if (seen.has(event.event_id)) {
-              outcomes.push('duplicate');
-              continue;
-            }
-            seen.add(event.event_id);
-            const chain = { chain_id: chainId, sequence: ++sequence, prev_signature: prev, key_id: keyRing.signingKeyId, recorded_at: recordedAt };
-            const input = templates[i]!(chain);
-            const record: AuditRecord = { ...event, ...chain, signature: keyRing.signInput(input) };
-            if (merkleTrees) leaves.push(leafHash(leafDataFromSigningInput(input, record.signature)));
-            prev = record.signature;
-            stored.push(record);
-            outcomes.push('stored');
+          ids,
+          since,
+        );
+        const seen = new Set(found.map((row) => row.event_id));
+        let sequence = Number(head.sequence);
+        let prev = head.signature;
+        // Never before the head's time, so recorded_at grows along the chain even across replicas' clocks.
+        const recordedAt = new Date(Math.max(now().getTime(), head.recorded_at?.getTime() ?? 0)).toISOString();
+        const outcomes: WriteOutcome[] = [];
+        const stored: AuditRecord[] = [];
+        const leaves: Buffer[] = [];
+        const frontier = createFrontier(head.tree_frontier);
+        // A tree behind its chain (records from before trees existed) catches up first.
+        const caughtUp = merkleTrees && frontier.size < Number(head.sequence) ? await catchUpTree(tx, chainId, frontier, Number(head.sequence)) : [];
+        for (const [i, event] of events.entries()) {
+          if (seen.has(event.event_id)) {
+            outcomes.push('duplicate');
+            continue;
           }
-          if (stored.length > 0 && !merkleTrees) {
-            await tx.$executeRawUnsafe(
-              `WITH stored AS (INSERT INTO audit_logs SELECT * FROM json_populate_recordset(NULL::audit_logs, $1::json) RETURNING 1)
+          seen.add(event.event_id);
+          const chain = { chain_id: chainId, sequence: ++sequence, prev_signature: prev, key_id: keyRing.signingKeyId, recorded_at: recordedAt };
+          const input = templates[i]!(chain);
+          const record: AuditRecord = { ...event, ...chain, signature: keyRing.signInput(input) };
+          if (merkleTrees) leaves.push(leafHash(leafDataFromSigningInput(input, record.signature)));
+          prev = record.signature;
+          stored.push(record);
+          outcomes.push('stored');
+        }
+        if (stored.length > 0 && !merkleTrees) {
+          await tx.$executeRawUnsafe(
+            `WITH stored AS (INSERT INTO audit_logs SELECT * FROM json_populate_recordset(NULL::audit_logs, $1::json) RETURNING 1)
                UPDATE audit_chain_heads SET sequence = $2::bigint, signature = $3, recorded_at = $4::timestamptz WHERE chain_id = $5::int`,
-              JSON.stringify(stored),
-              sequence,
-              prev,
-              recordedAt,
-              chainId,
-            );
-          } else if (stored.length > 0) {
-            // Records, their tree nodes and the head move in one statement under the head's lock.
-            const nodes = [...caughtUp, ...frontier.appendAll(leaves)];
-            await tx.$executeRawUnsafe(
-              `WITH nodes AS (${INSERT_NODES}),
+            JSON.stringify(stored),
+            sequence,
+            prev,
+            recordedAt,
+            chainId,
+          );
+        } else if (stored.length > 0) {
+          // Records, their tree nodes and the head move in one statement under the head's lock.
+          const nodes = [...caughtUp, ...frontier.appendAll(leaves)];
+          await tx.$executeRawUnsafe(
+            `WITH nodes AS (${INSERT_NODES}),
                     stored AS (INSERT INTO audit_logs SELECT * FROM json_populate_recordset(NULL::audit_logs, $5::json) RETURNING 1)
                UPDATE audit_chain_heads SET sequence = $6::bigint, signature = $7, recorded_at = $8::timestamptz, tree_frontier = $9 WHERE chain_id = $1::int`,
-              ...nodeParams(chainId, nodes),
-              JSON.stringify(stored),
-              sequence,
-              prev,
-              recordedAt,
-              frontier.serialize(),
-            );
-          }
-          return { outcomes, stored };
-        },
-        { maxWait: 10_000, timeout: 60_000 },
+            ...nodeParams(chainId, nodes),
+            JSON.stringify(stored),
+            sequence,
+            prev,
+            recordedAt,
+            frontier.serialize(),
+          );
+        }
+        return { outcomes, stored };
+      },
+      { maxWait: 10_000, timeout: 60_000 },
+    );
+  };
+
+  return {
+    async write(events) {
+      if (options.chainId !== undefined || chains === 1) return appendToChain(options.chainId ?? DEFAULT_CHAIN_ID, events);
+      const parts = new Map<number, number[]>();
+      for (const [i, event] of events.entries()) {
+        const chainId = chainOfEvent(event.event_id, chains);
+        parts.set(chainId, [...(parts.get(chainId) ?? []), i]);
+      }
+      const results = await Promise.allSettled(
+        [...parts].map(([chainId, at]) =>
+          appendToChain(
+            chainId,
+            at.map((i) => events[i]!),
+          ),
+        ),
       );
+      // Every part is settled before the batch fails: its jobs retry, and the parts that did commit
+      // come back as duplicates, which is how a redelivery is always answered.
+      const failed = results.find((r) => r.status === 'rejected');
+      if (failed) throw failed.reason;
+      const outcomes: WriteOutcome[] = new Array(events.length);
+      const stored: AuditRecord[] = [];
+      [...parts.values()].forEach((at, part) => {
+        const result = (results[part] as PromiseFulfilledResult<BatchResult>).value;
+        for (const [k, i] of at.entries()) outcomes[i] = result.outcomes[k]!;
+        stored.push(...result.stored);
+      });
+      return { outcomes, stored };
     },
   };
+}
+
+/** Every chain head a writer appends to, in place before the first batch (see ensureChainHead). */
+export async function ensureChainHeads(prisma: PrismaClient, chainIds: readonly number[], options: { merkleTrees?: boolean } = {}): Promise<void> {
+  for (const chainId of chainIds) await ensureChainHead(prisma, chainId, options);
 }

@@ -31,6 +31,7 @@ export function startThreadedChainWriter(config: Config, chain: { chainId?: numb
   const data: WriterThreadData = {
     databaseUrl: config.databaseUrl.reveal(),
     keys: config.auditKeys.map((k) => ({ id: k.id, key: k.key.reveal() })),
+    chains: config.audit.chains,
     ...chain,
   };
   const pending = new Map<number, Waiter>();

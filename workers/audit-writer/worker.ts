@@ -5,7 +5,8 @@ import { AuditJob, DeadLetterJob, openQueue, QueueName } from '../../services/pl
 import { redisConnectionOf } from '../../services/platform/redis.ts';
 import { startWorkerService } from '../../services/platform/worker-runtime.ts';
 import type { BatcherOptions } from './batcher.ts';
-import { ensureChainHead } from '../../services/audit-log/chain-writer.ts';
+import { chainIdsUpTo } from '../../services/audit-log/chain-assignment.ts';
+import { ensureChainHeads } from '../../services/audit-log/chain-writer.ts';
 import { upsertCheckpointScheduler, writeCheckpoints } from '../../services/audit-log/checkpoints.ts';
 import { ensureDigestKeys } from '../../services/audit-log/digests/digest-keys.ts';
 import { upsertDigestScheduler, writePeriodicDigests } from '../../services/audit-log/digests/periodic-digests.ts';
@@ -23,13 +24,17 @@ export interface AuditWriterOptions {
   batch?: Partial<BatcherOptions>;
   /** Tests shorten locks to see a killed writer's jobs come back quickly. */
   workerOptions?: { lockDuration?: number; stalledInterval?: number; maxStalledCount?: number };
-  /** Benchmarks write another chain, or one without its Merkle tree, to measure what the tree costs. @defaultValue chain 0 with its tree */
+  /**
+   * Benchmarks write every event to one chain of their own, or one without its Merkle tree, to
+   * measure what the tree costs. @defaultValue chains 0 … AUDIT_CHAINS − 1, each with its tree
+   */
   chain?: { chainId?: number; merkleTrees?: boolean };
 }
 
 /**
  * The audit-writer worker: takes `audit-events` jobs in micro-batches and appends each batch —
- * signed, chained, deduplicated — in one transaction; records periodic checkpoints and signed digests.
+ * signed, chained, deduplicated — in one transaction per chain (AUDIT_CHAINS); records periodic
+ * checkpoints and signed digests of every chain.
  */
 export async function start(config: Config, options: AuditWriterOptions = {}) {
   const digestKek = config.auditDigestKeyEncryptionKey;
@@ -48,7 +53,9 @@ export async function start(config: Config, options: AuditWriterOptions = {}) {
     workerOptions: { maxStalledCount: 20, ...options.workerOptions },
     logger: options.logger,
     prepare: async (deps) => {
-      await ensureChainHead(deps.prisma, options.chain?.chainId, { merkleTrees: options.chain?.merkleTrees });
+      const chainIds = options.chain?.chainId === undefined ? chainIdsUpTo(config.audit.chains) : [options.chain.chainId];
+      await ensureChainHeads(deps.prisma, chainIds, { merkleTrees: options.chain?.merkleTrees });
+      deps.logger.info({ chain_ids: chainIds }, 'audit writer appends new events to these chains');
       const created = await ensureAuditPartitions(deps.prisma);
       if (created.length > 0) deps.logger.info({ partitions: created }, 'audit_logs partitions created');
       // The first digest can be signed before any maintenance worker has run.

@@ -11,17 +11,22 @@ import type { AuditEvent } from '../../services/audit-log/events.ts';
 import { createPrismaClient } from '../../services/platform/db/client.ts';
 import { Secret } from '../../services/platform/secret.ts';
 import { createChainWriter } from '../../services/audit-log/chain-writer.ts';
+import { DEFAULT_BATCHER_OPTIONS } from './batcher.ts';
 
 export interface WriterThreadData {
   databaseUrl: string;
   keys: { id: string; key: string }[];
+  /** AUDIT_CHAINS. */
+  chains: number;
   chainId?: number;
   merkleTrees?: boolean;
 }
 
 const data = workerData as WriterThreadData;
-const prisma = createPrismaClient(data.databaseUrl);
+// A connection for every chain's transaction of every batch in flight, so no part waits for another's.
+const prisma = createPrismaClient(data.databaseUrl, { maxConnections: Math.max(10, DEFAULT_BATCHER_OPTIONS.maxInFlight * data.chains + 2) });
 const writer = createChainWriter(prisma, createAuditKeyRing(data.keys.map((k) => ({ id: k.id, key: new Secret(k.key) }))), {
+  chains: data.chains,
   chainId: data.chainId,
   merkleTrees: data.merkleTrees,
 });

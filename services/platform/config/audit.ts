@@ -26,7 +26,14 @@ export const AUDIT_DEFAULTS = {
   AUDIT_LOG_RETENTION_DAYS: 2555,
   AUDIT_SPOOL_DIR: '.data/audit-spool/<process>',
   AUDIT_CHECKPOINT_EVERY_MS: 60_000,
+  AUDIT_CHAINS: 1,
 } as const;
+
+/**
+ * Each chain is one more head row, one more transaction per batch and one more connection of the
+ * writer thread's pool; past the cores PostgreSQL has, more chains only add that overhead.
+ */
+export const MAX_AUDIT_CHAINS = 64;
 
 export interface AuditConfig {
   /** @defaultValue AUDIT_DEFAULTS.AUDIT_LOG_RETENTION_DAYS (about seven years) */
@@ -40,6 +47,12 @@ export interface AuditConfig {
   spoolDir: string;
   /** How often the audit writer records a checkpoint of each chain head (AUDIT_CHECKPOINT_EVERY_MS). @defaultValue AUDIT_DEFAULTS.AUDIT_CHECKPOINT_EVERY_MS */
   checkpointEveryMs: number;
+  /**
+   * How many chains the audit writer spreads new events over (AUDIT_CHAINS): chains 0 … chains − 1,
+   * each event to the one its event_id picks (services/audit-log/chain-assignment.ts). Lowering it
+   * leaves the higher chains as they are, still verified. @defaultValue AUDIT_DEFAULTS.AUDIT_CHAINS
+   */
+  chains: number;
 }
 
 const AUDIT_KEY_ID = /^[A-Za-z0-9_-]{1,32}$/;
@@ -82,5 +95,6 @@ export function parseAudit(env: Env, service: ServiceName, environment: Environm
     delivery: parseAuditDelivery(env.AUDIT_DELIVERY, environment),
     spoolDir: path.resolve(env.AUDIT_SPOOL_DIR?.trim() || AUDIT_DEFAULTS.AUDIT_SPOOL_DIR.replace('<process>', service)),
     checkpointEveryMs: parseInteger('AUDIT_CHECKPOINT_EVERY_MS', env.AUDIT_CHECKPOINT_EVERY_MS, AUDIT_DEFAULTS.AUDIT_CHECKPOINT_EVERY_MS, 100, 86_400_000),
+    chains: parseInteger('AUDIT_CHAINS', env.AUDIT_CHAINS, AUDIT_DEFAULTS.AUDIT_CHAINS, 1, MAX_AUDIT_CHAINS),
   };
 }

@@ -124,6 +124,12 @@ describe('configuration', () => {
     assert.equal(configError(() => loadConfig('admin', { ...base, DATABASE_URL: undefined })).variable, 'DATABASE_URL');
   });
 
+  it('when AUDIT_CHAINS is outside 1 to 64, then start-up names it; within, the writer gets that many chains', () => {
+    for (const chains of ['0', '65', 'two'])
+      assert.equal(configError(() => loadConfig('audit-writer', { ...base, AUDIT_CHAINS: chains })).variable, 'AUDIT_CHAINS');
+    assert.equal(loadConfig('audit-writer', { ...base, AUDIT_CHAINS: '3' }).audit.chains, 3);
+  });
+
   it('when several values are malformed, then one error lists each with its variable and names the first', () => {
     const err = configError(() => loadConfig('admin', { ...base, ENVIRONMENT: 'prod', PORT: 'eighty', CORS_MAX_AGE: '-1', JWT_ALGORITHM: 'HS256' }));
     assert.equal(err.variable, 'ENVIRONMENT');

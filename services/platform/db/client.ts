@@ -7,7 +7,10 @@ export { AuditDigestKeyState, JwtKeyState, Prisma, PrismaClient, ServiceAccountR
 export type { JwtKey, PkiAuthority, ServiceAccount } from './generated/client.ts';
 export type { File as FileRecord, StorageElement } from './generated/client.ts';
 
-/** A client over its own node-postgres pool; call `$disconnect()` when done. */
-export function createPrismaClient(databaseUrl: string): PrismaClient {
-  return new PrismaClient({ adapter: new PrismaPg({ connectionString: databaseUrl }) });
+/**
+ * A client over its own node-postgres pool; call `$disconnect()` when done. `maxConnections` for a
+ * caller that holds more transactions at once than node-postgres's default pool of 10.
+ */
+export function createPrismaClient(databaseUrl: string, options: { maxConnections?: number } = {}): PrismaClient {
+  return new PrismaClient({ adapter: new PrismaPg({ connectionString: databaseUrl, max: options.maxConnections }) });
 }
