@@ -103,13 +103,14 @@ GF_SECURITY_ADMIN_PASSWORD="$(random_alphanumeric 24)"
 AUDIT_LOG_SIGNING_KEY="$(random_alphanumeric 48)"
 JWT_KEY_ENCRYPTION_KEY="$(random_hex_32_bytes)"
 AUDIT_DIGEST_KEY_ENCRYPTION_KEY="$(random_hex_32_bytes)"
+PKI_KEY_ENCRYPTION_KEY="$(random_hex_32_bytes)"
 ADMIN_BOOTSTRAP_CLIENT_SECRET="$(random_alphanumeric 48)"
 STORAGE_CLIENT_SECRET="$(random_alphanumeric 48)"
 METRICS_TOKEN="$(random_alphanumeric 48)"
 
 GENERATED_AT="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
 
-[[ "${JWT_KEY_ENCRYPTION_KEY}" =~ ^[0-9a-f]{64}$ && "${AUDIT_DIGEST_KEY_ENCRYPTION_KEY}" =~ ^[0-9a-f]{64}$ ]] \
+[[ "${JWT_KEY_ENCRYPTION_KEY}" =~ ^[0-9a-f]{64}$ && "${AUDIT_DIGEST_KEY_ENCRYPTION_KEY}" =~ ^[0-9a-f]{64}$ && "${PKI_KEY_ENCRYPTION_KEY}" =~ ^[0-9a-f]{64}$ ]] \
   || fail "could not read 32 random bytes from /dev/urandom"
 
 render_env() {
@@ -136,6 +137,9 @@ render_env() {
 # - Audit digest keys rotate monthly; AUDIT_DIGEST_KEY_ENCRYPTION_KEY encrypts
 #   them at rest. It must differ from JWT_KEY_ENCRYPTION_KEY: only the audit
 #   writer and the maintenance worker get it.
+# - PKI_KEY_ENCRYPTION_KEY encrypts the internal CA's private keys at rest
+#   (roots and intermediates rotate by themselves); only admin, the
+#   maintenance worker and the certificate one-shots get it (docs/TLS.md).
 # =============================================================================
 
 ENVIRONMENT=production
@@ -163,6 +167,9 @@ JWT_KEY_ENCRYPTION_KEY=${JWT_KEY_ENCRYPTION_KEY}
 
 # Audit digest key encryption at rest (64 hex chars = 32 bytes, AES-256-GCM; not the JWT one)
 AUDIT_DIGEST_KEY_ENCRYPTION_KEY=${AUDIT_DIGEST_KEY_ENCRYPTION_KEY}
+
+# Internal CA private key encryption at rest (64 hex chars = 32 bytes, AES-256-GCM; docs/TLS.md)
+PKI_KEY_ENCRYPTION_KEY=${PKI_KEY_ENCRYPTION_KEY}
 
 # Admin bootstrap service account
 ADMIN_BOOTSTRAP_CLIENT_ID=admin-service

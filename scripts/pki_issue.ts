@@ -7,8 +7,8 @@
  * only to DIR/tls.key (0600); DIR/tls.crt holds the certificate and its intermediate, DIR/ca.pem the
  * trust bundle, which also goes to PKI_BUNDLE_FILE when that is set. The certificate names
  * spiffe://artstore/<service>, never a module's identity, and serves TLS only (no client use).
- * It runs with the CA's key (PKI_KEY_ENCRYPTION_KEY, the maintenance worker's configuration), which
- * sets the CA up on a deployment's first run.
+ * It runs with the CA's key (PKI_KEY_ENCRYPTION_KEY) and the database and Redis settings, nothing
+ * else secret, and sets the CA up on a deployment's first run.
  *
  * --if-due leaves a certificate in DIR that has more than a third of its life left, the same names
  * and an issuer still trusted (run it daily); --reload then makes the server use the new files:
@@ -48,6 +48,8 @@ interface IssueResult {
 await runAuditedCli({
   name: 'pki:issue',
   title: 'Server certificate',
+  // Only the CA key is needed, never the JWT or digest keys the maintenance worker holds: checked as a process that needs none.
+  configAs: 'storage-element',
   options: {
     service: { type: 'string' },
     dns: { type: 'string', multiple: true },

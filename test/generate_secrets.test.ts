@@ -20,6 +20,7 @@ const minimumSecretLength: Record<string, number> = {
   METRICS_TOKEN: 48,
   JWT_KEY_ENCRYPTION_KEY: 64,
   AUDIT_DIGEST_KEY_ENCRYPTION_KEY: 64,
+  PKI_KEY_ENCRYPTION_KEY: 64,
 };
 const secretNames = Object.keys(minimumSecretLength);
 const safeAlphabet = /^[A-Za-z0-9][A-Za-z0-9_-]*$/;
@@ -139,6 +140,7 @@ describe('scripts/generate_secrets.sh', function () {
     assert.match(envValue(firstEnv, 'JWT_KEY_ENCRYPTION_KEY'), /^[0-9a-f]{64}$/);
     assert.match(envValue(firstEnv, 'AUDIT_DIGEST_KEY_ENCRYPTION_KEY'), /^[0-9a-f]{64}$/);
     assert.notEqual(envValue(firstEnv, 'AUDIT_DIGEST_KEY_ENCRYPTION_KEY'), envValue(firstEnv, 'JWT_KEY_ENCRYPTION_KEY'));
+    assert.match(envValue(firstEnv, 'PKI_KEY_ENCRYPTION_KEY'), /^[0-9a-f]{64}$/);
   });
 
   it('when each secret is put in URL userinfo, then it round-trips unchanged', () => {

@@ -10,7 +10,7 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import type { Redis } from 'ioredis';
 import type { PrismaClient } from '../../services/platform/db/client.ts';
 import { createAuditPublisher, type AuditPublisher } from '../../services/audit-log/publisher.ts';
-import { ConfigError, loadConfig, type Config } from '../../services/platform/config/index.ts';
+import { ConfigError, loadConfig, type Config, type ServiceName } from '../../services/platform/config/index.ts';
 import { AppError } from '../../services/platform/errors.ts';
 import { createPrismaClient } from '../../services/platform/db/client.ts';
 import { createLogger, type Logger } from '../../services/platform/logger.ts';
@@ -33,6 +33,11 @@ export interface CliCommand<T, O extends NonNullable<ParseArgsConfig['options']>
   name: string;
   /** The first line of the result on a terminal: "JWT signing keys rotated". */
   title: string;
+  /**
+   * The process whose configuration rules the command's is checked by (which keys it must be given).
+   * @defaultValue 'maintenance': the keys' and the audit log's commands need what the worker needs
+   */
+  configAs?: ServiceName;
   /** The command's own flags besides --json (node:util parseArgs options). */
   options?: O;
   /** Checks the flags before anything connects; throws a CommandLineError naming what is wrong. */
@@ -54,7 +59,7 @@ export async function runAuditedCli<T, O extends NonNullable<ParseArgsConfig['op
     const flags = values as ParsedFlags<O>;
     command.checkFlags?.(flags);
     cli = cliEnvironment(name);
-    const config = loadConfig('maintenance', cli.env);
+    const config = loadConfig(command.configAs ?? 'maintenance', cli.env);
     await assertDatabaseAnswers(cli, config.databaseUrl.reveal());
     const logger = createLogger({ service: name.replaceAll(':', '-'), level: config.logLevel }, process.stderr);
     const prisma = createPrismaClient(config.databaseUrl.reveal());

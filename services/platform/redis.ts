@@ -25,7 +25,12 @@ export function redisTlsOptions(url: string, caFile: string | undefined): Pick<R
       minVersion: 'TLSv1.2',
       // ioredis copies these options into tls.connect() at each connection: the getter re-reads the bundle then.
       get ca() {
-        return readFileSync(caFile, 'utf8');
+        // Not there yet (a first start, before anything wrote it): the system's CAs, which refuse the server, and ioredis retries.
+        try {
+          return readFileSync(caFile, 'utf8');
+        } catch {
+          return undefined;
+        }
       },
     },
   };

@@ -4,7 +4,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { DEV_PROCESSES } from '../../scripts/dev/processes.ts';
-import { DEFAULT_PORTS, loadConfig, loadDatabaseUrl, type Env } from '../../services/platform/config/index.ts';
+import { DEFAULT_PORTS, loadConfig, loadDatabaseUrl, SECRET_NAMES, type Env } from '../../services/platform/config/index.ts';
 import {
   APP_SERVICES,
   dockerDir,
@@ -27,6 +27,9 @@ const COMPOSE_FILES: [string, ComposeFile][] = [
   ['compose.monitoring.yml', monitoring],
 ];
 const SYSTEM_SERVICES = ['postgres', 'redis', 'migrate', ...APP_SERVICES];
+/** One-shots of the production file: PostgreSQL's and Redis's server certificates from the internal CA. */
+const CERTIFICATE_JOBS = ['postgres-certificate', 'redis-certificate'];
+const ONE_SHOTS = ['migrate', ...CERTIFICATE_JOBS];
 
 /** Environment variables whose value is itself a credential; only their *_FILE form may appear. */
 const CREDENTIAL_VARIABLES = /(PASSWORD|SECRET|TOKEN|CREDENTIAL|ENCRYPTION_KEY|PRIVATE_KEY|^DATABASE_URL$|^REDIS_URL$)/;
@@ -51,7 +54,8 @@ function plaintextSecrets(node: unknown, where = ''): string[] {
   if (/[a-z][a-z0-9+.-]*:\/\/[^\s/@:]*:[^\s/@$]+@/i.test(node)) problems.push(`${where}: URL with a password`);
   if (/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(node)) problems.push(`${where}: private key`);
   if (/\b[0-9a-fA-F]{32,}\b/.test(node)) problems.push(`${where}: long hexadecimal string`);
-  for (const token of node.match(/[A-Za-z0-9+/=_-]{24,}/g) ?? []) {
+  // A `name=value` setting is two words, not one token (ssl_min_protocol_version=TLSv1.3).
+  for (const token of node.replace(/\b([a-z_]+)=/g, '$1 ').match(/[A-Za-z0-9+/=_-]{24,}/g) ?? []) {
     if (/[0-9]/.test(token) && /[a-z]/.test(token) && /[A-Z]/.test(token)) problems.push(`${where}: random-looking token`);
   }
   if (/requirepass\s+["']?(?!["']?\$)/.test(node)) problems.push(`${where}: literal redis password`);
@@ -64,10 +68,10 @@ function service(file: ComposeFile, name: string): ComposeService {
   return found;
 }
 
-/** The secret file each `*_FILE=/run/secrets/<name>` variable of a service points at. */
+/** The secret file each `*_FILE=/run/secrets/<name>` variable of a service points at (a secret's *_FILE; TLS_CA_FILE is no secret). */
 function secretFileVariables(svc: ComposeService): [string, string][] {
   return Object.entries(svc.environment ?? {})
-    .filter(([key]) => /_FILE$/.test(key))
+    .filter(([key]) => /_FILE$/.test(key) && (SECRET_NAMES as readonly string[]).includes(key.replace(/_FILE$/, '')))
     .map(([key, value]) => {
       const match = /^\/run\/secrets\/([a-z0-9_]+)$/.exec(String(value));
       assert.ok(match, `${key}=${value} does not point into /run/secrets`);
@@ -102,7 +106,7 @@ describe('docker compose files', () => {
   }
 
   it('when the production file is read, then it runs postgres, redis, migrate, the four modules and both workers', () => {
-    assert.deepEqual(Object.keys(production.services).sort(), [...SYSTEM_SERVICES].sort());
+    assert.deepEqual(Object.keys(production.services).sort(), [...SYSTEM_SERVICES, ...CERTIFICATE_JOBS].sort());
     assert.deepEqual(Object.keys(development.services).sort(), [...SYSTEM_SERVICES].sort());
   });
 
@@ -164,7 +168,7 @@ describe('docker compose files', () => {
       const redis = new URL(config.redisUrl.reveal());
       assert.equal(redis.hostname, 'redis');
       assert.equal(decodeURIComponent(redis.password), dotenv.REDIS_PASSWORD);
-      assert.equal(config.jwt.adminUrl, 'http://admin:8000');
+      assert.equal(config.jwt.adminUrl, 'https://admin:8000');
       assert.equal(config.http.metricsToken?.reveal(), dotenv.METRICS_TOKEN, 'the /metrics token is the metrics_token secret');
     });
 
@@ -223,8 +227,87 @@ describe('docker compose files', () => {
     assert.equal(postgres.environment?.POSTGRES_DB, admin.environment?.POSTGRES_DB);
     assert.equal(service(production, 'redis').environment?.REDIS_PASSWORD_FILE, '/run/secrets/redis_password');
     const migrateUrl = new URL(loadDatabaseUrl(containerEnv(service(production, 'migrate'))).reveal());
-    assert.equal(migrateUrl.hostname, 'postgres');
+    assert.equal(migrateUrl.searchParams.get('host'), '/var/run/postgresql', 'migrate uses the Unix socket: PostgreSQL may have no certificate yet');
+    assert.ok(service(production, 'migrate').volumes?.includes('postgres_socket:/var/run/postgresql'));
+    assert.ok(service(production, 'postgres').volumes?.includes('postgres_socket:/var/run/postgresql'));
     assert.equal(decodeURIComponent(migrateUrl.password), dotenv.POSTGRES_PASSWORD);
+  });
+
+  const BUNDLE = '/var/lib/artstore/pki/ca.pem';
+
+  for (const name of APP_SERVICES) {
+    it(`when ${name} runs from compose.yml, then it serves TLS, trusts the bundle admin writes, and reaches PostgreSQL by verify-full and Redis by rediss://`, () => {
+      const svc = service(production, name);
+      const config = loadConfig(name, containerEnv(svc));
+      assert.equal(config.tls.mode, 'on');
+      assert.equal(config.tls.caFile, BUNDLE);
+      assert.ok(config.tls.sans.includes(name), `${name}: its certificate names ${name}, the host the others call`);
+      assert.ok(config.tls.sans.includes('127.0.0.1'), `${name}: the healthcheck calls 127.0.0.1`);
+      const database = new URL(config.databaseUrl.reveal());
+      assert.deepEqual(
+        [database.hostname, database.searchParams.get('sslmode'), database.searchParams.get('sslrootcert')],
+        ['postgres', 'verify-full', BUNDLE],
+      );
+      assert.equal(new URL(config.redisUrl.reveal()).protocol, 'rediss:');
+      const bundleVolume = (svc.volumes ?? []).find((volume) => volume.startsWith('pki_bundle:'));
+      assert.equal(
+        bundleVolume,
+        name === 'admin' ? 'pki_bundle:/var/lib/artstore/pki' : 'pki_bundle:/var/lib/artstore/pki:ro',
+        `${name}: only admin writes the bundle`,
+      );
+      if (name === 'admin') assert.equal(config.pki.bundleFile, BUNDLE);
+      if (name !== 'admin' && name !== 'maintenance') {
+        assert.ok(config.storage.client.clientSecret, `${name} asks admin for its certificate with the module-to-module account`);
+        assert.equal(svc.depends_on?.admin?.condition, 'service_healthy', `${name} starts after admin wrote the bundle`);
+      }
+    });
+  }
+
+  it('when compose.yml mounts the CA key, then only admin, maintenance and the certificate jobs get it', () => {
+    const holders = Object.entries(production.services)
+      .filter(([, svc]) => mountedSecrets(svc).includes('pki_key_encryption_key'))
+      .map(([name]) => name)
+      .sort();
+    assert.deepEqual(holders, ['admin', 'maintenance', ...CERTIFICATE_JOBS].sort());
+    for (const name of CERTIFICATE_JOBS) {
+      assert.equal(mountedSecrets(service(production, name)).includes('jwt_key_encryption_key'), false, `${name} holds no JWT key`);
+    }
+  });
+
+  it('when compose.yml starts, then the certificate jobs issue PostgreSQL’s and Redis’s certificates over the socket after migrate and before Redis, and both servers use them', () => {
+    const args = (name: string) => service(production, name).command ?? [];
+    const flag = (command: string[], name: string) => command.flatMap((word, i) => (word === name ? [command[i + 1]] : []));
+    const jobs = { postgres: service(production, 'postgres-certificate'), redis: service(production, 'redis-certificate') };
+    for (const [server, job] of Object.entries(jobs)) {
+      const command = job.command ?? [];
+      assert.deepEqual(command.slice(0, 4), ['node', '--import', 'tsx', 'scripts/pki_issue.ts']);
+      assert.deepEqual(flag(command, '--service'), [server]);
+      assert.ok(flag(command, '--dns').includes(server), `the ${server} certificate names the host ${server}`);
+      assert.deepEqual(flag(command, '--out'), [`/var/lib/artstore/tls/${server}`]);
+      assert.ok(command.includes('--if-due') && command.includes('--reload'), 'each run renews only when due and reloads the server');
+      assert.ok(job.volumes?.includes(`${server}_tls:/var/lib/artstore/tls/${server}`));
+      assert.ok(job.volumes?.includes('postgres_socket:/var/run/postgresql'));
+      const config = loadConfig('storage-element', containerEnv(job));
+      assert.equal(new URL(config.databaseUrl.reveal()).searchParams.get('host'), '/var/run/postgresql');
+      assert.ok(config.pki.keyEncryptionKey);
+      assert.equal(config.pki.bundleFile, BUNDLE);
+      assert.equal(job.restart, 'no');
+    }
+    assert.equal(jobs.postgres.depends_on?.migrate?.condition, 'service_completed_successfully');
+    assert.equal(jobs.redis.depends_on?.['postgres-certificate']?.condition, 'service_completed_successfully');
+    assert.equal(service(production, 'redis').depends_on?.['redis-certificate']?.condition, 'service_completed_successfully');
+    for (const name of APP_SERVICES) {
+      assert.equal(service(production, name).depends_on?.['postgres-certificate']?.condition, 'service_completed_successfully', name);
+    }
+    const postgres = args('postgres').join(' ');
+    assert.match(postgres, /ssl_cert_file=\/var\/lib\/artstore\/tls\/postgres\/tls\.crt/);
+    assert.match(postgres, /ssl_key_file=\/var\/lib\/artstore\/tls\/postgres\/tls\.key/);
+    assert.ok(service(production, 'postgres').volumes?.includes('postgres_tls:/var/lib/artstore/tls/postgres:ro'));
+    const redis = args('redis').join(' ');
+    assert.match(redis, /--port 0 --tls-port 6379/);
+    assert.match(redis, /--tls-cert-file "\$\$REDIS_TLS_DIR\/tls\.crt"/);
+    assert.equal(service(production, 'redis').environment?.REDIS_TLS_DIR, '/var/lib/artstore/tls/redis');
+    assert.ok(service(production, 'redis').volumes?.includes('redis_tls:/var/lib/artstore/tls/redis:ro'));
   });
 
   for (const [file, compose] of [
@@ -250,7 +333,7 @@ describe('docker compose files', () => {
 
     it(`when ${file} runs, then every long-running service has a healthcheck and the audit writer at least two replicas`, () => {
       for (const [name, svc] of Object.entries(compose.services)) {
-        if (name === 'migrate') continue;
+        if (ONE_SHOTS.includes(name)) continue;
         assert.ok(svc.healthcheck?.test?.length, `${name} has no healthcheck`);
       }
       assert.ok((service(compose, 'audit-writer').deploy?.replicas ?? 1) >= 2);

@@ -5,7 +5,10 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { start as startQuery } from '../../services/query/app.ts';
 import type { RunningService } from '../../services/platform/runtime.ts';
+import { start as startAdmin } from '../../services/admin/app.ts';
+import { publicCertificateFiles } from '../support/client-certificates.ts';
 import { testConfig } from '../support/infra.ts';
+import { tlsTestEnv } from '../support/tls-modules.ts';
 import { dockerDir } from './deploy-files.ts';
 
 /** Runs a file with node as the container would, with only the given environment. */
@@ -39,6 +42,25 @@ describe('container entry files', () => {
     const unset = await run([path.join(dockerDir, 'healthcheck.mjs')], {});
     assert.equal(unset.status, 1);
     assert.match(unset.output, /PORT is not set/);
+  });
+
+  it('when a module serves TLS 1.3, then the healthcheck passes over https trusting the bundle and fails trusting another one', async function () {
+    this.timeout(60_000);
+    const env = await tlsTestEnv();
+    const admin = await startAdmin(testConfig('admin', env));
+    try {
+      const trusted = await run([path.join(dockerDir, 'healthcheck.mjs')], { PORT: String(admin.port), TLS_MODE: 'on', TLS_CA_FILE: env.TLS_CA_FILE! });
+      assert.equal(trusted.status, 0, trusted.output);
+      const other = await run([path.join(dockerDir, 'healthcheck.mjs')], {
+        PORT: String(admin.port),
+        TLS_MODE: 'on',
+        TLS_CA_FILE: (await publicCertificateFiles('localhost')).certFile,
+      });
+      assert.equal(other.status, 1);
+      assert.match(other.output, /certificate/);
+    } finally {
+      await admin.stop();
+    }
   });
 
   it('when the migrate container has no usable database settings, then it exits 1 naming the variable and runs nothing', async () => {

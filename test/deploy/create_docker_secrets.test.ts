@@ -12,6 +12,7 @@ const SECRET_VARIABLES: Record<string, string> = {
   audit_log_secret_key: 'AUDIT_LOG_SECRET_KEY',
   jwt_key_encryption_key: 'JWT_KEY_ENCRYPTION_KEY',
   audit_digest_key_encryption_key: 'AUDIT_DIGEST_KEY_ENCRYPTION_KEY',
+  pki_key_encryption_key: 'PKI_KEY_ENCRYPTION_KEY',
   admin_bootstrap_client_secret: 'ADMIN_BOOTSTRAP_CLIENT_SECRET',
   storage_client_secret: 'STORAGE_CLIENT_SECRET',
   metrics_token: 'METRICS_TOKEN',
