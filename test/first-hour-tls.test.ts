@@ -85,7 +85,7 @@ describe('npm start with ARTSTORE_TLS=1: the whole system over TLS 1.3', functio
 
     const curl = /^ {4}(curl [^\n]*\\\n[^\n]*)$/m.exec(summary)?.[1];
     assert.ok(curl?.includes(`--cacert ${bundle()}`), `a token request with --cacert in the summary:\n${summary}`);
-    const token = await run('bash', ['-c', curl], emptyEnv());
+    const token = await run('bash', ['-c', curl!], emptyEnv());
     assert.equal(token.code, 0, shown(token));
     assert.match((JSON.parse(token.stdout) as { access_token: string }).access_token, /^eyJ/);
   });
