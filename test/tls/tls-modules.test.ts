@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import type { Env } from '../../services/platform/config/index.ts';
 import type { RunningService } from '../../services/platform/runtime.ts';
 import { bundleClient, startTlsModules, tlsTestEnv } from '../support/tls-modules.ts';
-import { stopAll, type ModuleName } from '../support/modules.ts';
+import { metricValue, stopAll, type ModuleName } from '../support/modules.ts';
 import { TEST_SECRETS, testConfig } from '../support/infra.ts';
 import { sClient } from '../support/openssl-client.ts';
 import { start as startAuditWriter } from '../../workers/audit-writer/worker.ts';
@@ -26,7 +26,7 @@ describe('TLS 1.3 on every module, mutual TLS between them', function () {
     await stopAll(Object.values(modules ?? {}));
   });
 
-  it('when a TLS 1.2 client connects to any module or worker it is refused, and TLS 1.3 is accepted with a certificate naming it', async () => {
+  it('when a TLS 1.2 client connects to any module or worker it is refused and counted, and TLS 1.3 is accepted with a certificate naming it', async () => {
     const listeners = Object.entries({ ...modules, ...workers });
     assert.deepEqual(listeners.map(([name]) => name).sort(), ['admin', 'audit-writer', 'ingester', 'maintenance', 'query', 'storage-element']);
     for (const [name, service] of listeners) {
@@ -41,7 +41,12 @@ describe('TLS 1.3 on every module, mutual TLS between them', function () {
     }
     const client = await bundleClient(env.PKI_BUNDLE_FILE!);
     try {
-      for (const [name, service] of listeners) assert.equal((await client.fetch(`${service.url}/health`)).status, 200, `${name} /health over TLS 1.3`);
+      for (const [name, service] of listeners) {
+        assert.equal((await client.fetch(`${service.url}/health`)).status, 200, `${name} /health over TLS 1.3`);
+        const metrics = await (await client.fetch(`${service.url}/metrics`)).text();
+        const refused = metricValue(metrics, 'tls_handshake_failures_total', { reason: 'ERR_SSL_UNSUPPORTED_PROTOCOL' }) ?? 0;
+        assert.ok(refused >= 1, `${name} counts the TLS 1.2 handshake it refused`);
+      }
     } finally {
       await client.close();
     }
