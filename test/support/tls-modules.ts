@@ -4,12 +4,18 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Agent, fetch as undiciFetch } from 'undici';
 import type { Env } from '../../services/platform/config/index.ts';
+import { createPrismaClient } from '../../services/platform/db/client.ts';
 import type { RunningService } from '../../services/platform/runtime.ts';
-import { isolatedPrefix, testConfig } from './infra.ts';
+import { isolatedPrefix, testConfig, testInfra } from './infra.ts';
 import { MODULES, type ModuleName } from './modules.ts';
 
-/** The variables that turn TLS on for a test deployment: one CA key, a bundle file admin writes and the others start from. */
+/**
+ * The variables that turn TLS on for a test deployment: one CA key, a bundle file admin writes and the
+ * others start from. The key is new, so the CA starts over: rows an earlier test left are sealed
+ * under another key and would stop admin at start.
+ */
 export async function tlsTestEnv(overrides: Env = {}): Promise<Env> {
+  await emptyCaTable();
   const dir = await mkdtemp(path.join(tmpdir(), 'artstore-tls-'));
   const bundle = path.join(dir, 'ca.pem');
   return {
@@ -21,6 +27,16 @@ export async function tlsTestEnv(overrides: Env = {}): Promise<Env> {
     BULLMQ_PREFIX: isolatedPrefix('tls'),
     ...overrides,
   };
+}
+
+/** TLS tests own pki_authorities while they run (mocha runs one test at a time). */
+export async function emptyCaTable(): Promise<void> {
+  const prisma = createPrismaClient(testInfra().databaseUrl);
+  try {
+    await prisma.$executeRawUnsafe('TRUNCATE pki_authorities');
+  } finally {
+    await prisma.$disconnect();
+  }
 }
 
 /** Every module with TLS on: admin first (it sets up the CA and writes the bundle), then the others against it. */
