@@ -55,7 +55,12 @@ describe('worker processes', () => {
     });
 
   it('when a job of the queue has no processor, then the worker refuses to start and names that job', async () => {
-    const processors = { [MaintenanceJob.RotateJwtKeys]: async () => undefined, [MaintenanceJob.RotateAuditDigestKeys]: async () => undefined };
+    const processors = {
+      [MaintenanceJob.RotateJwtKeys]: async () => undefined,
+      [MaintenanceJob.RotateAuditDigestKeys]: async () => undefined,
+      [MaintenanceJob.RotateCaIntermediate]: async () => undefined,
+      [MaintenanceJob.RotateCaRoot]: async () => undefined,
+    };
     await assert.rejects(refusedStart(processors), /missing for \[weekly-cleanup\]/);
   });
 
@@ -64,6 +69,8 @@ describe('worker processes', () => {
       [MaintenanceJob.RotateJwtKeys]: async () => undefined,
       [MaintenanceJob.WeeklyCleanup]: async () => undefined,
       [MaintenanceJob.RotateAuditDigestKeys]: async () => undefined,
+      [MaintenanceJob.RotateCaIntermediate]: async () => undefined,
+      [MaintenanceJob.RotateCaRoot]: async () => undefined,
     };
     await assert.rejects(refusedStart({ ...processors, 'made-up-job': async () => undefined }), /unknown \[made-up-job\]/);
   });
