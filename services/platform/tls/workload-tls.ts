@@ -28,7 +28,10 @@ export interface TlsMaterial {
 export interface WorkloadTlsOptions {
   service: string;
   sans: readonly string[];
-  /** Gets a certificate for a CSR: from admin over HTTPS, or from the CA in this very process (admin, maintenance). */
+  /**
+   * Gets a certificate for a CSR: from admin over HTTPS, or from the CA in this very process (admin,
+   * maintenance). `fetchWith` verifies the server against the bundle and presents no certificate.
+   */
   obtain(csrPem: string, fetchWith: typeof fetch): Promise<IssuedCertificate>;
   /** The trust bundle now: the CA's (admin, maintenance), or admin's /.well-known/artstore-ca.pem fetched over verified TLS. */
   trustBundle(fetchWith: typeof fetch): Promise<string>;
@@ -57,6 +60,15 @@ export interface WorkloadTls {
 
 const RETRY_MIN_MS = 500;
 const RETRY_MAX_MS = 30_000;
+
+/** An error with its causes, for the log: undici's "fetch failed" says why only in its cause. */
+function reasonOf(err: unknown): string {
+  const parts: string[] = [];
+  for (let e = err as { message?: string; code?: string; cause?: unknown } | undefined; e && parts.length < 4; e = e.cause as typeof e) {
+    parts.push(`${e.message ?? String(e)}${e.code ? ` (${e.code})` : ''}`);
+  }
+  return parts.join(': ');
+}
 
 /** The SPIFFE IDs a certificate names (URI SANs in this trust domain). */
 export function spiffeIdsOf(cert: Pick<PeerCertificate, 'subjectaltname'> | undefined): string[] {
@@ -102,7 +114,7 @@ export async function startWorkloadTls(options: WorkloadTlsOptions): Promise<Wor
 
   let current: TlsMaterial | undefined;
   let bundle = options.initialBundle ?? '';
-  let agents: { https: https.Agent; undici: Agent } | undefined;
+  let agents: { https: https.Agent; undici: Agent; anonymous: Agent } | undefined;
   const listeners: ((material: TlsMaterial) => void)[] = [];
   let renewTimer: NodeJS.Timeout | undefined;
   let closed = false;
@@ -118,6 +130,7 @@ export async function startWorkloadTls(options: WorkloadTlsOptions): Promise<Wor
     return {
       https: new https.Agent({ keepAlive: true, ...tlsOptions }),
       undici: new Agent({ connect: { ...tlsOptions, maxVersion: 'TLSv1.3' } }),
+      anonymous: new Agent({ connect: { ...tlsOptions, cert: undefined, key: undefined, maxVersion: 'TLSv1.3' } }),
     };
   };
   const swapAgents = (material: Pick<TlsMaterial, 'cert' | 'key' | 'ca'>) => {
@@ -128,32 +141,43 @@ export async function startWorkloadTls(options: WorkloadTlsOptions): Promise<Wor
       // undici's close() waits for them, and the old https.Agent is only dropped, its idle sockets
       // closed by the servers' keep-alive timeout.
       void old.undici.close().catch(() => undefined);
+      void old.anonymous.close().catch(() => undefined);
     }
   };
-  const fetchWith: typeof fetch = (input, init) => {
-    if (!agents) swapAgents({ cert: '', key: '', ca: bundle });
-    return undiciFetch(input as Parameters<typeof undiciFetch>[0], { ...(init as object), dispatcher: agents!.undici }) as unknown as Promise<Response>;
-  };
+  const fetchVia =
+    (agent: 'undici' | 'anonymous'): typeof fetch =>
+    (input, init) => {
+      if (!agents) swapAgents({ cert: '', key: '', ca: bundle });
+      return undiciFetch(input as Parameters<typeof undiciFetch>[0], { ...(init as object), dispatcher: agents![agent] }) as unknown as Promise<Response>;
+    };
+  const fetchWith = fetchVia('undici');
+  // The CA's endpoints take the token, not this certificate: a process whose certificate lapsed (it
+  // was stalled, admin was away) must still get a new one, and admin cuts off an expired certificate.
+  const fetchFromCa = fetchVia('anonymous');
   const publish = () => {
     swapAgents(current!);
     for (const listener of listeners) listener(current!);
   };
 
   async function obtainCertificate(): Promise<void> {
+    const askedAt = Date.now();
     const keys = await generateKeyPair();
     const csr = await createLeafRequest(service, keys, options.sans);
-    const issued = await options.obtain(csr, fetchWith);
+    const issued = await options.obtain(csr, fetchFromCa);
     const leaf = new X509Certificate(issued.chain);
+    // The CA back-dates notBefore for clock skew; the life this process can use starts when it asked.
+    // Counted from notBefore, a certificate shorter than the skew would be due again at once.
+    const usableFrom = Math.max(new Date(leaf.validFrom).getTime(), askedAt);
     current = { cert: issued.chain, key: await privateKeyPem(keys.privateKey), ca: bundle, notAfter: issued.notAfter };
-    lifetime.set({ service }, Math.round((issued.notAfter.getTime() - new Date(leaf.validFrom).getTime()) / 1000));
+    lifetime.set({ service }, Math.round((issued.notAfter.getTime() - usableFrom) / 1000));
     rotations.inc({ kind: 'leaf', status: 'success' });
     logger.info({ serial: leaf.serialNumber, notAfter: issued.notAfter.toISOString() }, 'workload certificate issued');
-    scheduleRenewal(new Date(leaf.validFrom), issued.notAfter);
+    scheduleRenewal(usableFrom, issued.notAfter);
   }
 
-  function scheduleRenewal(notBefore: Date, notAfter: Date) {
+  function scheduleRenewal(from: number, notAfter: Date) {
     clearTimeout(renewTimer);
-    const due = notBefore.getTime() + (notAfter.getTime() - notBefore.getTime()) * renewAt;
+    const due = from + (notAfter.getTime() - from) * renewAt;
     renewTimer = setTimeout(() => void renewWithRetry(RETRY_MIN_MS), Math.max(0, due - Date.now()));
     renewTimer.unref();
   }
@@ -166,7 +190,7 @@ export async function startWorkloadTls(options: WorkloadTlsOptions): Promise<Wor
     } catch (err) {
       rotations.inc({ kind: 'leaf', status: 'failure' });
       const left = (current?.notAfter.getTime() ?? 0) - Date.now();
-      logger.error({ err: (err as Error).message, secondsLeft: Math.round(left / 1000) }, 'workload certificate renewal failed; retrying');
+      logger.error({ err: reasonOf(err), secondsLeft: Math.round(left / 1000) }, 'workload certificate renewal failed; retrying');
       const next = Math.min(RETRY_MAX_MS, delayMs * 2);
       renewTimer = setTimeout(() => void renewWithRetry(next), delayMs);
       renewTimer.unref();
@@ -175,7 +199,7 @@ export async function startWorkloadTls(options: WorkloadTlsOptions): Promise<Wor
 
   async function refreshBundle(): Promise<void> {
     try {
-      const fresh = await options.trustBundle(fetchWith);
+      const fresh = await options.trustBundle(fetchFromCa);
       if (!fresh.includes('BEGIN CERTIFICATE')) throw new Error('the trust bundle holds no certificate');
       if (fresh === bundle) return;
       bundle = fresh;
@@ -187,11 +211,11 @@ export async function startWorkloadTls(options: WorkloadTlsOptions): Promise<Wor
       logger.info('trust bundle updated');
     } catch (err) {
       rotations.inc({ kind: 'bundle', status: 'failure' });
-      logger.warn({ err: (err as Error).message }, 'trust bundle refresh failed; keeping the current one');
+      logger.warn({ err: reasonOf(err) }, 'trust bundle refresh failed; keeping the current one');
     }
   }
 
-  if (!options.initialBundle) bundle = await options.trustBundle(fetchWith);
+  if (!options.initialBundle) bundle = await options.trustBundle(fetchFromCa);
   else await refreshBundle();
   await obtainCertificate();
   publish();
@@ -211,6 +235,7 @@ export async function startWorkloadTls(options: WorkloadTlsOptions): Promise<Wor
       clearTimeout(renewTimer);
       agents?.https.destroy();
       await agents?.undici.close().catch(() => undefined);
+      await agents?.anonymous.close().catch(() => undefined);
     },
   };
 }
