@@ -24,7 +24,7 @@ import path from 'node:path';
 import { createAuditPublisher, type AuditEventInput } from '../services/audit-log/publisher.ts';
 import { createLogger } from '../services/platform/logger.ts';
 import { createRedis, waitForRedis } from '../services/platform/redis.ts';
-import { Secret } from '../services/platform/secret.ts';
+import { standaloneRedis } from '../services/platform/config/index.ts';
 import { startChildService } from '../test/support/child-service.ts';
 import { testEnv } from '../test/support/infra.ts';
 import type { Benchmark, Figure } from './report.ts';
@@ -112,9 +112,16 @@ async function publishedEventsPerSecond(prisma: PrismaClient, count: number): Pr
   const spoolDir = await mkdtemp(path.join(tmpdir(), 'bench-spool-'));
   const publishers = await Promise.all(
     Array.from({ length: PUBLISHERS }, async (_, i) => {
-      const redis = createRedis(new Secret(testInfra().redisUrl), 'producer', logger, `bench-publisher-${i}`);
+      const redis = createRedis(standaloneRedis(testInfra().redisUrl), 'producer', logger, `bench-publisher-${i}`);
       await waitForRedis(redis, 5000);
-      const audit = await createAuditPublisher({ redis, bullmqPrefix: prefix, source: 'ingester', delivery: 'fail-closed', spoolDir: path.join(spoolDir, String(i)), logger });
+      const audit = await createAuditPublisher({
+        redis,
+        bullmqPrefix: prefix,
+        source: 'ingester',
+        delivery: 'fail-closed',
+        spoolDir: path.join(spoolDir, String(i)),
+        logger,
+      });
       return { redis, audit };
     }),
   );

@@ -13,7 +13,7 @@ import type { Redis } from 'ioredis';
 import { createAuditPublisher, type AuditEventInput, type AuditPublisher } from '../services/audit-log/publisher.ts';
 import { createLogger } from '../services/platform/logger.ts';
 import { createRedis, waitForRedis } from '../services/platform/redis.ts';
-import { Secret } from '../services/platform/secret.ts';
+import { standaloneRedis } from '../services/platform/config/index.ts';
 import { deleteKeys, testInfra } from '../test/support/infra.ts';
 import { startRedisProxy } from '../test/support/redis-proxy.ts';
 import { percentile, type Benchmark, type Figure } from './report.ts';
@@ -113,7 +113,7 @@ async function withPublisher<T>(
   spoolDir: string,
   use: (audit: AuditPublisher, redis: Redis) => Promise<T>,
 ): Promise<T> {
-  const redis = createRedis(new Secret(redisUrl), 'producer', logger, 'bench:producer');
+  const redis = createRedis(standaloneRedis(redisUrl), 'producer', logger, 'bench:producer');
   await waitForRedis(redis, 5000);
   const audit = await createAuditPublisher({ redis, bullmqPrefix: prefix, source: 'admin', delivery, spoolDir, logger });
   try {
@@ -130,7 +130,7 @@ const benchmark: Benchmark = {
     const infra = testInfra();
     const prefix = `${infra.bullmqPrefix}-bench-${randomBytes(3).toString('hex')}`;
     const spoolDir = await mkdtemp(path.join(tmpdir(), 'audit-spool-bench-'));
-    const cleanup = createRedis(new Secret(infra.redisUrl), 'producer', logger, 'bench:cleanup');
+    const cleanup = createRedis(standaloneRedis(infra.redisUrl), 'producer', logger, 'bench:cleanup');
     const figures: Figure[] = [];
     try {
       await withPublisher(infra.redisUrl, prefix, 'fail-closed', spoolDir, async (audit, redis) => {

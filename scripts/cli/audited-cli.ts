@@ -7,14 +7,13 @@
  * audit queue is unreachable.
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import type { Redis } from 'ioredis';
 import type { PrismaClient } from '../../services/platform/db/client.ts';
 import { createAuditPublisher, type AuditPublisher } from '../../services/audit-log/publisher.ts';
 import { ConfigError, loadConfig, type Config, type ServiceName } from '../../services/platform/config/index.ts';
 import { AppError } from '../../services/platform/errors.ts';
 import { createPrismaClient } from '../../services/platform/db/client.ts';
 import { createLogger, type Logger } from '../../services/platform/logger.ts';
-import { createRedis } from '../../services/platform/redis.ts';
+import { createRedis, type RedisClient } from '../../services/platform/redis.ts';
 import { cliEnvironment, explainConfigError, type CliEnvironment } from './cli-environment.ts';
 import { fieldLines, outputModeOf, printResult } from './cli-output.ts';
 import { CommandLineError } from './command-line-error.ts';
@@ -24,7 +23,7 @@ export interface CliContext {
   config: Config;
   logger: Logger;
   prisma: PrismaClient;
-  redis: Redis;
+  redis: RedisClient;
   audit: AuditPublisher;
 }
 
@@ -63,12 +62,10 @@ export async function runAuditedCli<T, O extends NonNullable<ParseArgsConfig['op
     await assertDatabaseAnswers(cli, config.databaseUrl.reveal());
     const logger = createLogger({ service: name.replaceAll(':', '-'), level: config.logLevel }, process.stderr);
     const prisma = createPrismaClient(config.databaseUrl.reveal());
-    const redis = createRedis(config.redisUrl, 'producer', logger, name, { caFile: config.tls.caFile });
+    const redis = createRedis(config.redis, 'producer', logger, name, { caFile: config.tls.caFile });
     let audit: AuditPublisher | undefined;
     try {
-      await awaitRedis(cli, redis, config.redisUrl.reveal(), (err) =>
-        logger.warn({ err: err.message }, 'redis unreachable: running processes hear of the change later'),
-      );
+      await awaitRedis(cli, redis, config.redis, (err) => logger.warn({ err: err.message }, 'redis unreachable: running processes hear of the change later'));
       audit = await createAuditPublisher({
         redis,
         bullmqPrefix: config.bullmqPrefix,

@@ -3,9 +3,9 @@
  * that is not running ends the command at once with a sentence that says which one and what to do,
  * rather than a driver's stack trace or a wait.
  */
-import type { Redis } from 'ioredis';
 import pg from 'pg';
-import { waitForRedis } from '../../services/platform/redis.ts';
+import type { RedisConfig } from '../../services/platform/config/index.ts';
+import { waitForRedis, type RedisClient } from '../../services/platform/redis.ts';
 import { cameFromSettings, type CliEnvironment } from './cli-environment.ts';
 import { CommandLineError } from './command-line-error.ts';
 
@@ -42,11 +42,14 @@ export async function assertDatabaseAnswers(cli: CliEnvironment, databaseUrl: st
  * Waits for `redis`. A Redis the development settings named must answer (it is the one `npm start`
  * runs); one the environment names may be away, and `onAway` decides (a warning, and the audit spool).
  */
-export async function awaitRedis(cli: CliEnvironment, redis: Redis, redisUrl: string, onAway: (err: Error) => void): Promise<void> {
+export async function awaitRedis(cli: CliEnvironment, redis: RedisClient, target: RedisConfig, onAway: (err: Error) => void): Promise<void> {
   try {
     await waitForRedis(redis, CONNECT_TIMEOUT_MS);
   } catch (err) {
-    if (cameFromSettings(cli, 'REDIS_URL')) throw new CommandLineError(`cannot connect to Redis at ${hostOf(redisUrl)}. ${advice(cli, 'REDIS_URL')}`);
+    if (cameFromSettings(cli, 'REDIS_URL')) {
+      const where = target.mode === 'cluster' ? target.nodes.map(({ host, port }) => `${host}:${port}`).join(', ') : hostOf(target.url.reveal());
+      throw new CommandLineError(`cannot connect to Redis at ${where}. ${advice(cli, 'REDIS_URL')}`);
+    }
     onAway(err as Error);
   }
 }

@@ -4,21 +4,27 @@
  * names are set again; PostgreSQL re-reads them on a configuration reload. A server that does not
  * answer is left alone: it reads the new files when it starts.
  */
-import type { Redis } from 'ioredis';
+import { Cluster, type Redis } from 'ioredis';
 import type { PrismaClient } from '../../services/platform/db/client.ts';
 import type { InfrastructureIdentity } from '../../services/pki/identities.ts';
-import { waitForRedis } from '../../services/platform/redis.ts';
+import { waitForRedis, type RedisClient } from '../../services/platform/redis.ts';
 
 export type ReloadOutcome = 'reloaded' | 'ssl_turned_on' | 'not_reachable';
 
 const TLS_FILES = ['tls-cert-file', 'tls-key-file', 'tls-ca-cert-file'] as const;
 
-export async function reloadRedisTls(redis: Redis): Promise<ReloadOutcome> {
+/** Each node of a cluster holds its own settings: every one, masters and replicas, is reloaded. */
+export async function reloadRedisTls(redis: RedisClient): Promise<ReloadOutcome> {
   try {
     await waitForRedis(redis, 3000);
   } catch {
     return 'not_reachable';
   }
+  for (const node of redis instanceof Cluster ? redis.nodes('all') : [redis]) await reloadNodeTls(node);
+  return 'reloaded';
+}
+
+async function reloadNodeTls(redis: Redis): Promise<void> {
   const settings: string[] = [];
   for (const name of TLS_FILES) {
     const [, value] = (await redis.config('GET', name)) as string[];
@@ -26,7 +32,6 @@ export async function reloadRedisTls(redis: Redis): Promise<ReloadOutcome> {
   }
   if (!settings.includes('tls-cert-file')) throw new Error('Redis has no tls-cert-file: start it with --tls-port and the files pki:issue writes');
   await redis.call('CONFIG', 'SET', ...settings);
-  return 'reloaded';
 }
 
 /**
@@ -41,6 +46,6 @@ export async function reloadPostgresTls(prisma: PrismaClient): Promise<ReloadOut
   return ssl === 'on' ? 'reloaded' : 'ssl_turned_on';
 }
 
-export async function reloadServer(identity: InfrastructureIdentity, clients: { redis: Redis; prisma: PrismaClient }): Promise<ReloadOutcome> {
+export async function reloadServer(identity: InfrastructureIdentity, clients: { redis: RedisClient; prisma: PrismaClient }): Promise<ReloadOutcome> {
   return identity === 'redis' ? reloadRedisTls(clients.redis) : reloadPostgresTls(clients.prisma);
 }

@@ -9,12 +9,11 @@ import { eventsOfJobs } from '../../test/support/audit-jobs.ts';
 import { isolatedPrefix, testInfra } from '../../test/support/infra.ts';
 import { startRedisProxy, type RedisProxy } from '../../test/support/redis-proxy.ts';
 import { waitFor } from '../../test/support/wait-for.ts';
-import { ConfigError, loadConfig, type AuditDelivery } from '../platform/config/index.ts';
+import { ConfigError, loadConfig, standaloneRedis, type AuditDelivery } from '../platform/config/index.ts';
 import { AppError } from '../platform/errors.ts';
 import { createLogger } from '../platform/logger.ts';
 import { AuditJob, QueueName } from '../platform/queues.ts';
 import { createRedis, waitForRedis } from '../platform/redis.ts';
-import { Secret } from '../platform/secret.ts';
 import type { AuditEvent } from './events.ts';
 import { createAuditPublisher, groupJobId, type AuditEventInput, type AuditPublisher } from './publisher.ts';
 
@@ -30,7 +29,7 @@ describe('audit publisher', () => {
   const open: { publisher: AuditPublisher; redis: Redis }[] = [];
 
   async function publisher(delivery: AuditDelivery) {
-    const redis = createRedis(new Secret(proxy.url), 'producer', logger, 'audit-publisher-test');
+    const redis = createRedis(standaloneRedis(proxy.url), 'producer', logger, 'audit-publisher-test');
     await waitForRedis(redis, 5000).catch(() => undefined);
     const created = await createAuditPublisher({ redis, bullmqPrefix: prefix, source: 'admin', delivery, spoolDir, logger });
     open.push({ publisher: created, redis });

@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import type { Redis } from 'ioredis';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { AuditDelivery } from '../platform/config/index.ts';
 import { AppError } from '../platform/errors.ts';
@@ -9,6 +8,7 @@ import { AUDIT_EVENT_CATEGORY, auditEventSchema, type AuditEvent, type AuditSour
 import { openAuditSpool, type AuditSpool } from './spool.ts';
 import { createGroupCommit, MAX_GROUP_EVENTS } from './group-commit.ts';
 import { escapeUnstorableValues } from './unstorable-values.ts';
+import type { RedisClient } from '../platform/redis.ts';
 
 /**
  * What a caller gives to publish one audit event; the publisher fills in event_id (a new UUID),
@@ -46,7 +46,7 @@ export interface AuditPublisher {
 
 export interface AuditPublisherOptions {
   /** The producer connection (no offline queue, so an outage fails at once). */
-  redis: Redis;
+  redis: RedisClient;
   bullmqPrefix: string;
   source: AuditSource;
   delivery: AuditDelivery;

@@ -1,4 +1,3 @@
-import type { Redis } from 'ioredis';
 import type { Registry } from 'prom-client';
 import { auditedAction, reasonOf, statusOf, type ActionEvents } from '../audit-log/audited-action.ts';
 import type { AuditEventInput, AuditPublisher } from '../audit-log/publisher.ts';
@@ -6,13 +5,14 @@ import { ChangeTopic, publishChangeNotice } from '../platform/change-notices.ts'
 import type { Logger } from '../platform/logger.ts';
 import { tlsRotations } from '../platform/tls/tls-metrics.ts';
 import type { CertificateAuthority, RotationOutcome } from './certificate-authority.ts';
+import type { RedisClient } from '../platform/redis.ts';
 
 export type CaRotationTrigger = 'schedule' | 'job' | 'catch_up' | 'cli';
 
 export interface CaRotationDeps {
   ca: CertificateAuthority;
   audit: AuditPublisher;
-  redis: Redis;
+  redis: RedisClient;
   bullmqPrefix: string;
   registry: Registry;
   logger: Logger;

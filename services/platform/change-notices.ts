@@ -1,14 +1,15 @@
-import { Redis } from 'ioredis';
+import { Cluster } from 'ioredis';
 import type { RevocationNotice } from './auth/revocation-list.ts';
-import type { Logger } from './logger.ts';
-import { redisTlsOptions } from './redis.ts';
-import { Secret } from './secret.ts';
+import { standaloneRedis, type RedisConfig } from './config/index.ts';
+import { createLogger, type Logger } from './logger.ts';
+import { createRedis, type RedisClient } from './redis.ts';
 
 /**
  * Change notices between replicas over Redis pub/sub, on `${bullmqPrefix}:${topic}`: a process that
  * changed something publishes after the change commits, and every replica drops what it cached.
  * Best effort by design — a notice can be lost, so caches still expire on their own TTL — and after
  * a reconnect every listener hears `undefined`, meaning "anything may have changed meanwhile".
+ * On a Redis Cluster a PUBLISH reaches every node, so one subscription on any node hears them all.
  */
 export const changeChannel = (bullmqPrefix: string, topic: ChangeTopic) => `${bullmqPrefix}:${topic}`;
 
@@ -88,7 +89,7 @@ export interface ChangeListeners {
 const SUBSCRIBE_WAIT_MS = 2000;
 
 export async function publishChangeNotice<T extends ChangeTopic>(
-  redis: Redis,
+  redis: RedisClient,
   bullmqPrefix: string,
   topic: T,
   notice: Omit<ChangeNotice<T>, 'at'>,
@@ -106,19 +107,21 @@ export async function publishChangeNotice<T extends ChangeTopic>(
  * out to the listeners registered with `on`. Subscribing every topic up front lets a listener added
  * later (in a module's prepare) hear from the start without waiting for a subscription of its own.
  * Resolves once subscribed (or after a short wait if Redis is away: ioredis subscribes when it connects).
+ * `redis` is the process's configuration, or a single server's URL.
  */
 export async function openChangeNotices(
-  redisUrl: Secret | string,
+  redis: RedisConfig | string,
   bullmqPrefix: string,
   options: { logger?: Logger; connectionName?: string; caFile?: string } = {},
 ): Promise<ChangeListeners & { close(): Promise<void> }> {
   const { logger } = options;
-  const url = redisUrl instanceof Secret ? redisUrl.reveal() : redisUrl;
-  const subscriber = new Redis(url, {
-    ...redisTlsOptions(url, options.caFile),
-    connectionName: options.connectionName ?? 'change-notices',
-    retryStrategy: (attempt) => Math.min(attempt * 200, 2000),
-  });
+  const subscriber = createRedis(
+    typeof redis === 'string' ? standaloneRedis(redis) : redis,
+    'worker',
+    logger ?? createLogger({ service: 'change-notices', level: 'silent' }),
+    options.connectionName ?? 'change-notices',
+    { caFile: options.caFile, errorLevel: 'debug' },
+  );
   const topics = Object.values(ChangeTopic);
   const topicOf = new Map(topics.map((topic) => [changeChannel(bullmqPrefix, topic), topic]));
   const listeners = new Map<ChangeTopic, Set<(notice: unknown) => void>>(topics.map((topic) => [topic, new Set()]));
@@ -133,11 +136,16 @@ export async function openChangeNotices(
     }
   };
   let connectedBefore = false;
+  const missedSome = () => {
+    for (const topic of topics) notify(topic, undefined);
+  };
   subscriber.on('ready', () => {
-    if (connectedBefore) for (const topic of topics) notify(topic, undefined);
+    if (connectedBefore) missedSome();
     connectedBefore = true;
   });
-  subscriber.on('error', (err: Error) => logger?.debug({ err: err.message }, 'change notice subscriber error'));
+  // A cluster's subscription lives on one node and moves to another, silently, when that node goes:
+  // any node leaving may have cost notices, so listeners are told as after a reconnect.
+  if (subscriber instanceof Cluster) subscriber.on('-node', missedSome);
   subscriber.on('message', (channel: string, text: string) => {
     const topic = topicOf.get(channel);
     if (!topic) return;

@@ -2,7 +2,6 @@ import { createServer, type Server } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Express } from 'express';
-import type { Redis } from 'ioredis';
 import type { JWTVerifyGetKey } from 'jose';
 import { createAuditPublisher, type AuditPublisher } from '../audit-log/publisher.ts';
 import { ConfigError, loadConfig, type Config, type ServiceName } from './config/index.ts';
@@ -17,7 +16,7 @@ import { answerClientErrorsWithJson } from './http/client-errors.ts';
 import { ChangeTopic, openChangeNotices, type ChangeListeners } from './change-notices.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { createServiceMetrics, type ServiceMetrics } from './metrics.ts';
-import { createRedis, waitForRedis } from './redis.ts';
+import { createRedis, waitForRedis, type RedisClient } from './redis.ts';
 import { certificatesFromAdmin, type CertificateSource } from './tls/certificate-source.ts';
 import { createTlsServer } from './tls/tls-server.ts';
 import { startWorkloadTls, type WorkloadTls } from './tls/workload-tls.ts';
@@ -28,7 +27,7 @@ export interface ServiceDeps {
   logger: Logger;
   metrics: ServiceMetrics;
   prisma: PrismaClient;
-  redis: Redis;
+  redis: RedisClient;
   /** Bearer-token checks against the admin module's JWKS. */
   auth: Auth;
   /** Publishes audit events onto `audit-events` (or the local spool); closed when the process stops. */
@@ -99,7 +98,7 @@ export async function startService(config: Config, options: ServiceOptions = {})
   const logger = options.logger ?? createLogger({ service: config.service, level: config.logLevel });
   const metrics = createServiceMetrics(config.service);
   const prisma = createPrismaClient(config.databaseUrl.reveal());
-  const redis = createRedis(config.redisUrl, 'producer', logger, `${config.service}:producer`, { caFile: config.tls.caFile });
+  const redis = createRedis(config.redis, 'producer', logger, `${config.service}:producer`, { caFile: config.tls.caFile });
   const audit = await createAuditPublisher({
     redis,
     bullmqPrefix: config.bullmqPrefix,
@@ -135,7 +134,7 @@ export async function startService(config: Config, options: ServiceOptions = {})
     onForbidden: () => metrics.tokensVerified.inc({ result: 'forbidden' }),
     confirm: options.confirmPrincipal && ((principal) => options.confirmPrincipal!(principal, deps)),
   });
-  const notices = await openChangeNotices(config.redisUrl, config.bullmqPrefix, {
+  const notices = await openChangeNotices(config.redis, config.bullmqPrefix, {
     logger,
     connectionName: `${config.service}:notices`,
     caFile: config.tls.caFile,

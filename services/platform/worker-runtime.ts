@@ -59,7 +59,7 @@ export async function startWorkerService<Q extends QueueName>(
     },
   });
   const { logger } = service.deps;
-  const connection = createRedis(config.redisUrl, 'worker', logger, `${config.service}:worker`, { caFile: config.tls.caFile });
+  const connection = createRedis(config.redis, 'worker', logger, `${config.service}:worker`, { caFile: config.tls.caFile });
   worker = new Worker(
     options.queue,
     async (job, token) => {

@@ -2,7 +2,6 @@ import type { Config } from '../platform/config/index.ts';
 import type { PrismaClient } from '../platform/db/client.ts';
 import type { Logger } from '../platform/logger.ts';
 import type { ServiceMetrics } from '../platform/metrics.ts';
-import type { Redis } from 'ioredis';
 import { publishKeysChanged, type KeysChangedEvent } from './key-events.ts';
 import {
   cleanupKeys,
@@ -18,12 +17,13 @@ import {
 import { registerKeyMetrics, type KeyMetrics } from './key-metrics.ts';
 import { createLocalVerificationKeys, listKeys, publishedJwks, type Jwks, type KeyView, type LocalVerificationKeys } from './published-keys.ts';
 import { createSigningKeyProvider, type SigningKeyProvider } from './signing-key-provider.ts';
+import type { RedisClient } from '../platform/redis.ts';
 
 export interface KeyServiceDeps {
   config: Config;
   prisma: PrismaClient;
   /** Producer connection used to publish jwt-keys-changed. */
-  redis: Redis;
+  redis: RedisClient;
   logger: Logger;
   /** When given, the key metrics are registered on its registry (at most once per registry). */
   metrics?: ServiceMetrics;

@@ -4,7 +4,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { DEV_PROCESSES } from '../../scripts/dev/processes.ts';
-import { DEFAULT_PORTS, loadConfig, loadDatabaseUrl, SECRET_NAMES, type Env } from '../../services/platform/config/index.ts';
+import { DEFAULT_PORTS, loadConfig, loadDatabaseUrl, SECRET_NAMES, type Config, type Env } from '../../services/platform/config/index.ts';
 import {
   APP_SERVICES,
   dockerDir,
@@ -17,6 +17,9 @@ import {
   type ComposeFile,
   type ComposeService,
 } from './deploy-files.ts';
+
+/** The compose files run one Redis server, never a cluster. */
+const standaloneUrlOf = (config: Config) => (config.redis.mode === 'standalone' ? config.redis.url.reveal() : assert.fail('compose runs a Redis Cluster'));
 
 const production = loadCompose('compose.yml');
 const development = loadCompose('compose.dev.yml');
@@ -165,7 +168,7 @@ describe('docker compose files', () => {
       const database = new URL(config.databaseUrl.reveal());
       assert.equal(database.hostname, 'postgres');
       assert.equal(decodeURIComponent(database.password), dotenv.POSTGRES_PASSWORD);
-      const redis = new URL(config.redisUrl.reveal());
+      const redis = new URL(standaloneUrlOf(config));
       assert.equal(redis.hostname, 'redis');
       assert.equal(decodeURIComponent(redis.password), dotenv.REDIS_PASSWORD);
       assert.equal(config.jwt.adminUrl, 'https://admin:8000');
@@ -177,7 +180,7 @@ describe('docker compose files', () => {
       const config = loadConfig(name, containerEnv(svc, dotenv));
       assert.equal(config.environment, 'development');
       assert.equal(new URL(config.databaseUrl.reveal()).hostname, 'postgres');
-      assert.equal(new URL(config.redisUrl.reveal()).hostname, 'redis');
+      assert.equal(new URL(standaloneUrlOf(config)).hostname, 'redis');
       assert.equal(config.http.metricsToken?.reveal(), dotenv.METRICS_TOKEN, 'the /metrics token comes from .env');
     });
   }
@@ -248,7 +251,7 @@ describe('docker compose files', () => {
         [database.hostname, database.searchParams.get('sslmode'), database.searchParams.get('sslrootcert')],
         ['postgres', 'verify-full', BUNDLE],
       );
-      assert.equal(new URL(config.redisUrl.reveal()).protocol, 'rediss:');
+      assert.equal(new URL(standaloneUrlOf(config)).protocol, 'rediss:');
       const bundleVolume = (svc.volumes ?? []).find((volume) => volume.startsWith('pki_bundle:'));
       assert.equal(
         bundleVolume,

@@ -1,8 +1,8 @@
 import { ensureAuditPartitions } from '../../services/audit-log/audit-partitions.ts';
 import type { Config } from '../../services/platform/config/index.ts';
-import type { Logger } from '../../services/platform/logger.ts';
-import { AuditJob, DeadLetterJob, openQueue, QueueName } from '../../services/platform/queues.ts';
-import { redisConnectionOf } from '../../services/platform/redis.ts';
+import { createLogger, type Logger } from '../../services/platform/logger.ts';
+import { AuditJob, DeadLetterJob, QueueName } from '../../services/platform/queues.ts';
+import { openQueueWithOwnConnection } from '../../services/platform/redis.ts';
 import { startWorkerService } from '../../services/platform/worker-runtime.ts';
 import type { BatcherOptions } from './batcher.ts';
 import { chainIdsUpTo } from '../../services/audit-log/chain-assignment.ts';
@@ -41,9 +41,8 @@ export async function start(config: Config, options: AuditWriterOptions = {}) {
   if (!digestKek) throw new Error('AUDIT_DIGEST_KEY_ENCRYPTION_KEY is required by audit-writer to sign audit digests');
   let recorder: EventRecorder | undefined;
   const chainWriter = startThreadedChainWriter(config, options.chain);
-  const deadLetters = openQueue(QueueName.AuditDeadLetter, {
-    connection: redisConnectionOf(config),
-    prefix: config.bullmqPrefix,
+  const logger = options.logger ?? createLogger({ service: config.service, level: config.logLevel });
+  const deadLetters = openQueueWithOwnConnection(QueueName.AuditDeadLetter, config, logger, {
     defaultJobOptions: { removeOnComplete: false, removeOnFail: false },
   });
   const service = await startWorkerService(config, {
@@ -51,7 +50,7 @@ export async function start(config: Config, options: AuditWriterOptions = {}) {
     concurrency: options.concurrency ?? DEFAULT_WRITER_CONCURRENCY,
     // A stall only means a writer died holding the job; redelivery is harmless, failing it is not.
     workerOptions: { maxStalledCount: 20, ...options.workerOptions },
-    logger: options.logger,
+    logger,
     prepare: async (deps) => {
       const chainIds = options.chain?.chainId === undefined ? chainIdsUpTo(config.audit.chains) : [options.chain.chainId];
       await ensureChainHeads(deps.prisma, chainIds, { merkleTrees: options.chain?.merkleTrees });
@@ -87,7 +86,7 @@ export async function start(config: Config, options: AuditWriterOptions = {}) {
     await deadLetters.close();
     throw err;
   });
-  const schedulers = openQueue(QueueName.AuditEvents, { connection: redisConnectionOf(config), prefix: config.bullmqPrefix });
+  const schedulers = openQueueWithOwnConnection(QueueName.AuditEvents, config, logger);
   const stop = async () => {
     // Closing the worker waits for its active jobs, whose batches flush on their timers.
     await service.stop();

@@ -9,14 +9,13 @@ import type { Logger } from '../../services/platform/logger.ts';
 import {
   DEFAULT_JOB_OPTIONS,
   MaintenanceJob,
-  openQueue,
   QueueName,
   type ContractQueue,
   type RotateAuditDigestKeysPayload,
   type RotateJwtKeysPayload,
   type WeeklyCleanupPayload,
 } from '../../services/platform/queues.ts';
-import { redisConnectionOf } from '../../services/platform/redis.ts';
+import { openQueueWithOwnConnection } from '../../services/platform/redis.ts';
 import type { ServiceDeps } from '../../services/platform/runtime.ts';
 import { startWorkerService } from '../../services/platform/worker-runtime.ts';
 import { applyAuditRetention } from '../../services/audit-log/retention.ts';
@@ -159,7 +158,7 @@ export async function start(config: Config, options: { logger?: Logger } = {}) {
     },
     logger: options.logger,
   });
-  const schedulers = openQueue(QueueName.Maintenance, { connection: redisConnectionOf(config), prefix: config.bullmqPrefix });
+  const schedulers = openQueueWithOwnConnection(QueueName.Maintenance, config, service.deps.logger);
   const stop = async () => {
     await service.stop();
     await schedulers.close();

@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
-import type { Redis } from 'ioredis';
 import type { AdminSessionConfig } from '../../platform/config/index.ts';
+import type { RedisClient } from '../../platform/redis.ts';
 
 /** What a browser session holds: who logged in and when. Never a secret or a token. */
 export interface AdminSession {
@@ -26,7 +26,7 @@ const SESSION_ID = /^[A-Za-z0-9_-]{43}$/;
  * once. Redis keeps only a SHA-256 of each id: whoever reads Redis cannot ride a session. Each use
  * renews the idle timer, never past the session's longest life.
  */
-export function createAdminSessions(redis: Redis, prefix: string, config: AdminSessionConfig, now: () => number = Date.now): AdminSessions {
+export function createAdminSessions(redis: RedisClient, prefix: string, config: AdminSessionConfig, now: () => number = Date.now): AdminSessions {
   const keyOf = (id: string) => `${prefix}:admin-session:${createHash('sha256').update(id).digest('base64url')}`;
   const ttlMs = (createdAt: number) => Math.min(config.idleSeconds * 1000, createdAt + config.maxSeconds * 1000 - now());
 

@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
-import type { Redis } from 'ioredis';
 import { RateLimiterRedis } from 'rate-limiter-flexible';
 import { type ChangeListeners, ChangeTopic, publishChangeNotice, type ThrottleNotice } from '../../platform/change-notices.ts';
 import type { LoginThrottleConfig } from '../../platform/config/index.ts';
 import type { Logger } from '../../platform/logger.ts';
+import { scanKeys, type RedisClient } from '../../platform/redis.ts';
 
 export type ThrottleLimit = 'address' | 'client';
 
@@ -33,7 +33,12 @@ const MAX_REMEMBERED = 100_000;
  * reconnect, kept current by `auth-throttle` notices — so a request with the right credentials costs
  * no Redis round trip (one would cost about an eighth of the token endpoint's throughput).
  */
-export function createLoginThrottle(redis: Redis, keyPrefix: string, config: LoginThrottleConfig, options: { notices: ChangeListeners; logger?: Logger }) {
+export function createLoginThrottle(
+  redis: RedisClient,
+  keyPrefix: string,
+  config: LoginThrottleConfig,
+  options: { notices: ChangeListeners; logger?: Logger },
+) {
   const { logger } = options;
   const prefix = `${keyPrefix}:auth-throttle`;
   const limiter = (kind: string, points: number, duration: number) =>
@@ -70,10 +75,7 @@ export function createLoginThrottle(redis: Redis, keyPrefix: string, config: Log
 
   /** Everything blocked or remembered in Redis now: at start, and after a reconnect lost notices. */
   const reload = async () => {
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-      cursor = next;
+    for await (const keys of scanKeys(redis, `${prefix}:*`)) {
       for (const rawKey of keys) {
         const [kind, ...rest] = rawKey.slice(prefix.length + 1).split(':');
         const key = rest.join(':');
@@ -84,7 +86,7 @@ export function createLoginThrottle(redis: Redis, keyPrefix: string, config: Log
         const limit = kind === 'address' ? config.maxFailuresPerAddress : kind === 'client' ? config.lockAfterFailures : Number.POSITIVE_INFINITY;
         if (Number(value ?? 0) > limit) remember(blocked, `${kind}:${key}`, until);
       }
-    } while (cursor !== '0');
+    }
   };
   const reloadQuietly = () => reload().catch((err: Error) => logger?.warn({ err: err.message }, 'login throttle state could not be loaded from Redis'));
   options.notices.on(ChangeTopic.AuthThrottle, (notice) => (notice ? apply(notice) : void reloadQuietly()));

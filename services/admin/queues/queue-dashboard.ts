@@ -32,7 +32,7 @@ function renderOffline(file: string, options: object, callback: (err: Error | nu
  */
 export function mountQueueDashboard(app: Express, deps: ServiceDeps, requireAdmin: RequestHandler): () => Promise<void> {
   const { config, logger } = deps;
-  const connection = createRedis(config.redisUrl, 'producer', logger, `${config.service}:queues`, { caFile: config.tls.caFile });
+  const connection = createRedis(config.redis, 'producer', logger, `${config.service}:queues`, { caFile: config.tls.caFile });
   const queues = Object.values(QueueName).map((name) => new Queue(name, { connection, prefix: config.bullmqPrefix }));
   for (const queue of queues) queue.on('error', (err) => logger.debug({ queue: queue.name, err: err.message }, 'dashboard queue error'));
 

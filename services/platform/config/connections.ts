@@ -75,20 +75,87 @@ export function loadDatabaseUrl(env: Env): Secret {
   );
 }
 
-/** REDIS_URL(_FILE), else one built from REDIS_HOST/PORT/DB and REDIS_PASSWORD(_FILE); `rediss://` with REDIS_TLS=true. */
-export function loadRedisUrl(env: Env): Secret {
-  const url = readSecret(env, 'REDIS_URL');
-  const password = readSecret(env, 'REDIS_PASSWORD');
-  if (url) return checkUrl('REDIS_URL', url, ['redis:', 'rediss:']);
-  if (!env.REDIS_HOST) {
-    throw new ConfigError('REDIS_URL', 'not set (set REDIS_URL, REDIS_URL_FILE or REDIS_HOST with REDIS_PASSWORD_FILE)');
-  }
-  const scheme = parseBoolean('REDIS_TLS', env.REDIS_TLS, CONNECTION_DEFAULTS.REDIS_TLS) ? 'rediss' : 'redis';
-  return buildUrl(scheme, '', password, env.REDIS_HOST, env.REDIS_PORT ?? CONNECTION_DEFAULTS.REDIS_PORT, env.REDIS_DB ?? CONNECTION_DEFAULTS.REDIS_DB);
+/** One node of a Redis Cluster as REDIS_CLUSTER_NODES names it. */
+export interface RedisNodeAddress {
+  host: string;
+  port: number;
 }
 
+/**
+ * Where a process's Redis is: one server by URL (REDIS_URL or its parts), or a Redis Cluster by the
+ * nodes it is first asked about (REDIS_CLUSTER_NODES; the client learns the others from them), with
+ * REDIS_PASSWORD for every node and REDIS_TLS for TLS to every node.
+ */
+export type RedisConfig = StandaloneRedis | { mode: 'cluster'; nodes: RedisNodeAddress[]; password: Secret | undefined; tls: boolean };
+export type StandaloneRedis = { mode: 'standalone'; url: Secret };
+
+/** A single server at `url`: for tests and tools that are handed a URL rather than a configuration. */
+export const standaloneRedis = (url: string | Secret): StandaloneRedis => ({ mode: 'standalone', url: url instanceof Secret ? url : new Secret(url) });
+
+/** `host:port,host:port` (an IPv6 host in brackets: `[::1]:7000`). */
+function parseClusterNodes(raw: string): RedisNodeAddress[] {
+  const nodes = raw
+    .split(',')
+    .map((item) => item.trim())
+    .filter(Boolean)
+    .map((item) => {
+      const match = /^(?:\[([^\]]+)\]|([^:\s]+)):(\d{1,5})$/.exec(item);
+      const port = Number(match?.[3]);
+      if (!match || port < 1 || port > 65535) throw new ConfigError('REDIS_CLUSTER_NODES', `"${item}" is not host:port`);
+      return { host: match[1] ?? match[2]!, port };
+    });
+  if (nodes.length === 0) throw new ConfigError('REDIS_CLUSTER_NODES', 'names no node (host:port,host:port)');
+  return nodes;
+}
+
+/**
+ * REDIS_CLUSTER_NODES for a cluster; else REDIS_URL(_FILE), else one built from REDIS_HOST/PORT/DB and
+ * REDIS_PASSWORD(_FILE), `rediss://` with REDIS_TLS=true.
+ */
+export function loadRedis(env: Env): RedisConfig {
+  const clusterNodes = env.REDIS_CLUSTER_NODES?.trim();
+  const url = readSecret(env, 'REDIS_URL');
+  const password = readSecret(env, 'REDIS_PASSWORD');
+  const tls = parseBoolean('REDIS_TLS', env.REDIS_TLS, CONNECTION_DEFAULTS.REDIS_TLS);
+  if (clusterNodes) {
+    // Two addresses for one Redis would leave the reader guessing which one the processes use.
+    if (url) throw new ConfigError('REDIS_URL', 'is set with REDIS_CLUSTER_NODES; give only one');
+    // A cluster has only database 0: another would be silently ignored.
+    if ((env.REDIS_DB ?? CONNECTION_DEFAULTS.REDIS_DB).trim() !== '0')
+      throw new ConfigError('REDIS_DB', 'must be 0 with REDIS_CLUSTER_NODES (a cluster has only database 0)');
+    return { mode: 'cluster', nodes: parseClusterNodes(clusterNodes), password, tls };
+  }
+  if (url) return { mode: 'standalone', url: checkUrl('REDIS_URL', url, ['redis:', 'rediss:']) };
+  if (!env.REDIS_HOST) {
+    throw new ConfigError('REDIS_URL', 'not set (set REDIS_URL, REDIS_URL_FILE, REDIS_CLUSTER_NODES or REDIS_HOST with REDIS_PASSWORD_FILE)');
+  }
+  return {
+    mode: 'standalone',
+    url: buildUrl(
+      tls ? 'rediss' : 'redis',
+      '',
+      password,
+      env.REDIS_HOST,
+      env.REDIS_PORT ?? CONNECTION_DEFAULTS.REDIS_PORT,
+      env.REDIS_DB ?? CONNECTION_DEFAULTS.REDIS_DB,
+    ),
+  };
+}
+
+/** A hash tag: the part of a key Redis Cluster hashes to pick its slot. */
+const HASH_TAG = /\{[^{}]+\}/;
+
+/**
+ * BULLMQ_PREFIX as the keys use it. A queue's keys must share one cluster slot (BullMQ's scripts
+ * touch several at once), so with REDIS_CLUSTER_NODES a prefix without a hash tag is wrapped in one:
+ * `artstore` becomes `{artstore}`. A prefix that holds a tag (`{artstore}`, `eu-{artstore}`) is kept.
+ */
 export function parseBullmqPrefix(env: Env): string {
   const prefix = env.BULLMQ_PREFIX ?? CONNECTION_DEFAULTS.BULLMQ_PREFIX;
-  if (!/^[A-Za-z0-9_.-]{1,64}$/.test(prefix)) throw new ConfigError('BULLMQ_PREFIX', 'must be 1-64 letters, digits, _ . or -');
-  return prefix;
+  const tag = HASH_TAG.exec(prefix)?.[0];
+  const rest = tag ? prefix.replace(tag, '') : prefix;
+  if (!/^[A-Za-z0-9_.-]{0,64}$/.test(rest) || (!tag && rest === '') || prefix.length > 64 || (tag && !/^\{[A-Za-z0-9_.-]+\}$/.test(tag))) {
+    throw new ConfigError('BULLMQ_PREFIX', 'must be 1-64 letters, digits, _ . or -, with at most one {hash tag} of the same');
+  }
+  return tag || !env.REDIS_CLUSTER_NODES?.trim() ? prefix : `{${prefix}}`;
 }

@@ -3,7 +3,7 @@ import type { Secret } from '../secret.ts';
 import { AUDIT_DEFAULTS, AUDIT_DELIVERIES, parseAudit, readAuditKeyRing, type AuditConfig, type AuditKey } from './audit.ts';
 import { AUDIT_DIGEST_DEFAULTS, parseAuditDigests, type AuditDigestConfig } from './audit-digests.ts';
 import { ConfigProblems } from './config-error.ts';
-import { CONNECTION_DEFAULTS, loadDatabaseUrl, loadRedisUrl, parseBullmqPrefix, POSTGRES_SSLMODES } from './connections.ts';
+import { CONNECTION_DEFAULTS, loadDatabaseUrl, loadRedis, parseBullmqPrefix, POSTGRES_SSLMODES, type RedisConfig } from './connections.ts';
 import { CORS_DEFAULTS, parseCors, type CorsConfig } from './cors.ts';
 import {
   ENVIRONMENT_DEFAULTS,
@@ -27,7 +27,7 @@ import { parsePki, parseTls, TLS_DEFAULTS, TLS_MODES, type PkiConfig, type TlsCo
 export { AUDIT_DELIVERY_BY_ENVIRONMENT, parseAuditKeyRing, type AuditDelivery, type AuditKey } from './audit.ts';
 export type { AuditDigestConfig } from './audit-digests.ts';
 export { ConfigError, type ConfigProblem } from './config-error.ts';
-export { loadDatabaseUrl, loadRedisUrl } from './connections.ts';
+export { loadDatabaseUrl, loadRedis, standaloneRedis, type RedisConfig, type RedisNodeAddress, type StandaloneRedis } from './connections.ts';
 export type { CorsConfig } from './cors.ts';
 export { SERVICE_NAMES, type Environment, type LogLevel, type ServiceName } from './environment.ts';
 export { DEFAULT_PORTS, type HttpConfig } from './http.ts';
@@ -76,8 +76,13 @@ export interface Config {
   logLevel: LogLevel;
   http: HttpConfig;
   databaseUrl: Secret;
-  redisUrl: Secret;
-  /** Prefix of every BullMQ key in Redis. @defaultValue CONFIG_DEFAULTS.BULLMQ_PREFIX */
+  /** One Redis server, or a Redis Cluster (REDIS_CLUSTER_NODES). */
+  redis: RedisConfig;
+  /**
+   * Prefix of every BullMQ key in Redis, and of this system's other keys and channels there. With a
+   * cluster it holds a hash tag (`{artstore}`), so each queue's keys share a slot.
+   * @defaultValue CONFIG_DEFAULTS.BULLMQ_PREFIX
+   */
   bullmqPrefix: string;
   cors: CorsConfig;
   /** HMAC key ring: the first key signs, all verify. Required by admin, audit-writer, maintenance. */
@@ -113,7 +118,7 @@ export function loadConfig(service: ServiceName, env: Env): Config {
     logLevel: () => parseLogLevel(env),
     http: () => parseHttp(env, service),
     databaseUrl: () => loadDatabaseUrl(env),
-    redisUrl: () => loadRedisUrl(env),
+    redis: () => loadRedis(env),
     bullmqPrefix: () => parseBullmqPrefix(env),
     cors: () => parseCors(env, assumed),
     auditKeys: () => readAuditKeyRing(env),
@@ -159,7 +164,7 @@ export function loadConfig(service: ServiceName, env: Env): Config {
   if (environment === 'production') {
     const given = {
       databaseUrl: sections.databaseUrl,
-      redisUrl: sections.redisUrl,
+      redisUrl: sections.redis?.mode === 'standalone' ? sections.redis.url : undefined,
       auditKeys: sections.auditKeys,
       adminBootstrapSecret: sections.identity?.adminBootstrap.clientSecret,
       storageClientSecret: sections.storage?.client.clientSecret,
