@@ -1,0 +1,27 @@
+import { readFile } from 'node:fs/promises';
+
+/** Clock ticks per second of /proc's CPU times (USER_HZ: 100 on every Linux Node runs on). */
+const TICKS_PER_SECOND = 100;
+
+/** CPU seconds (user + system) a process has used so far, from /proc/<pid>/stat. */
+export function cpuSecondsOf(pid: number): Promise<number> {
+  return cpuSecondsOfStat(`/proc/${pid}/stat`);
+}
+
+async function cpuSecondsOfStat(file: string): Promise<number> {
+  const stat = await readFile(file, 'utf8');
+  // The command name (field 2) may hold spaces: the fields after it follow its closing parenthesis.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
+}
+
+/** CPU seconds of several processes, read together. */
+export async function cpuSecondsOfAll<K extends string>(pids: Record<K, number>): Promise<Record<K, number>> {
+  const entries = await Promise.all(Object.entries<number>(pids).map(async ([name, pid]) => [name, await cpuSecondsOf(pid)] as const));
+  return Object.fromEntries(entries) as Record<K, number>;
+}
+
+/** CPU seconds of a process's main thread alone (its event loop; thread pool and GC threads excluded). */
+export function mainThreadCpuSecondsOf(pid: number): Promise<number> {
+  return cpuSecondsOfStat(`/proc/${pid}/task/${pid}/stat`);
+}
