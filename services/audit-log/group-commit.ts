@@ -51,7 +51,7 @@ export function createGroupCommit(add: (events: AuditEvent[]) => Promise<void>, 
       });
     },
     idle: async () => {
-      while (sending) await sending;
+      while (sending !== undefined) await sending;
     },
   };
 }

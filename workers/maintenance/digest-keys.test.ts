@@ -4,7 +4,6 @@ import { Queue } from 'bullmq';
 import { issueTreeDigest } from '../../services/audit-log/digests/digest-issuer.ts';
 import { publishedDigestKeys } from '../../services/audit-log/digests/digest-keys.ts';
 import { verifyDigestChain } from '../../services/audit-log/digests/digest-verification.ts';
-import type { AuditEvent } from '../../services/audit-log/events.ts';
 import { QueueName } from '../../services/platform/queues.ts';
 import type { RunningService } from '../../services/platform/runtime.ts';
 import { digestTestContext } from '../../test/support/audit-digests.ts';
