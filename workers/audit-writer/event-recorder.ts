@@ -9,6 +9,7 @@ import { DelayedError, type Job } from 'bullmq';
 import type { AuditEvent } from '../../services/audit-log/events.ts';
 import type { PrismaClient } from '../../services/platform/db/client.ts';
 import type { Logger } from '../../services/platform/logger.ts';
+import { chainOfEvent } from '../../services/audit-log/chain-assignment.ts';
 import { createBatcher, type BatcherOptions } from './batcher.ts';
 import type { WriteOutcome } from '../../services/audit-log/chain-writer.ts';
 import { InvalidAuditEventError, parseAuditJobData } from './event-validation.ts';
@@ -58,6 +59,8 @@ export function createEventRecorder(deps: {
   /** Appends a batch to the chain (in-process, or in the writer thread). */
   writer: { write(events: AuditEvent[]): Promise<{ outcomes: WriteOutcome[] }> };
   batch?: Partial<BatcherOptions>;
+  /** AUDIT_CHAINS: one micro-batcher per chain. @defaultValue 1 */
+  chains?: number;
   /**
    * Keeps a refused payload on the dead-letter queue under `deadLetterId` (so a redelivery keeps it
    * once); a rejection fails the job for a retry rather than lose it.
@@ -97,7 +100,12 @@ export function createEventRecorder(deps: {
     if (duplicates > 0) metrics.duplicates.inc(duplicates);
     return result.outcomes;
   };
-  const batcher = createBatcher(flush, deps.batch);
+  // A batcher per chain, so a batch is one chain's and one transaction: split at commit instead, a
+  // batch of 500 over N chains would become N transactions of 500 / N, each paying a transaction's
+  // fixed cost (lock, duplicate probe, insert, round trips) for fewer records.
+  const chains = deps.chains ?? 1;
+  const batchers = Array.from({ length: chains }, () => createBatcher(flush, deps.batch));
+  const batcherOf = (event: AuditEvent) => batchers[chainOfEvent(event.event_id, chains)]!;
 
   const refuse = async (job: Job, payload: unknown, err: unknown, index?: number) => {
     // Kept before the job fails for good: a payload the writer cannot store is never simply dropped.
@@ -129,7 +137,7 @@ export function createEventRecorder(deps: {
         await refuse(job, job.data, err);
         throw err;
       }
-      return store(job, token, batcher.add(event));
+      return store(job, token, batcherOf(event).add(event));
     },
     async recordGroup(job, token) {
       const events: unknown = (job.data as { events?: unknown } | undefined)?.events;
@@ -146,10 +154,12 @@ export function createEventRecorder(deps: {
         } catch (err) {
           return refuse(job, data, err, index).then(() => 'refused' as const);
         }
-        return batcher.add(event);
+        return batcherOf(event).add(event);
       });
       return store(job, token, Promise.all(pending));
     },
-    drain: () => batcher.drain(),
+    drain: async () => {
+      await Promise.all(batchers.map((batcher) => batcher.drain()));
+    },
   };
 }

@@ -14,12 +14,12 @@ import { createEventRecorder, type EventRecorder } from './event-recorder.ts';
 import { startThreadedChainWriter } from './threaded-chain-writer.ts';
 import { createWriterMetrics } from './writer-metrics.ts';
 
-/** Jobs held at once: about two full batches, so one gathers while the other commits. */
+/** Jobs held at once per chain: about two full batches, so one gathers while the other commits. */
 export const DEFAULT_WRITER_CONCURRENCY = 1000;
 
 export interface AuditWriterOptions {
   logger?: Logger;
-  /** @defaultValue DEFAULT_WRITER_CONCURRENCY */
+  /** @defaultValue DEFAULT_WRITER_CONCURRENCY × the chains written */
   concurrency?: number;
   batch?: Partial<BatcherOptions>;
   /** Tests shorten locks to see a killed writer's jobs come back quickly. */
@@ -40,6 +40,7 @@ export async function start(config: Config, options: AuditWriterOptions = {}) {
   const digestKek = config.auditDigestKeyEncryptionKey;
   if (!digestKek) throw new Error('AUDIT_DIGEST_KEY_ENCRYPTION_KEY is required by audit-writer to sign audit digests');
   let recorder: EventRecorder | undefined;
+  const chainIds = options.chain?.chainId === undefined ? chainIdsUpTo(config.audit.chains) : [options.chain.chainId];
   const chainWriter = startThreadedChainWriter(config, options.chain);
   const logger = options.logger ?? createLogger({ service: config.service, level: config.logLevel });
   const deadLetters = openQueueWithOwnConnection(QueueName.AuditDeadLetter, config, logger, {
@@ -47,12 +48,11 @@ export async function start(config: Config, options: AuditWriterOptions = {}) {
   });
   const service = await startWorkerService(config, {
     queue: QueueName.AuditEvents,
-    concurrency: options.concurrency ?? DEFAULT_WRITER_CONCURRENCY,
+    concurrency: options.concurrency ?? DEFAULT_WRITER_CONCURRENCY * chainIds.length,
     // A stall only means a writer died holding the job; redelivery is harmless, failing it is not.
     workerOptions: { maxStalledCount: 20, ...options.workerOptions },
     logger,
     prepare: async (deps) => {
-      const chainIds = options.chain?.chainId === undefined ? chainIdsUpTo(config.audit.chains) : [options.chain.chainId];
       await ensureChainHeads(deps.prisma, chainIds, { merkleTrees: options.chain?.merkleTrees });
       deps.logger.info({ chain_ids: chainIds }, 'audit writer appends new events to these chains');
       const created = await ensureAuditPartitions(deps.prisma);
@@ -65,6 +65,7 @@ export async function start(config: Config, options: AuditWriterOptions = {}) {
         metrics: createWriterMetrics(deps.metrics.registry),
         writer: chainWriter,
         batch: options.batch,
+        chains: chainIds.length,
         deadLetter: async ({ sourceJobId, deadLetterId, payload }, reason) => {
           // jobId from the refused job's id (and the event's place in a group): a redelivery of the same refusal is kept once.
           await deadLetters.add(
