@@ -1,8 +1,8 @@
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { chownSync, existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { childExited, forEachLine, pickPort, stopChild } from '../../scripts/embedded/process-control.ts';
-import { waitFor } from './wait-for.ts';
+import { pickPort } from '../../scripts/embedded/process-control.ts';
+import { startServerProcess } from './server-process.ts';
 
 const PG_BIN = '/usr/lib/postgresql/15/bin';
 
@@ -32,7 +32,8 @@ export async function startPostgresAwaitingCertificate(dir: string, certDir: str
   const init = spawnSync('runuser', asPostgres('initdb', ['-D', data, '-A', 'trust', '-U', 'postgres', '--no-sync']), { encoding: 'utf8' });
   if (init.status !== 0) throw new Error(`initdb failed: ${init.stderr}`);
   const port = await pickPort(0);
-  const child = spawn(
+  const server = await startServerProcess(
+    'PostgreSQL',
     'runuser',
     asPostgres('postgres', [
       '-D',
@@ -52,26 +53,15 @@ export async function startPostgresAwaitingCertificate(dir: string, certDir: str
       '-c',
       'fsync=off',
     ]),
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  const output: string[] = [];
-  forEachLine(child.stdout, (line) => output.push(line));
-  forEachLine(child.stderr, (line) => output.push(line));
-  let exited = false;
-  void childExited(child).then(() => (exited = true));
-  await waitFor(
-    () => {
-      if (exited) throw new Error(`postgres exited:\n${output.join('\n')}`);
-      return output.some((line) => /ready to accept connections/.test(line));
-    },
-    { timeoutMs: 20_000, intervalMs: 100, message: () => `PostgreSQL to start:\n${output.join('\n')}` },
+    /ready to accept connections/,
+    { timeoutMs: 20_000 },
   );
   return {
     port,
     socketDir,
     owner: `${user.uid}:${user.gid}`,
-    output: () => output.join('\n'),
+    output: server.output,
     // SIGINT: the fast shutdown, which ends open sessions rather than waiting for them.
-    stop: () => stopChild(child, 'SIGINT', 'SIGKILL', 10_000),
+    stop: () => server.stop('SIGINT', 10_000),
   };
 }

@@ -1,8 +1,8 @@
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { Redis } from 'ioredis';
-import { childExited, forEachLine, pickPort, stopChild } from '../../scripts/embedded/process-control.ts';
-import { waitFor } from './wait-for.ts';
+import { pickPort } from '../../scripts/embedded/process-control.ts';
+import { startServerProcess } from './server-process.ts';
 
 /**
  * A redis-server that speaks only TLS (port 0, --tls-port), with the tls.crt / tls.key / ca.pem
@@ -12,7 +12,8 @@ export async function startTlsRedis(dir: string): Promise<{ port: number; url: s
   const program = spawnSync('sh', ['-c', 'command -v redis-server'], { encoding: 'utf8' }).stdout.trim();
   if (!program) throw new Error('redis-server is needed on PATH for this test (apt-get install redis-server)');
   const port = await pickPort(0);
-  const child = spawn(
+  const server = await startServerProcess(
+    'redis-server with TLS',
     program,
     [
       '--port',
@@ -38,21 +39,10 @@ export async function startTlsRedis(dir: string): Promise<{ port: number; url: s
       '--dir',
       dir,
     ],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
+    /Ready to accept connections/,
+    { timeoutMs: 10_000, intervalMs: 50 },
   );
-  const output: string[] = [];
-  forEachLine(child.stdout, (line) => output.push(line));
-  forEachLine(child.stderr, (line) => output.push(line));
-  let exited = false;
-  void childExited(child).then(() => (exited = true));
-  await waitFor(
-    () => {
-      if (exited) throw new Error(`redis-server exited:\n${output.join('\n')}`);
-      return output.some((line) => /Ready to accept connections/.test(line));
-    },
-    { timeoutMs: 10_000, intervalMs: 50, message: () => `redis-server to start with TLS:\n${output.join('\n')}` },
-  );
-  return { port, url: `rediss://127.0.0.1:${port}/0`, stop: () => stopChild(child, 'SIGTERM', 'SIGKILL', 5000) };
+  return { port, url: `rediss://127.0.0.1:${port}/0`, stop: () => server.stop('SIGTERM', 5000) };
 }
 
 /** ioredis over TLS trusting `ca` (or nothing but the system's CAs): `read` runs on it, or this rejects with why TLS failed. */
