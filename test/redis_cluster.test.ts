@@ -5,17 +5,23 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Cluster } from 'ioredis';
 import pg from 'pg';
 import { start as startAdmin } from '../services/admin/app.ts';
 import { createAuditKeyRing } from '../services/audit-log/audit-signature.ts';
+import { createAuditPublisher } from '../services/audit-log/publisher.ts';
 import { verifyAuditLog } from '../services/audit-log/verify-chain.ts';
 import { changeChannel, ChangeTopic } from '../services/platform/change-notices.ts';
 import type { Env } from '../services/platform/config/index.ts';
 import { createPrismaClient } from '../services/platform/db/client.ts';
+import { AppError } from '../services/platform/errors.ts';
+import { createLogger } from '../services/platform/logger.ts';
 import { QueueName } from '../services/platform/queues.ts';
-import { scanKeys } from '../services/platform/redis.ts';
+import { createRedis, scanKeys, waitForRedis } from '../services/platform/redis.ts';
 import type { RunningService } from '../services/platform/runtime.ts';
 import { createKeyStore } from '../services/signing-keys/key-store.ts';
 import { start as startMaintenance } from '../workers/maintenance/worker.ts';
@@ -140,6 +146,33 @@ describe('on a Redis Cluster of three masters with a replica each', function () 
       );
       const slots = new Set(await Promise.all(keys.map(async (key) => Number(await client.cluster('KEYSLOT', key)))));
       assert.equal(slots.size, 1, `the prefix's keys share one slot (${keys.length} keys)`);
+    });
+  });
+
+  describe('a publish and the replica', () => {
+    it("when the replica of the queue's master stops answering, then a fail-closed publish is refused rather than resolved on the master alone, and resolves again once the replica answers", async () => {
+      const config = testConfig('admin', onCluster());
+      const logger = createLogger({ service: 'cluster-test', level: 'silent' });
+      const redis = createRedis(config.redis, 'producer', logger, 'cluster-test:publisher');
+      const spoolDir = await mkdtemp(path.join(os.tmpdir(), 'artstore-cluster-spool-'));
+      const audit = await createAuditPublisher({ redis, bullmqPrefix: config.bullmqPrefix, source: 'admin', delivery: 'fail-closed', spoolDir, logger });
+      const event = { event_type: 'file_upload', action: 'upload', status: 'success' } as const;
+      const replica = await cluster.replicaOf(await cluster.masterOf(`${config.bullmqPrefix}:${QueueName.AuditEvents}:id`));
+      try {
+        await waitForRedis(redis, 30_000);
+        await audit.publish(event);
+        cluster.pause(replica);
+        try {
+          await assert.rejects(audit.publish(event), (err: unknown) => err instanceof AppError && err.status === 503 && err.code === 'audit_unavailable');
+        } finally {
+          cluster.resume(replica);
+        }
+        await audit.publish(event);
+      } finally {
+        await audit.close();
+        redis.disconnect();
+        await rm(spoolDir, { recursive: true, force: true });
+      }
     });
   });
 

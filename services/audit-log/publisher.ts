@@ -7,6 +7,7 @@ import { AuditJob, DEFAULT_JOB_OPTIONS, openQueue, QueueName, type ContractQueue
 import { AUDIT_EVENT_CATEGORY, auditEventSchema, type AuditEvent, type AuditSource } from './events.ts';
 import { openAuditSpool, type AuditSpool } from './spool.ts';
 import { createGroupCommit, MAX_GROUP_EVENTS } from './group-commit.ts';
+import { replicaAcknowledgement } from './replica-acknowledgement.ts';
 import { escapeUnstorableValues } from './unstorable-values.ts';
 import type { RedisClient } from '../platform/redis.ts';
 
@@ -145,21 +146,28 @@ export async function createAuditPublisher(options: AuditPublisherOptions): Prom
     events.length === 1
       ? ({ name: AuditJob.Record, data: events[0]!, opts: { jobId: events[0]!.event_id } } as const)
       : ({ name: AuditJob.RecordGroup, data: { events }, opts: { jobId: groupJobId(events) } } as const);
+  // On a cluster, a job counts as added once the master's replica holds it too (replica-acknowledgement.ts).
+  const replicated = replicaAcknowledgement(redis, `${options.bullmqPrefix}:${QueueName.AuditEvents}:id`);
   const grouped = createGroupCommit(async (events) => {
     if (redis.status !== 'ready') throw new Error(`redis is ${redis.status}`);
     const [first] = events;
-    const added: Promise<unknown> =
-      events.length === 1
+    const added = async () => {
+      await (events.length === 1
         ? queue.add(AuditJob.Record, first!, { jobId: first!.event_id })
-        : queue.add(AuditJob.RecordGroup, { events }, { jobId: groupJobId(events) });
-    await withTimeout(added, QUEUE_TIMEOUT_MS);
+        : queue.add(AuditJob.RecordGroup, { events }, { jobId: groupJobId(events) }));
+      await replicated();
+    };
+    await withTimeout(added(), QUEUE_TIMEOUT_MS);
   });
   const enqueue = (event: AuditEvent) => grouped.send(event);
   const deliverReplayed = async (events: AuditEvent[]) => {
     if (redis.status !== 'ready') throw new Error(`redis is ${redis.status}`);
     const jobs = [];
     for (let i = 0; i < events.length; i += MAX_GROUP_EVENTS) jobs.push(jobOf(events.slice(i, i + MAX_GROUP_EVENTS)));
-    await withTimeout(queue.addBulk(jobs), QUEUE_TIMEOUT_MS * 5);
+    await withTimeout(
+      queue.addBulk(jobs).then(() => replicated()),
+      QUEUE_TIMEOUT_MS * 5,
+    );
   };
 
   let replaying: Promise<void> | undefined;

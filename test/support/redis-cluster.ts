@@ -21,8 +21,13 @@ export interface RedisClusterUnderTest {
   nodes: ClusterNode[];
   /** The node now serving `key`'s slot as master (CLUSTER KEYSLOT, then CLUSTER NODES on a live node). */
   masterOf(key: string): Promise<ClusterNode>;
+  /** The replica of `master` (CLUSTER NODES). */
+  replicaOf(master: ClusterNode): Promise<ClusterNode>;
   /** SIGKILLs a node; it stays down. */
   kill(node: ClusterNode): Promise<void>;
+  /** SIGSTOPs a node: it holds its connections and answers nothing, as a hung server does, until `resume`. */
+  pause(node: ClusterNode): void;
+  resume(node: ClusterNode): void;
   /** Resolves once every live node reports cluster_state:ok and `key`'s slot has a master other than `former`. */
   untilFailedOver(key: string, former: ClusterNode, timeoutMs?: number): Promise<ClusterNode>;
   /** A plain connection to one live node, for CLUSTER and INFO commands. */
@@ -84,7 +89,13 @@ export async function startRedisCluster(options: { masters?: number; nodeTimeout
   const ports = await freePorts(count * 2);
   const servers: { node: ClusterNode; child: ChildProcess; output: string[] }[] = [];
   const stop = async () => {
-    await Promise.all(servers.map(({ child }) => stopChild(child, 'SIGTERM', 'SIGKILL', 5000)));
+    await Promise.all(
+      servers.map(({ child }) => {
+        // A paused node would take SIGTERM only once continued.
+        if (child.exitCode === null && child.signalCode === null) child.kill('SIGCONT');
+        return stopChild(child, 'SIGTERM', 'SIGKILL', 5000);
+      }),
+    );
     await rm(dir, { recursive: true, force: true });
   };
   try {
@@ -156,11 +167,30 @@ export async function startRedisCluster(options: { masters?: number; nodeTimeout
         redis.disconnect();
       }
     };
+    const replicaOf = async (master: ClusterNode) => {
+      const redis = admin();
+      try {
+        const lines = String(await redis.cluster('NODES'))
+          .trim()
+          .split('\n')
+          .map((line) => line.split(' '));
+        const masterId = lines.find(([, address = '']) => address.split('@')[0] === master.address)?.[0];
+        const address = lines.find(([, , flags = '', of]) => flags.includes('slave') && of === masterId)?.[1]?.split('@')[0];
+        const node = nodes.find((candidate) => candidate.address === address);
+        if (!node) throw new Error(`${master.address} has no replica`);
+        return node;
+      } finally {
+        redis.disconnect();
+      }
+    };
     return {
       nodesSetting: nodes.map((node) => node.address).join(','),
       nodes,
       masterOf,
+      replicaOf,
       admin,
+      pause: (node) => process.kill(node.pid, 'SIGSTOP'),
+      resume: (node) => process.kill(node.pid, 'SIGCONT'),
       async kill(node) {
         const server = servers.find((candidate) => candidate.node === node)!;
         server.child.kill('SIGKILL');
