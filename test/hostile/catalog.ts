@@ -35,6 +35,8 @@ export interface EndpointSpec {
   notOnOwnAccount?: boolean;
   /** The handler records each attempt it refuses with one of these error codes as one `event` (failure or denied). */
   audited?: { event: AuditEventType; refusals: string[] };
+  /** Mounted only with TLS on: the CA's routes on admin. */
+  tlsOnly?: boolean;
 }
 
 /** An answer that shows a request changed nothing: this status with exactly this body. */
@@ -215,4 +217,17 @@ export const ENDPOINTS: EndpointSpec[] = [
     params: ['sha256'],
     audited: { event: 'blob_delete', refusals: ['invalid_sha256', 'blob_not_found', 'content_in_use'] },
   },
+  { module: 'admin', method: 'GET', path: '/.well-known/artstore-ca.pem', role: null, tlsOnly: true },
+  {
+    module: 'admin',
+    method: 'POST',
+    path: '/api/v1/pki/certificates',
+    role: 'storage',
+    body: 'json',
+    validBody: () => ({ csr: '-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n', service: 'query' }),
+    tlsOnly: true,
+  },
 ];
+
+/** The endpoints a deployment serves: the CA's only with TLS on. */
+export const endpointsServed = (tlsOn: boolean) => ENDPOINTS.filter((endpoint) => tlsOn || !endpoint.tlsOnly);

@@ -1,4 +1,5 @@
-import { Agent, request } from 'node:http';
+import http from 'node:http';
+import https from 'node:https';
 import { isDeepStrictEqual } from 'node:util';
 import type { HostileRequest } from './attacks.ts';
 
@@ -10,36 +11,49 @@ export interface HostileAnswer {
   retryAfter?: string;
 }
 
-const agent = new Agent({ keepAlive: true, maxSockets: 64 });
-
-/** Sends one request exactly as generated (no client-side normalisation of the path). */
-export function send(baseUrl: string, req: HostileRequest): Promise<HostileAnswer> {
-  const url = new URL(baseUrl);
-  return new Promise((resolve, reject) => {
-    const headers = req.requestId ? { 'X-Request-Id': req.requestId, ...req.headers } : req.headers;
-    // A connection from another loopback address cannot be pooled with the others.
-    const route = req.localAddress ? { agent: false as const, localAddress: req.localAddress } : { agent };
-    const outgoing = request({ ...route, host: url.hostname, port: url.port, method: req.method, path: req.path, headers }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (chunk: Buffer) => chunks.push(chunk));
-      res.on('end', () =>
-        resolve({
-          status: res.statusCode ?? 0,
-          contentType: String(res.headers['content-type'] ?? ''),
-          body: Buffer.concat(chunks).toString('utf8'),
-          retryAfter: res.headers['retry-after'],
-        }),
-      );
-      res.on('error', reject);
-    });
-    // A server may answer (413, 431) and close before reading a huge request; that answer still counts.
-    outgoing.on('error', reject);
-    outgoing.end(req.body);
-  });
+/** With TLS on: the bundle to trust, and the certificate to present (a module's, to reach module-to-module routes). */
+export interface SenderTls {
+  ca: string;
+  identity?: { cert: string; key: string };
 }
 
-export function closeConnections(): void {
-  agent.destroy();
+export interface HostileSender {
+  /** Sends one request exactly as generated (no client-side normalisation of the path). */
+  send(baseUrl: string, req: HostileRequest): Promise<HostileAnswer>;
+  close(): void;
+}
+
+/** A client over keep-alive connections: plain HTTP, or with `tls` HTTPS trusting its bundle. */
+export function hostileSender(tls?: SenderTls): HostileSender {
+  const tlsOptions = tls ? { ca: tls.ca, ...tls.identity } : {};
+  const agent = tls ? new https.Agent({ keepAlive: true, maxSockets: 64, ...tlsOptions }) : new http.Agent({ keepAlive: true, maxSockets: 64 });
+  const send = (baseUrl: string, req: HostileRequest): Promise<HostileAnswer> => {
+    const url = new URL(baseUrl);
+    return new Promise((resolve, reject) => {
+      const headers = req.requestId ? { 'X-Request-Id': req.requestId, ...req.headers } : req.headers;
+      // A connection from another loopback address cannot be pooled with the others.
+      const route = req.localAddress ? { agent: false as const, localAddress: req.localAddress, ...tlsOptions } : { agent };
+      const options = { ...route, host: url.hostname, port: url.port, method: req.method, path: req.path, headers };
+      const onResponse = (res: http.IncomingMessage) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (chunk: Buffer) => chunks.push(chunk));
+        res.on('end', () =>
+          resolve({
+            status: res.statusCode ?? 0,
+            contentType: String(res.headers['content-type'] ?? ''),
+            body: Buffer.concat(chunks).toString('utf8'),
+            retryAfter: res.headers['retry-after'],
+          }),
+        );
+        res.on('error', reject);
+      };
+      const outgoing = tls ? https.request(options, onResponse) : http.request(options, onResponse);
+      // A server may answer (413, 431) and close before reading a huge request; that answer still counts.
+      outgoing.on('error', reject);
+      outgoing.end(req.body);
+    });
+  };
+  return { send, close: () => agent.destroy() };
 }
 
 /**
