@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -61,6 +61,20 @@ function run(command: string, args: string[]): Promise<string> {
   });
 }
 
+/** A bus CA, a client certificate of it (bus.crt, bus.key) and trusted.pem: the bundle `ca` and the bus CA. */
+async function makeBusCertificates(dir: string, ca: string): Promise<void> {
+  const file = (name: string) => path.join(dir, name);
+  const key = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
+  await run('openssl', ['req', '-x509', ...key, '-keyout', file('bus-ca.key'), '-out', file('bus-ca.pem'), '-subj', '/CN=redis cluster bus CA', '-days', '2']);
+  await run('openssl', ['req', ...key, '-keyout', file('bus.key'), '-out', file('bus.csr'), '-subj', '/CN=redis cluster bus']);
+  await writeFile(file('bus.ext'), 'extendedKeyUsage=clientAuth\n');
+  await run('openssl', [
+    ...['x509', '-req', '-in', file('bus.csr'), '-CA', file('bus-ca.pem'), '-CAkey', file('bus-ca.key'), '-CAcreateserial'],
+    ...['-out', file('bus.crt'), '-days', '2', '-extfile', file('bus.ext')],
+  ]);
+  await writeFile(file('trusted.pem'), `${ca.trimEnd()}\n${await readFile(file('bus-ca.pem'), 'utf8')}`);
+}
+
 /** The master serving `slot` in CLUSTER NODES' text: `<id> <ip:port@bus> <flags> <master> … <slots…>`. */
 function masterAddressOfSlot(nodesText: string, slot: number): string | undefined {
   for (const line of nodesText.trim().split('\n')) {
@@ -79,14 +93,38 @@ function masterAddressOfSlot(nodesText: string, slot: number): string | undefine
  * A Redis Cluster of `masters` masters with one replica each on loopback ports, each node its own
  * redis-server process with its data in a temporary directory, joined with `redis-cli --cluster
  * create`. `nodeTimeoutMs` (cluster-node-timeout) is how long a silent master stays a master before
- * its replica is elected in its place.
+ * its replica is elected in its place. With `tlsDir` (the tls.crt, tls.key and ca.pem `npm run
+ * pki:issue` writes) every node speaks only TLS, to clients, to its replica and on the cluster bus;
+ * clients present no certificate, as in compose. The bus is mutual TLS whatever tls-auth-clients
+ * says, and pki:issue's certificate is server-only, so the nodes show each other a client
+ * certificate of a bus CA of their own (made here with openssl), which they trust beside the bundle.
  */
-export async function startRedisCluster(options: { masters?: number; nodeTimeoutMs?: number } = {}): Promise<RedisClusterUnderTest> {
+export async function startRedisCluster(options: { masters?: number; nodeTimeoutMs?: number; tlsDir?: string } = {}): Promise<RedisClusterUnderTest> {
   const masters = options.masters ?? 3;
   const count = masters * 2;
   const dir = await mkdtemp(path.join(os.tmpdir(), 'artstore-redis-cluster-'));
   // The cluster bus listens on a port of its own: picked too, since port + 10000 may be taken or past 65535.
   const ports = await freePorts(count * 2);
+  const { tlsDir } = options;
+  const ca = tlsDir ? await readFile(path.join(tlsDir, 'ca.pem'), 'utf8') : undefined;
+  if (tlsDir) await makeBusCertificates(dir, ca!);
+  const listen = (port: number) =>
+    tlsDir
+      ? [
+          ...['--port', '0', '--tls-port', String(port), '--tls-cluster', 'yes', '--tls-replication', 'yes', '--tls-auth-clients', 'no'],
+          ...[
+            '--tls-cert-file',
+            path.join(tlsDir, 'tls.crt'),
+            '--tls-key-file',
+            path.join(tlsDir, 'tls.key'),
+            '--tls-ca-cert-file',
+            path.join(dir, 'trusted.pem'),
+          ],
+          ...['--tls-client-cert-file', path.join(dir, 'bus.crt'), '--tls-client-key-file', path.join(dir, 'bus.key')],
+        ]
+      : ['--port', String(port)];
+  /** A plain connection's options (TLS trusting the bundle with `tlsDir`). */
+  const direct = { maxRetriesPerRequest: 1, retryStrategy: () => null, ...(ca ? { tls: { ca } } : {}) };
   const servers: { node: ClusterNode; child: ChildProcess; output: string[] }[] = [];
   const stop = async () => {
     await Promise.all(
@@ -104,7 +142,8 @@ export async function startRedisCluster(options: { masters?: number; nodeTimeout
       const child = spawn(
         'redis-server',
         [
-          ...['--port', String(port), '--cluster-port', String(ports[count + i]!), '--bind', '127.0.0.1'],
+          ...listen(port),
+          ...['--cluster-port', String(ports[count + i]!), '--bind', '127.0.0.1'],
           ...['--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${port}.conf`, '--cluster-node-timeout', String(options.nodeTimeoutMs ?? 2000)],
           // A replica may always stand in, however long it was out of touch: the test kills masters on purpose.
           ...['--cluster-replica-validity-factor', '0'],
@@ -121,7 +160,7 @@ export async function startRedisCluster(options: { masters?: number; nodeTimeout
     const nodes = servers.map(({ node }) => node);
     const live = () => servers.filter(({ child }) => child.exitCode === null && child.signalCode === null).map(({ node }) => node);
     const info = async (node: ClusterNode, section: 'cluster' | 'replication') => {
-      const redis = new Redis(node.port, '127.0.0.1', { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+      const redis = new Redis(node.port, '127.0.0.1', { ...direct, lazyConnect: true, maxRetriesPerRequest: 0 });
       // A node not listening yet, or killed: the caller reads '' and asks again.
       redis.on('error', () => {});
       try {
@@ -137,7 +176,8 @@ export async function startRedisCluster(options: { masters?: number; nodeTimeout
       timeoutMs: 30_000,
       message: () => `every redis-server to answer:\n${servers.flatMap(({ output }) => output.slice(-5)).join('\n')}`,
     });
-    await run('redis-cli', ['--cluster', 'create', ...nodes.map((node) => node.address), '--cluster-replicas', '1', '--cluster-yes']);
+    const cliTls = tlsDir ? ['--tls', '--cacert', path.join(tlsDir, 'ca.pem')] : [];
+    await run('redis-cli', [...cliTls, '--cluster', 'create', ...nodes.map((node) => node.address), '--cluster-replicas', '1', '--cluster-yes']);
     const healthy = async () => {
       const states = await Promise.all(live().map(async (node) => [await info(node, 'cluster'), await info(node, 'replication')] as const));
       return states.every(
@@ -151,7 +191,7 @@ export async function startRedisCluster(options: { masters?: number; nodeTimeout
     await waitFor(healthy, { timeoutMs: 60_000, intervalMs: 200, message: 'the cluster to be ok on every node with every replica in sync' });
 
     const admin = (node = live()[0]!) => {
-      const redis = new Redis(node.port, '127.0.0.1', { maxRetriesPerRequest: 1, retryStrategy: () => null });
+      const redis = new Redis(node.port, '127.0.0.1', direct);
       redis.on('error', () => {});
       return redis;
     };

@@ -1,0 +1,112 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import type { Env } from '../../services/platform/config/index.ts';
+import { loadConfig } from '../../services/platform/config/index.ts';
+import { createLogger } from '../../services/platform/logger.ts';
+import { createRedis, scanKeys, waitForRedis } from '../../services/platform/redis.ts';
+import type { RunningService } from '../../services/platform/runtime.ts';
+import { x509 } from '../../services/platform/tls/x509.ts';
+import { testEnv, TEST_SECRETS } from '../support/infra.ts';
+import { stopAll, type ModuleName } from '../support/modules.ts';
+import { runPkiIssue, shownRun } from '../support/pki-issue.ts';
+import { startRedisCluster, type RedisClusterUnderTest } from '../support/redis-cluster.ts';
+import { bundleClient, startTlsModules, tlsTestEnv } from '../support/tls-modules.ts';
+
+const run = promisify(execFile);
+
+/** The serial number of the certificate a TLS server on 127.0.0.1:`port` presents, as openssl reads it. */
+async function servedSerial(port: number, ca: string): Promise<string> {
+  const client = run('openssl', ['s_client', '-connect', `127.0.0.1:${port}`, '-CAfile', ca, '-tls1_3'], { timeout: 10_000 });
+  client.child.stdin?.end();
+  const pem = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/.exec((await client).stdout)?.[0];
+  assert.ok(pem, 'the server presented a certificate');
+  return new x509.X509Certificate(pem).serialNumber;
+}
+
+/**
+ * A Redis Cluster whose nodes speak only TLS (to clients, to their replicas, on the cluster bus)
+ * with the certificate `npm run pki:issue` makes from the internal CA: the modules reach it with
+ * REDIS_CLUSTER_NODES and REDIS_TLS, trusting the bundle of TLS_CA_FILE, and pki:issue --reload
+ * makes every node serve a renewed certificate.
+ */
+describe('a Redis Cluster over TLS with a certificate from the internal CA', function () {
+  this.timeout(180_000);
+  let env: Env;
+  let dir: string;
+  let cliEnv: NodeJS.ProcessEnv;
+  let cluster: RedisClusterUnderTest | undefined;
+  let modules: Record<ModuleName, RunningService> | undefined;
+
+  before(async function () {
+    this.timeout(180_000);
+    env = await tlsTestEnv();
+    dir = await mkdtemp(path.join(tmpdir(), 'artstore-redis-cluster-tls-'));
+    cliEnv = { ...testEnv(env), AUDIT_SPOOL_DIR: path.join(dir, 'spool') };
+    const issued = await runPkiIssue(['--service', 'redis', '--dns', 'localhost', '--ip', '127.0.0.1', '--out', path.join(dir, 'redis')], cliEnv);
+    assert.equal(issued.code, 0, shownRun(issued));
+    cluster = await startRedisCluster({ tlsDir: path.join(dir, 'redis') });
+    env = { ...env, REDIS_URL: undefined, REDIS_CLUSTER_NODES: cluster.nodesSetting, REDIS_TLS: 'true' };
+  });
+  after(async () => {
+    await stopAll(Object.values(modules ?? {}));
+    await cluster?.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('when the modules run on the cluster with REDIS_TLS and TLS_CA_FILE, then they are ready, a file goes up and its audit events are queued on the cluster, and a client trusting only the system CAs is refused', async () => {
+    modules = await startTlsModules(env);
+    const client = await bundleClient(env.PKI_BUNDLE_FILE!);
+    const config = loadConfig('admin', testEnv(env));
+    const logger = createLogger({ service: 'cluster-tls-test', level: 'silent' });
+    const trusting = createRedis(config.redis, 'producer', logger, 'cluster-tls-test', { caFile: env.TLS_CA_FILE });
+    const untrusting = createRedis(config.redis, 'producer', logger, 'cluster-tls-test-untrusting');
+    try {
+      for (const [name, service] of Object.entries(modules)) {
+        const ready = await client.fetch(`${service.url}/ready`);
+        assert.equal(ready.status, 200, `${name}: ${await ready.text()}`);
+      }
+      const token = (await (
+        await client.fetch(`${modules.admin.url}/api/v1/auth/token`, {
+          method: 'POST',
+          headers: { 'Content-Type': 'application/json' },
+          body: JSON.stringify({ client_id: TEST_SECRETS.ADMIN_BOOTSTRAP_CLIENT_ID, client_secret: TEST_SECRETS.ADMIN_BOOTSTRAP_CLIENT_SECRET }),
+        })
+      ).json()) as { access_token: string };
+      const form = new FormData();
+      form.append('file', new Blob([Buffer.from('queued on a cluster over TLS')]), 'cluster.txt');
+      const uploaded = await client.fetch(`${modules.ingester.url}/api/v1/files/upload`, {
+        method: 'POST',
+        headers: { Authorization: `Bearer ${token.access_token}` },
+        body: form,
+      });
+      assert.equal(uploaded.status, 201, await uploaded.clone().text());
+
+      await waitForRedis(trusting, 30_000);
+      const queued: string[] = [];
+      for await (const keys of scanKeys(trusting, `${config.bullmqPrefix}:audit-events:*`)) queued.push(...keys);
+      assert.ok(queued.length > 0, `the audit events went to the cluster over TLS, under ${config.bullmqPrefix}`);
+      await assert.rejects(waitForRedis(untrusting, 3000), 'a client that does not trust the bundle never gets a ready cluster');
+    } finally {
+      trusting.disconnect();
+      untrusting.disconnect();
+      await client.close();
+    }
+  });
+
+  it('when pki:issue renews the certificate with --reload, then every node of the cluster, masters and replicas, serves the new one without a restart', async () => {
+    const renewed = await runPkiIssue(['--service', 'redis', '--dns', 'localhost', '--ip', '127.0.0.1', '--out', path.join(dir, 'redis'), '--reload'], {
+      ...cliEnv,
+      REDIS_URL: undefined,
+      REDIS_CLUSTER_NODES: cluster!.nodesSetting,
+      REDIS_TLS: 'true',
+    });
+    assert.equal(renewed.code, 0, shownRun(renewed));
+    assert.equal(renewed.answer?.reload, 'reloaded');
+    const served = await Promise.all(cluster!.nodes.map((node) => servedSerial(node.port, env.PKI_BUNDLE_FILE!)));
+    assert.deepEqual(new Set(served), new Set([renewed.answer?.serial_number]));
+  });
+});
