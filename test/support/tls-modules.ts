@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { unwatchFile, watchFile } from 'node:fs';
 import { mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -25,6 +26,9 @@ export async function tlsTestEnv(overrides: Env = {}): Promise<Env> {
     TLS_CA_FILE: bundle,
     TLS_SANS: 'localhost,127.0.0.1',
     BULLMQ_PREFIX: isolatedPrefix('tls'),
+    // Its own file store: a storage element starting elsewhere on the shared default root clears the
+    // partial uploads it finds there, this deployment's included.
+    STORAGE_ROOT: path.join(dir, 'storage'),
     ...overrides,
   };
 }
@@ -54,4 +58,40 @@ export async function bundleClient(bundleFile: string, identity?: { cert: string
   const agent = new Agent({ connect: { ca: await readFile(bundleFile, 'utf8'), ...identity } });
   const request = (url: string, init: RequestInit = {}) => undiciFetch(url, { ...(init as object), dispatcher: agent }) as unknown as Promise<Response>;
   return { fetch: request, close: () => agent.close() };
+}
+
+/**
+ * An external client that keeps trusting the deployment while its CA rotates: it re-reads the bundle
+ * file whenever admin rewrites it (a new root is there before anything it signs is used) and opens
+ * new connections with it; requests already sent finish on the old connections.
+ */
+export async function followingBundleClient(bundleFile: string, options: { connections?: number } = {}) {
+  const agentFor = (ca: string) => new Agent({ connect: { ca }, connections: options.connections ?? 64 });
+  let ca = await readFile(bundleFile, 'utf8');
+  let agent = agentFor(ca);
+  let changes = 0;
+  const reload = () => {
+    void readFile(bundleFile, 'utf8').then(
+      (fresh) => {
+        if (fresh === ca || !fresh.includes('BEGIN CERTIFICATE')) return;
+        const old = agent;
+        ca = fresh;
+        agent = agentFor(ca);
+        changes++;
+        void old.close().catch(() => undefined);
+      },
+      () => undefined,
+    );
+  };
+  watchFile(bundleFile, { interval: 100 }, reload);
+  const request = (url: string, init: RequestInit = {}) => undiciFetch(url, { ...(init as object), dispatcher: agent }) as unknown as Promise<Response>;
+  return {
+    fetch: request,
+    /** How many times the bundle changed under this client. */
+    changes: () => changes,
+    close: async () => {
+      unwatchFile(bundleFile, reload);
+      await agent.close();
+    },
+  };
 }
