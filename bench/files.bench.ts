@@ -4,86 +4,21 @@
  * next to a plain stream copy of the same file measured in the same run; and the peak resident
  * memory (VmHWM from /proc) of each module after moving it, which must stay flat whatever the size.
  */
-import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
-import { copyFile, mkdtemp, open, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import http from 'node:http';
+import { createWriteStream } from 'node:fs';
+import { copyFile, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { pipeline } from 'node:stream/promises';
 import { requestForRelay } from '../services/file-archive/blob-relay.ts';
-import { writeFileRange } from '../services/file-archive/file-range-writer.ts';
 import { startChildService, type ChildService } from '../test/support/child-service.ts';
 import { testEnv } from '../test/support/infra.ts';
 import { adminToken } from '../test/support/tokens.ts';
 import type { Benchmark, Figure } from './report.ts';
+import { generateFile, median, MiB, plainCopy, removeFile, sha256Of, timed, uploadFile } from './support/file-transfer.ts';
 
 const FILE_BYTES = 2 ** 30;
-const BLOCK_BYTES = 8 * 2 ** 20;
 const ROUNDS = 3;
 const WARM_UP_BYTES = 64 * 2 ** 20;
-const MiB = 2 ** 20;
 const RSS_LIMIT_MB = 200;
-
-async function generate(file: string, bytes: number): Promise<string> {
-  const hash = createHash('sha256');
-  const out = createWriteStream(file);
-  for (let written = 0; written < bytes; written += BLOCK_BYTES) {
-    // Fresh random blocks: nothing compresses or deduplicates along the way.
-    const block = randomBytes(BLOCK_BYTES);
-    hash.update(block);
-    if (!out.write(block)) await new Promise<void>((resolve) => out.once('drain', () => resolve()));
-  }
-  await new Promise<void>((resolve, reject) => out.end((err?: Error | null) => (err ? reject(err) : resolve())));
-  return hash.digest('hex');
-}
-
-async function timed(work: () => Promise<unknown>): Promise<number> {
-  const started = performance.now();
-  await work();
-  return (performance.now() - started) / 1000;
-}
-
-/** What the archive does to the bytes, without the archive: read the file, write a copy, fsync it. */
-const plainCopy = (from: string, to: string) => pipeline(createReadStream(from, { highWaterMark: MiB }), createWriteStream(to, { flush: true }));
-
-function upload(url: string, token: string, file: string, bytes: number): Promise<{ id: string; sha256: string }> {
-  const boundary = `----bench${randomBytes(8).toString('hex')}`;
-  const head = Buffer.from(
-    `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="bench-1GiB.bin"\r\nContent-Type: application/octet-stream\r\n\r\n`,
-  );
-  const tail = Buffer.from(`\r\n--${boundary}--\r\n`);
-  return new Promise((resolve, reject) => {
-    const req = http.request(`${url}/api/v1/files/upload`, {
-      method: 'POST',
-      headers: {
-        Authorization: `Bearer ${token}`,
-        'Content-Type': `multipart/form-data; boundary=${boundary}`,
-        'Content-Length': head.length + bytes + tail.length,
-      },
-    });
-    req.on('error', reject);
-    req.on('response', async (res) => {
-      let text = '';
-      for await (const chunk of res) text += chunk;
-      if (res.statusCode !== 201) reject(new Error(`upload answered ${res.statusCode}: ${text}`));
-      else resolve(JSON.parse(text) as { id: string; sha256: string });
-    });
-    req.write(head);
-    // From reused buffers, as the storage element serves files: the client allocates nothing per
-    // chunk (as curl would not), so the figure measures the modules, not the load generator.
-    void open(file, 'r').then(async (handle) => {
-      try {
-        await writeFileRange(handle, req, 0, bytes);
-        req.end(tail);
-      } catch (err) {
-        reject(err);
-      } finally {
-        await handle.close();
-      }
-    }, reject);
-  });
-}
 
 /**
  * The download client reads the way query reads from the storage element (`requestForRelay`: no
@@ -98,11 +33,6 @@ async function download(url: string, token: string, id: string, to: string): Pro
   await answer.relayTo(createWriteStream(to, { flush: true, highWaterMark: MiB }));
 }
 
-async function remove(url: string, token: string, id: string) {
-  const res = await fetch(`${url}/api/v1/files/${id}`, { method: 'DELETE', headers: { Authorization: `Bearer ${token}` } });
-  if (res.status !== 204) throw new Error(`delete answered ${res.status}`);
-}
-
 /** Resets the kernel's record of a process's peak resident memory (VmHWM) to its current size. */
 const resetPeak = (pid: number) => writeFile(`/proc/${pid}/clear_refs`, '5');
 
@@ -111,12 +41,6 @@ async function memoryOf(pid: number): Promise<{ peakMb: number; rssMb: number }>
   const status = await readFile(`/proc/${pid}/status`, 'utf8');
   const kb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? Number.NaN);
   return { peakMb: kb('VmHWM') / 1024, rssMb: kb('VmRSS') / 1024 };
-}
-
-async function sha256Of(file: string): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of createReadStream(file, { highWaterMark: MiB })) hash.update(chunk as Buffer);
-  return hash.digest('hex');
 }
 
 const benchmark: Benchmark = {
@@ -129,8 +53,8 @@ const benchmark: Benchmark = {
       const copy = path.join(dir, 'copy.bin');
       const received = path.join(dir, 'received.bin');
       const warmUp = path.join(dir, 'warm-up.bin');
-      const sha256 = await generate(source, FILE_BYTES);
-      await generate(warmUp, WARM_UP_BYTES);
+      const sha256 = await generateFile(source, FILE_BYTES);
+      await generateFile(warmUp, WARM_UP_BYTES);
 
       const env = testEnv({ LOG_LEVEL: 'info', UPLOAD_MAX_BYTES: String(2 * FILE_BYTES), STORAGE_ELEMENT_ID: 'bench', UPLOAD_STORAGE_ELEMENT: 'bench' });
       const own = (service: string) => ({ AUDIT_SPOOL_DIR: path.join(dir, 'spool', service) });
@@ -152,9 +76,9 @@ const benchmark: Benchmark = {
       const token = await adminToken(admin.url);
 
       // Warm-up: every code path has run once (database client, token, connections) before memory is read.
-      const warm = await upload(ingester.url, token, warmUp, WARM_UP_BYTES);
+      const warm = await uploadFile(ingester.url, token, warmUp, WARM_UP_BYTES);
       await download(query.url, token, warm.id, received);
-      await remove(ingester.url, token, warm.id);
+      await removeFile(fetch, ingester.url, token, warm.id);
       await rm(received, { force: true });
       const idle = Object.fromEntries(await Promise.all(Object.entries(modules).map(async ([name, s]) => [name, await memoryOf(s.pid)] as const)));
       await Promise.all(Object.values(modules).map((s) => resetPeak(s.pid)));
@@ -167,17 +91,16 @@ const benchmark: Benchmark = {
         seconds.copyFile.push(await timed(() => copyFile(source, copy)));
         await rm(copy, { force: true });
         let file: { id: string; sha256: string } | undefined;
-        seconds.upload.push(await timed(async () => (file = await upload(ingester.url, token, source, FILE_BYTES))));
+        seconds.upload.push(await timed(async () => (file = await uploadFile(ingester.url, token, source, FILE_BYTES))));
         if (file!.sha256 !== sha256) throw new Error('the archive stored other content than was sent');
         seconds.download.push(await timed(() => download(query.url, token, file!.id, received)));
         if ((await stat(received)).size !== FILE_BYTES || (round === 0 && (await sha256Of(received)) !== sha256))
           throw new Error('the download differs from the upload');
         await rm(received, { force: true });
-        await remove(ingester.url, token, file!.id);
+        await removeFile(fetch, ingester.url, token, file!.id);
       }
       const peaks = Object.fromEntries(await Promise.all(Object.entries(modules).map(async ([name, s]) => [name, await memoryOf(s.pid)] as const)));
 
-      const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
       const rate = (values: number[]) => FILE_BYTES / MiB / median(values);
       const baseline = { name: 'plain stream copy + fsync, same file', value: rate(seconds.copy), unit: 'MiB/s' };
       const figures: Figure[] = [
