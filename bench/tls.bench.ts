@@ -1,15 +1,18 @@
 /**
- * TLS figures, all from the compiled modules as production runs them: an authenticated request's
- * rate with TLS 1.3 on next to the same deployment's with TLS off (keep-alive, the load generator of
- * the other benches); a 1 GiB download through query over TLS (storage element → query over mutual
- * TLS, query → curl over TLS) next to a plain stream copy of the file; and full TLS handshakes per
- * second (a new connection per request, nothing resumed) next to new plain TCP connections.
+ * TLS figures, all from the whole system as production runs it (the compiled modules, the audit
+ * writer and the maintenance worker, production's log level, fail-closed audit delivery): an
+ * authenticated request's rate with TLS 1.3 on next to the same deployment's with TLS off
+ * (keep-alive, the load generator of the other benches); a 1 GiB download through query over TLS
+ * (storage element → query over mutual TLS, query → curl over TLS) next to a plain stream copy of
+ * the file; and full TLS handshakes per second (a new connection per request, nothing resumed) next
+ * to new plain TCP connections.
  */
 import { execFile } from 'node:child_process';
 import { mkdtemp, open, readFile, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { ENVIRONMENT_DEFAULTS } from '../services/platform/config/environment.ts';
 import { startChildService, type ChildService } from '../test/support/child-service.ts';
 import { testEnv, testInfra } from '../test/support/infra.ts';
 import { bundleClient, tlsTestEnv } from '../test/support/tls-modules.ts';
@@ -87,13 +90,22 @@ const benchmark: Benchmark = {
       await generateFile(warmUp, WARM_UP_BYTES);
       const own = (mode: string, service: string) => ({ AUDIT_SPOOL_DIR: path.join(dir, 'spool', mode, service) });
 
-      // Two deployments side by side on the same database, each with its own BullMQ prefix; access
-      // logs on, as in production (the children's stdout is discarded).
-      const plainEnv = testEnv({ LOG_LEVEL: 'info', BULLMQ_PREFIX: `${testInfra().bullmqPrefix}-plain` });
+      // Two deployments side by side on the same database, each with its own BullMQ prefix and its
+      // workers; as production runs: its log level (access log on; the children's stdout is
+      // discarded), fail-closed audit delivery, each process with its own spool.
+      const production = { LOG_LEVEL: ENVIRONMENT_DEFAULTS.LOG_LEVEL, AUDIT_DELIVERY: 'fail-closed' };
+      const workers = (mode: string, env: NodeJS.ProcessEnv) =>
+        Promise.all([
+          start('workers/audit-writer/main.ts', { ...env, ...own(mode, 'audit-writer') }),
+          start('workers/maintenance/main.ts', { ...env, ...own(mode, 'maintenance') }),
+        ]);
+      const plainEnv = testEnv({ ...production, BULLMQ_PREFIX: `${testInfra().bullmqPrefix}-plain` });
       const plainAdmin = await start('services/admin/main.ts', { ...plainEnv, ...own('plain', 'admin') });
+      const plainWithAdmin = { ...plainEnv, ADMIN_URL: plainAdmin.url };
+      await workers('plain', plainWithAdmin);
       const plain: Deployment = {
         admin: plainAdmin,
-        query: await start('services/query/main.ts', { ...plainEnv, ...own('plain', 'query'), ADMIN_URL: plainAdmin.url }),
+        query: await start('services/query/main.ts', { ...plainWithAdmin, ...own('plain', 'query') }),
         fetch,
         close: async () => undefined,
       };
@@ -101,13 +113,14 @@ const benchmark: Benchmark = {
 
       const tlsEnv = testEnv({
         ...(await tlsTestEnv()),
-        LOG_LEVEL: 'info',
+        ...production,
         UPLOAD_MAX_BYTES: String(2 * FILE_BYTES),
         STORAGE_ELEMENT_ID: 'bench-tls',
         UPLOAD_STORAGE_ELEMENT: 'bench-tls',
       });
       const tlsAdmin = await start('services/admin/main.ts', { ...tlsEnv, ...own('tls', 'admin') });
       const withAdmin = { ...tlsEnv, ADMIN_URL: tlsAdmin.url };
+      await workers('tls', withAdmin);
       await start('services/storage-element/main.ts', { ...withAdmin, ...own('tls', 'storage'), STORAGE_ROOT: path.join(dir, 'storage') });
       const [ingester, tlsQuery] = await Promise.all([
         start('services/ingester/main.ts', { ...withAdmin, ...own('tls', 'ingester') }),
