@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { ConfigError, loadConfig } from '../../services/platform/config/index.ts';
+import { ConfigError, loadConfig, loadRedis } from '../../services/platform/config/index.ts';
 import { writeDevelopmentSettings } from '../dev/development-settings.ts';
 import { cliEnvironment, explainConfigError } from './cli-environment.ts';
 import { CommandLineError } from './command-line-error.ts';
@@ -53,6 +53,14 @@ describe('command-line environment (development settings from npm start)', () =>
     assert.equal(cli.env.ADMIN_BOOTSTRAP_CLIENT_SECRET_FILE, undefined);
     assert.equal(cli.env.ADMIN_URL, 'http://admin:8000');
     assert.deepEqual(notes, []);
+  });
+
+  it('when the environment names a Redis Cluster, then the file gives no REDIS_URL beside it and Redis is that cluster', async () => {
+    await writeDevelopmentSettings(dataDir, { variables: settings(), not_recorded: [] });
+    const cli = cliEnvironment('keys:rotate', { ARTSTORE_DATA_DIR: dataDir, REDIS_CLUSTER_NODES: 'redis-1:6379,redis-2:6379' }, note);
+    assert.equal(cli.env.REDIS_URL, undefined);
+    assert.ok(!cli.fromSettings.includes('REDIS_URL'));
+    assert.equal(loadRedis(cli.env).mode, 'cluster');
   });
 
   it('when ENVIRONMENT is production, staging, test or unknown, then the file is never read', async () => {

@@ -36,7 +36,8 @@ const DEVELOPMENT_ENVIRONMENTS = ['', 'development'];
  */
 const SAME_SETTING: readonly (readonly string[])[] = [
   ['DATABASE_URL', 'POSTGRES_HOST'],
-  ['REDIS_URL', 'REDIS_HOST'],
+  // A cluster's nodes beside the settings' REDIS_URL would stop start-up too.
+  ['REDIS_URL', 'REDIS_HOST', 'REDIS_CLUSTER_NODES'],
   ['ADMIN_BOOTSTRAP_CLIENT_ID', 'ADMIN_BOOTSTRAP_CLIENT_SECRET'],
   ['STORAGE_CLIENT_ID', 'STORAGE_CLIENT_SECRET'],
 ];
