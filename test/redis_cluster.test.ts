@@ -53,7 +53,18 @@ describe('on a Redis Cluster of three masters with a replica each', function () 
     BULLMQ_PREFIX: isolatedPrefix('cluster'),
     ...env,
   });
-  const admins = (count: number, env: Env) => Promise.all(Array.from({ length: count }, async () => started(await startAdmin(testConfig('admin', env)))));
+  /**
+   * Admin replicas, each once /ready: a process starts whether or not Redis is ready, and a cluster
+   * can take longer to be than the 5 s a start waits for it on a loaded machine.
+   */
+  const admins = (count: number, env: Env) =>
+    Promise.all(
+      Array.from({ length: count }, async () => {
+        const admin = started(await startAdmin(testConfig('admin', env)));
+        await waitFor(() => fetch(`${admin.url}/ready`).then((res) => res.ok), { timeoutMs: 30_000, message: 'admin to be ready' });
+        return admin;
+      }),
+    );
 
   before(async function () {
     this.timeout(180_000);

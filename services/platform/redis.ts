@@ -132,6 +132,8 @@ export function openQueueWithOwnConnection<Q extends QueueName>(
  * keys are spread over its masters, so there each master is walked.
  */
 export async function* scanKeys(redis: RedisClient, pattern: string): AsyncGenerator<string[]> {
+  // Before a cluster knows its masters there are none to walk: that is not "no keys".
+  if (redis instanceof Cluster && redis.status !== 'ready') throw new Error(`redis cluster is ${redis.status}`);
   for (const node of redis instanceof Cluster ? redis.nodes('master') : [redis]) {
     let cursor = '0';
     do {

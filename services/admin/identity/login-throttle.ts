@@ -88,7 +88,18 @@ export function createLoginThrottle(
       }
     }
   };
-  const reloadQuietly = () => reload().catch((err: Error) => logger?.warn({ err: err.message }, 'login throttle state could not be loaded from Redis'));
+  const reloadQuietly = () =>
+    reload().then(
+      () => true,
+      (err: Error) => {
+        logger?.warn({ err: err.message }, 'login throttle state could not be loaded from Redis');
+        return false;
+      },
+    );
+  /** At start; a replica started while Redis is not ready yet (a cluster takes a while) loads once it is. */
+  const load = async () => {
+    if (!(await reloadQuietly())) redis.once('ready', () => void reloadQuietly());
+  };
   options.notices.on(ChangeTopic.AuthThrottle, (notice) => (notice ? apply(notice) : void reloadQuietly()));
 
   const blockedFor = (key: string): number | undefined => {
@@ -175,7 +186,7 @@ export function createLoginThrottle(
   const open: ThrottleVerdict = { throttled: false, hasHistory: false };
   return {
     /** Loads what Redis holds; call once before serving. */
-    load: reloadQuietly,
+    load,
     check: limits.check,
     failed: (clientId: string | undefined, address: string) => limits.failed(clientId, address).catch(unthrottled(open)),
     succeeded: (clientId: string | undefined, address: string) => limits.succeeded(clientId, address).catch(unthrottled(undefined)),
