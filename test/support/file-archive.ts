@@ -8,6 +8,7 @@ import { start as startAuditWriter } from '../../workers/audit-writer/worker.ts'
 import { isolatedPrefix, testConfig } from './infra.ts';
 import { MODULES } from './modules.ts';
 import { accountWithToken, adminToken } from './tokens.ts';
+import { waitFor } from './wait-for.ts';
 
 /**
  * The file archive running in-process: admin, two storage elements (ids unique to this start, roots
@@ -27,6 +28,8 @@ export async function startFileArchive(overrides: Env = {}) {
   };
   try {
     const admin = await run('admin', MODULES.admin);
+    // Its tokens are audited: wait until its Redis is ready (a Redis Cluster can take longer than a start waits).
+    await waitFor(() => fetch(`${admin.url}/ready`).then((res) => res.ok), { timeoutMs: 30_000, message: 'admin to be ready' });
     const withAdmin = { ADMIN_URL: admin.url };
     const [hot, archive, ingester, query, writer] = await Promise.all([
       run('storage-element', MODULES['storage-element'], { ...withAdmin, STORAGE_ELEMENT_ID: elements.hot, STORAGE_ROOT: roots.hot }),
