@@ -15,7 +15,7 @@ import { start as startAdmin } from '../services/admin/app.ts';
 import { createAuditKeyRing } from '../services/audit-log/audit-signature.ts';
 import { createAuditPublisher } from '../services/audit-log/publisher.ts';
 import { verifyAuditLog } from '../services/audit-log/verify-chain.ts';
-import { changeChannel, ChangeTopic } from '../services/platform/change-notices.ts';
+import { changeChannel, ChangeTopic, openChangeNotices, type ChangeNotice } from '../services/platform/change-notices.ts';
 import type { Env } from '../services/platform/config/index.ts';
 import { createPrismaClient } from '../services/platform/db/client.ts';
 import { AppError } from '../services/platform/errors.ts';
@@ -299,6 +299,51 @@ describe('on a Redis Cluster of three masters with a replica each', function () 
       const logout = await fetch(`${second!.url}/admin/logout`, { method: 'POST', redirect: 'manual', headers: { Cookie: cookie, Origin: second!.url } });
       assert.equal(logout.status, 200);
       assert.deepEqual([(await board(first!)).status, (await board(second!)).status], [401, 401]);
+    });
+  });
+  // Last: it kills a node, and the cluster stays without it.
+  describe('when a node goes', () => {
+    it('when the node holding the change-notice subscription is killed, then listeners hear that notices may have been missed, and later notices reach them', async () => {
+      const config = testConfig('admin', onCluster());
+      const connectionName = `notices-${randomBytes(3).toString('hex')}`;
+      const notices = await openChangeNotices(config.redis, config.bullmqPrefix, { connectionName });
+      const heard: (ChangeNotice<'jwt-keys-changed'> | undefined)[] = [];
+      notices.on(ChangeTopic.KeysChanged, (notice) => heard.push(notice));
+      const publish = () =>
+        client.publish(changeChannel(config.bullmqPrefix, ChangeTopic.KeysChanged), JSON.stringify({ reason: 'rotated', at: new Date().toISOString() }));
+      try {
+        await publish();
+        await waitFor(() => heard.length > 0, { message: 'the first notice' });
+        const holding = await waitFor(
+          async () => {
+            for (const node of cluster.nodes) {
+              const redis = cluster.admin(node);
+              try {
+                if (String(await redis.client('LIST')).includes(connectionName)) return node;
+              } catch {
+                // a node already gone
+              } finally {
+                redis.disconnect();
+              }
+            }
+            return undefined;
+          },
+          { message: 'the node holding the subscription' },
+        );
+        heard.length = 0;
+        await cluster.kill(holding);
+        await waitFor(() => heard.includes(undefined), { timeoutMs: 30_000, message: 'listeners to hear that notices may have been missed' });
+        // Published until heard: the subscription moves to another node, and the cluster may still be failing over.
+        await waitFor(
+          async () => {
+            await publish().catch(() => undefined);
+            return heard.some((notice) => notice?.reason === 'rotated');
+          },
+          { timeoutMs: 30_000, intervalMs: 500, message: 'a notice after the node went' },
+        );
+      } finally {
+        await notices.close();
+      }
     });
   });
 });

@@ -1,15 +1,17 @@
-import { Cluster } from 'ioredis';
+import type { Redis } from 'ioredis';
 import type { RevocationNotice } from './auth/revocation-list.ts';
+import { ClusterSubscriber } from './cluster-subscriber.ts';
 import { standaloneRedis, type RedisConfig } from './config/index.ts';
 import { createLogger, type Logger } from './logger.ts';
-import { createRedis, type RedisClient } from './redis.ts';
+import { clusterNodeOptions, createRedis, type RedisClient } from './redis.ts';
 
 /**
  * Change notices between replicas over Redis pub/sub, on `${bullmqPrefix}:${topic}`: a process that
  * changed something publishes after the change commits, and every replica drops what it cached.
  * Best effort by design — a notice can be lost, so caches still expire on their own TTL — and after
  * a reconnect every listener hears `undefined`, meaning "anything may have changed meanwhile".
- * On a Redis Cluster a PUBLISH reaches every node, so one subscription on any node hears them all.
+ * On a Redis Cluster a PUBLISH reaches every node, so one subscription on any node hears them all
+ * (cluster-subscriber.ts).
  */
 export const changeChannel = (bullmqPrefix: string, topic: ChangeTopic) => `${bullmqPrefix}:${topic}`;
 
@@ -115,13 +117,18 @@ export async function openChangeNotices(
   options: { logger?: Logger; connectionName?: string; caFile?: string } = {},
 ): Promise<ChangeListeners & { close(): Promise<void> }> {
   const { logger } = options;
-  const subscriber = createRedis(
-    typeof redis === 'string' ? standaloneRedis(redis) : redis,
-    'worker',
-    logger ?? createLogger({ service: 'change-notices', level: 'silent' }),
-    options.connectionName ?? 'change-notices',
-    { caFile: options.caFile, errorLevel: 'debug' },
-  );
+  const target = typeof redis === 'string' ? standaloneRedis(redis) : redis;
+  const name = options.connectionName ?? 'change-notices';
+  let subscriber: ClusterSubscriber | Redis;
+  if (target.mode === 'cluster') {
+    subscriber = new ClusterSubscriber(target.nodes, clusterNodeOptions(target, name, options.caFile));
+    subscriber.on('error', (err: Error) => logger?.debug({ err: err.message }, 'change notice subscriber error'));
+  } else {
+    subscriber = createRedis(target, 'worker', logger ?? createLogger({ service: 'change-notices', level: 'silent' }), name, {
+      caFile: options.caFile,
+      errorLevel: 'debug',
+    });
+  }
   const topics = Object.values(ChangeTopic);
   const topicOf = new Map(topics.map((topic) => [changeChannel(bullmqPrefix, topic), topic]));
   const listeners = new Map<ChangeTopic, Set<(notice: unknown) => void>>(topics.map((topic) => [topic, new Set()]));
@@ -143,9 +150,6 @@ export async function openChangeNotices(
     if (connectedBefore) missedSome();
     connectedBefore = true;
   });
-  // A cluster's subscription lives on one node and moves to another, silently, when that node goes:
-  // any node leaving may have cost notices, so listeners are told as after a reconnect.
-  if (subscriber instanceof Cluster) subscriber.on('-node', missedSome);
   subscriber.on('message', (channel: string, text: string) => {
     const topic = topicOf.get(channel);
     if (!topic) return;

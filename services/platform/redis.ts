@@ -47,19 +47,21 @@ export function redisTlsOptions(tls: boolean, caFile: string | undefined): Pick<
 
 const retryStrategy = (attempt: number) => Math.min(attempt * 200, 2000);
 
-function clusterOptions(target: Extract<RedisConfig, { mode: 'cluster' }>, role: RedisRole, name: string, caFile: string | undefined): ClusterOptions {
+type ClusterConfig = Extract<RedisConfig, { mode: 'cluster' }>;
+
+/** What every connection to a node of the cluster needs: TLS, the password, a name for CLIENT LIST. */
+export function clusterNodeOptions(target: ClusterConfig, name: string, caFile: string | undefined): RedisOptions {
+  return { ...redisTlsOptions(target.tls, caFile), password: target.password?.reveal(), connectionName: name };
+}
+
+function clusterOptions(target: ClusterConfig, role: RedisRole, name: string, caFile: string | undefined): ClusterOptions {
   return {
     enableOfflineQueue: role === 'worker',
     clusterRetryStrategy: retryStrategy,
     // Names stay names, so TLS checks each node's certificate against the name it is reached by
     // (ioredis's advice for TLS clusters); without TLS the addresses are resolved as usual.
     ...(target.tls ? { dnsLookup: (address: string, callback: (err: null, address: string) => void) => callback(null, address) } : {}),
-    redisOptions: {
-      ...redisTlsOptions(target.tls, caFile),
-      password: target.password?.reveal(),
-      connectionName: name,
-      maxRetriesPerRequest: role === 'worker' ? null : 1,
-    },
+    redisOptions: { ...clusterNodeOptions(target, name, caFile), maxRetriesPerRequest: role === 'worker' ? null : 1 },
   };
 }
 
