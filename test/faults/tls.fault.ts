@@ -91,30 +91,36 @@ if (suiteTlsModes().includes('on')) {
       const ownSpool = (name: string) => ({ AUDIT_SPOOL_DIR: path.join(dir, 'spool', name) });
       const startAdmin = () =>
         startChildService('services/admin/main.ts', { ...withAdmin, ...ownSpool('admin') }, { port: adminPort, timeoutMs: (LEAF_TTL_SECONDS / 3) * 1000 });
-      let admin = await startAdmin();
+      let admin: ChildService | undefined;
       const processes: Record<string, ChildService> = {};
-      for (const [name, entry] of [
-        ['storage-element', 'services/storage-element/main.ts'],
-        ['ingester', 'services/ingester/main.ts'],
-        ['query', 'services/query/main.ts'],
-        ['audit-writer', 'workers/audit-writer/main.ts'],
-      ] as const) {
-        processes[name] = await startChildService(entry, { ...withAdmin, ...ownSpool(name) });
-      }
-      const client = await bundleClient(env.TLS_CA_FILE!);
-      const agent = new https.Agent({ keepAlive: true, maxSockets: 32, ca: await readFile(env.TLS_CA_FILE!, 'utf8') });
+      let client: Awaited<ReturnType<typeof bundleClient>> | undefined;
+      let agent: https.Agent | undefined;
       const faults: string[] = [];
       /**
        * Spans when PostgreSQL or Redis was down: downloads may fail only inside them (and a moment
        * after): a download reads PostgreSQL and is audited, and auditing fails closed.
        */
       const downWindows: [number, number][] = [];
+      let running = true;
       try {
-        const token = await adminToken(admin.url, client.fetch);
-        const reader = await accountWithToken(admin.url, token, 'reader', client.fetch);
+        admin = await startAdmin();
+        for (const [name, entry] of [
+          ['storage-element', 'services/storage-element/main.ts'],
+          ['ingester', 'services/ingester/main.ts'],
+          ['query', 'services/query/main.ts'],
+          ['audit-writer', 'workers/audit-writer/main.ts'],
+        ] as const) {
+          processes[name] = await startChildService(entry, { ...withAdmin, ...ownSpool(name) });
+        }
+        const trusted = await bundleClient(env.TLS_CA_FILE!);
+        client = trusted;
+        const keepAlive = new https.Agent({ keepAlive: true, maxSockets: 32, ca: await readFile(env.TLS_CA_FILE!, 'utf8') });
+        agent = keepAlive;
+        const token = await adminToken(admin.url, trusted.fetch);
+        const reader = await accountWithToken(admin.url, token, 'reader', trusted.fetch);
         const form = new FormData();
         form.append('file', new Blob([Buffer.from('through every fault')]), 'faults.txt');
-        const uploaded = await client.fetch(`${processes.ingester!.url}/api/v1/files/upload`, {
+        const uploaded = await trusted.fetch(`${processes.ingester!.url}/api/v1/files/upload`, {
           method: 'POST',
           headers: { Authorization: `Bearer ${token}` },
           body: form,
@@ -122,14 +128,13 @@ if (suiteTlsModes().includes('on')) {
         assert.equal(uploaded.status, 201, await uploaded.clone().text());
         const { id } = (await uploaded.json()) as { id: string };
         const metricsOf = async (proc: ChildService) =>
-          (await client.fetch(`${proc.url}/metrics`, { headers: { Authorization: `Bearer ${metricsToken}` } })).text();
+          (await trusted.fetch(`${proc.url}/metrics`, { headers: { Authorization: `Bearer ${metricsToken}` } })).text();
         const renewalsBefore = Object.fromEntries(
           await Promise.all(Object.entries(processes).map(async ([name, p]) => [name, leafRenewals(await metricsOf(p))])),
         );
 
         const startedAt = Date.now();
         const elapsed = () => `${Math.round((Date.now() - startedAt) / 1000)} s`;
-        let running = true;
 
         // Every second, the certificate each process presents; none may have expired.
         const ca = () => readFile(env.TLS_CA_FILE!, 'utf8');
@@ -162,7 +167,7 @@ if (suiteTlsModes().includes('on')) {
             const due = Math.floor(((Date.now() - startedAt) / 1000) * LOAD_PER_SECOND) - sent;
             for (let i = 0; i < due; i++) {
               const url = targets[sent++ % targets.length]!;
-              inFlight.push(keepAliveGet(agent, url, reader.token).then((status) => void statuses.set(status, (statuses.get(status) ?? 0) + 1)));
+              inFlight.push(keepAliveGet(keepAlive, url, reader.token).then((status) => void statuses.set(status, (statuses.get(status) ?? 0) + 1)));
             }
             await sleep(10);
           }
@@ -278,9 +283,10 @@ if (suiteTlsModes().includes('on')) {
         );
         assert.deepEqual(crashed, []);
       } finally {
-        agent.destroy();
-        await client.close();
-        await Promise.all([admin, ...Object.values(processes)].map((p) => p.stop()));
+        running = false;
+        agent?.destroy();
+        await client?.close();
+        await Promise.all([admin, ...Object.values(processes)].map((p) => p?.stop()));
         await redis.stop();
         await postgres.stop();
         await rm(dir, { recursive: true, force: true });
