@@ -191,8 +191,10 @@ export async function startWorkloadTls(options: WorkloadTlsOptions): Promise<Wor
       rotations.inc({ kind: 'leaf', status: 'failure' });
       const left = (current?.notAfter.getTime() ?? 0) - Date.now();
       logger.error({ err: reasonOf(err), secondsLeft: Math.round(left / 1000) }, 'workload certificate renewal failed; retrying');
+      // Backing off never skips past the certificate's end: with little life left, retries come as often as a tenth of it.
+      const wait = Math.max(RETRY_MIN_MS, Math.min(delayMs, left / 10));
       const next = Math.min(RETRY_MAX_MS, delayMs * 2);
-      renewTimer = setTimeout(() => void renewWithRetry(next), delayMs);
+      renewTimer = setTimeout(() => void renewWithRetry(next), wait);
       renewTimer.unref();
     }
   }
