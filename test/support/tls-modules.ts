@@ -7,7 +7,7 @@ import { Agent, fetch as undiciFetch } from 'undici';
 import type { Env } from '../../services/platform/config/index.ts';
 import { createPrismaClient } from '../../services/platform/db/client.ts';
 import type { RunningService } from '../../services/platform/runtime.ts';
-import { isolatedPrefix, testConfig, testInfra } from './infra.ts';
+import { isolatedPrefix, TEST_SECRETS, testConfig, testInfra } from './infra.ts';
 import { MODULES, type ModuleName } from './modules.ts';
 
 /**
@@ -94,4 +94,27 @@ export async function followingBundleClient(bundleFile: string, options: { conne
       await agent.close();
     },
   };
+}
+
+/** An admin token asked for over TLS with `client` (the test deployment's bootstrap admin). */
+export async function adminTokenOver(client: { fetch(url: string, init?: RequestInit): Promise<Response> }, adminUrl: string): Promise<string> {
+  const answer = await client.fetch(`${adminUrl}/api/v1/auth/token`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ client_id: TEST_SECRETS.ADMIN_BOOTSTRAP_CLIENT_ID, client_secret: TEST_SECRETS.ADMIN_BOOTSTRAP_CLIENT_SECRET }),
+  });
+  return ((await answer.json()) as { access_token: string }).access_token;
+}
+
+/** Uploads `content` through the ingester over TLS; the raw answer, for the test to check. */
+export function uploadOver(
+  client: { fetch(url: string, init?: RequestInit): Promise<Response> },
+  ingesterUrl: string,
+  token: string,
+  content: string,
+  name: string,
+): Promise<Response> {
+  const form = new FormData();
+  form.append('file', new Blob([Buffer.from(content)]), name);
+  return client.fetch(`${ingesterUrl}/api/v1/files/upload`, { method: 'POST', headers: { Authorization: `Bearer ${token}` }, body: form });
 }

@@ -7,11 +7,11 @@ import { promisify } from 'node:util';
 import type { Env } from '../../services/platform/config/index.ts';
 import type { RunningService } from '../../services/platform/runtime.ts';
 import { certificatesInPem, x509 } from '../../services/platform/tls/x509.ts';
-import { testEnv, TEST_SECRETS } from '../support/infra.ts';
+import { testEnv } from '../support/infra.ts';
 import { stopAll, type ModuleName } from '../support/modules.ts';
 import { runPkiIssue, shownRun } from '../support/pki-issue.ts';
 import { overTls, startTlsRedis } from '../support/tls-redis-server.ts';
-import { bundleClient, startTlsModules, tlsTestEnv } from '../support/tls-modules.ts';
+import { bundleClient, startTlsModules, tlsTestEnv, adminTokenOver, uploadOver } from '../support/tls-modules.ts';
 
 const run = promisify(execFile);
 
@@ -90,20 +90,8 @@ describe('Redis over TLS with a certificate from the internal CA', function () {
         const ready = await client.fetch(`${service.url}/ready`);
         assert.equal(ready.status, 200, `${name}: ${await ready.text()}`);
       }
-      const token = (await (
-        await client.fetch(`${modules.admin.url}/api/v1/auth/token`, {
-          method: 'POST',
-          headers: { 'Content-Type': 'application/json' },
-          body: JSON.stringify({ client_id: TEST_SECRETS.ADMIN_BOOTSTRAP_CLIENT_ID, client_secret: TEST_SECRETS.ADMIN_BOOTSTRAP_CLIENT_SECRET }),
-        })
-      ).json()) as { access_token: string };
-      const form = new FormData();
-      form.append('file', new Blob([Buffer.from('queued over rediss')]), 'rediss.txt');
-      const uploaded = await client.fetch(`${modules.ingester.url}/api/v1/files/upload`, {
-        method: 'POST',
-        headers: { Authorization: `Bearer ${token.access_token}` },
-        body: form,
-      });
+      const token = { access_token: await adminTokenOver(client, modules.admin.url) };
+      const uploaded = await uploadOver(client, modules.ingester.url, token.access_token, 'queued over rediss', 'rediss.txt');
       assert.equal(uploaded.status, 201, await uploaded.clone().text());
       const { id } = (await uploaded.json()) as { id: string };
       const downloaded = await client.fetch(`${modules.query.url}/api/v1/files/${id}/download`, { headers: { Authorization: `Bearer ${token.access_token}` } });

@@ -4,9 +4,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import tls from 'node:tls';
 import type { Env } from '../../services/platform/config/index.ts';
 import type { RunningService } from '../../services/platform/runtime.ts';
-import { TEST_SECRETS, testConfig } from '../support/infra.ts';
+import { testConfig } from '../support/infra.ts';
 import { MODULES, stopAll, type ModuleName } from '../support/modules.ts';
-import { bundleClient, startTlsModules, tlsTestEnv } from '../support/tls-modules.ts';
+import { bundleClient, startTlsModules, tlsTestEnv, adminTokenOver, uploadOver } from '../support/tls-modules.ts';
 import { waitFor } from '../support/wait-for.ts';
 
 const LEAF_TTL_SECONDS = 3;
@@ -35,13 +35,7 @@ describe('workload certificates after downtime', function () {
   let file: { id: string; content: string };
 
   const download = async (query: RunningService) => {
-    const token = (await (
-      await client.fetch(`${modules.admin.url}/api/v1/auth/token`, {
-        method: 'POST',
-        headers: { 'Content-Type': 'application/json' },
-        body: JSON.stringify({ client_id: TEST_SECRETS.ADMIN_BOOTSTRAP_CLIENT_ID, client_secret: TEST_SECRETS.ADMIN_BOOTSTRAP_CLIENT_SECRET }),
-      })
-    ).json()) as { access_token: string };
+    const token = { access_token: await adminTokenOver(client, modules.admin.url) };
     const answer = await client.fetch(`${query.url}/api/v1/files/${file.id}/download`, { headers: { Authorization: `Bearer ${token.access_token}` } });
     return { status: answer.status, body: await answer.text() };
   };
@@ -54,20 +48,8 @@ describe('workload certificates after downtime', function () {
     });
     modules = await startTlsModules(env);
     client = await bundleClient(env.PKI_BUNDLE_FILE!);
-    const token = (await (
-      await client.fetch(`${modules.admin.url}/api/v1/auth/token`, {
-        method: 'POST',
-        headers: { 'Content-Type': 'application/json' },
-        body: JSON.stringify({ client_id: TEST_SECRETS.ADMIN_BOOTSTRAP_CLIENT_ID, client_secret: TEST_SECRETS.ADMIN_BOOTSTRAP_CLIENT_SECRET }),
-      })
-    ).json()) as { access_token: string };
-    const form = new FormData();
-    form.append('file', new Blob(['still here after the downtime']), 'downtime.txt');
-    const uploaded = await client.fetch(`${modules.ingester.url}/api/v1/files/upload`, {
-      method: 'POST',
-      headers: { Authorization: `Bearer ${token.access_token}` },
-      body: form,
-    });
+    const token = { access_token: await adminTokenOver(client, modules.admin.url) };
+    const uploaded = await uploadOver(client, modules.ingester.url, token.access_token, 'still here after the downtime', 'downtime.txt');
     assert.equal(uploaded.status, 201, await uploaded.clone().text());
     file = { id: ((await uploaded.json()) as { id: string }).id, content: 'still here after the downtime' };
   });

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import type { Env } from '../../services/platform/config/index.ts';
 import type { RunningService } from '../../services/platform/runtime.ts';
-import { bundleClient, startTlsModules, tlsTestEnv } from '../support/tls-modules.ts';
+import { bundleClient, startTlsModules, tlsTestEnv, adminTokenOver, uploadOver } from '../support/tls-modules.ts';
 import { metricValue, stopAll, type ModuleName } from '../support/modules.ts';
-import { TEST_SECRETS, testConfig } from '../support/infra.ts';
+import { testConfig } from '../support/infra.ts';
 import { sClient } from '../support/openssl-client.ts';
 import { start as startAuditWriter } from '../../workers/audit-writer/worker.ts';
 import { start as startMaintenance } from '../../workers/maintenance/worker.ts';
@@ -55,20 +55,8 @@ describe('TLS 1.3 on every module, mutual TLS between them', function () {
   it('when a file is uploaded through the ingester and downloaded through the query module, then both reach the storage element over mutual TLS', async () => {
     const client = await bundleClient(env.PKI_BUNDLE_FILE!);
     try {
-      const token = (await (
-        await client.fetch(`${modules.admin.url}/api/v1/auth/token`, {
-          method: 'POST',
-          headers: { 'Content-Type': 'application/json' },
-          body: JSON.stringify({ client_id: TEST_SECRETS.ADMIN_BOOTSTRAP_CLIENT_ID, client_secret: TEST_SECRETS.ADMIN_BOOTSTRAP_CLIENT_SECRET }),
-        })
-      ).json()) as { access_token: string };
-      const form = new FormData();
-      form.append('file', new Blob([Buffer.from('over mutual TLS')]), 'tls.txt');
-      const uploaded = await client.fetch(`${modules.ingester.url}/api/v1/files/upload`, {
-        method: 'POST',
-        headers: { Authorization: `Bearer ${token.access_token}` },
-        body: form,
-      });
+      const token = { access_token: await adminTokenOver(client, modules.admin.url) };
+      const uploaded = await uploadOver(client, modules.ingester.url, token.access_token, 'over mutual TLS', 'tls.txt');
       assert.equal(uploaded.status, 201, await uploaded.clone().text());
       const { id } = (await uploaded.json()) as { id: string };
       const downloaded = await client.fetch(`${modules.query.url}/api/v1/files/${id}/download`, { headers: { Authorization: `Bearer ${token.access_token}` } });
