@@ -33,6 +33,15 @@ export function start(config: Config, options: { logger?: Logger } = {}): Promis
     certificates: () => certificatesFromAuthority(ca!, 'admin'),
     logger: options.logger,
     verificationKeys: () => keys?.verificationKeys().getKey,
+    readiness: [
+      {
+        name: 'login-throttle',
+        check: async () => {
+          if (!identity) throw new Error('not prepared yet');
+          await identity.throttleStateLoaded();
+        },
+      },
+    ],
     // Every admin call re-reads its caller: a suspended or deleted account is refused even in the
     // moments before its revocation reaches this replica.
     confirmPrincipal: async (principal, deps) => {

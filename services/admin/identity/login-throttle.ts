@@ -88,9 +88,13 @@ export function createLoginThrottle(
       }
     }
   };
+  let loaded = false;
   const reloadQuietly = () =>
     reload().then(
-      () => true,
+      () => {
+        loaded = true;
+        return true;
+      },
       (err: Error) => {
         logger?.warn({ err: err.message }, 'login throttle state could not be loaded from Redis');
         return false;
@@ -187,6 +191,14 @@ export function createLoginThrottle(
   return {
     /** Loads what Redis holds; call once before serving. */
     load,
+    /**
+     * For /ready: resolves once what Redis held has been loaded, trying again if not yet. Until then a
+     * replica would let through a client another replica has locked.
+     */
+    async ensureLoaded(): Promise<void> {
+      if (!loaded) await reload();
+      loaded = true;
+    },
     check: limits.check,
     failed: (clientId: string | undefined, address: string) => limits.failed(clientId, address).catch(unthrottled(open)),
     succeeded: (clientId: string | undefined, address: string) => limits.succeeded(clientId, address).catch(unthrottled(undefined)),

@@ -154,6 +154,8 @@ export function createIdentity(deps: ServiceDeps, signingKey: () => Promise<Sign
     mount,
     /** What the brute-force limits hold in Redis now (locks made before this replica started). */
     loadThrottleState: () => throttle.load(),
+    /** Readiness: fails until the brute-force limits' state has been loaded from Redis. */
+    throttleStateLoaded: () => throttle.ensureLoaded(),
     async bootstrap() {
       const created = await ensureBootstrapAdmin(deps.config, accounts, store, deps.logger);
       const event = created && accountChangeEvents<ServiceAccount>({}, 'service_account_created', 'bootstrap', (a) => a).success(created);
