@@ -70,6 +70,40 @@ describe('audit chain writer over several chains', () => {
     assert.deepEqual(await heads(), before);
   });
 
+  it('when another writer appended since this one last did, then its next batch follows the other one’s records and every chain verifies', async () => {
+    const first = createChainWriter(prisma, keyRing, { chains: 3 });
+    const second = createChainWriter(prisma, keyRing, { chains: 3 });
+    await first.write(sampleAuditEvents(30));
+    await second.write(sampleAuditEvents(30));
+    const before = await heads();
+    const events = sampleAuditEvents(30);
+    assert.deepEqual((await first.write(events)).outcomes, Array(30).fill('stored'));
+    const after = await heads();
+    for (const chainId of [0, 1, 2]) {
+      assert.equal(after.get(chainId)! - before.get(chainId)!, events.filter((e) => chainOfEvent(e.event_id, 3) === chainId).length);
+    }
+    const report = await verifyAuditLog(prisma, keyRing, { chainIds: [0, 1, 2] });
+    assert.equal(report.ok, true, JSON.stringify(report.first_break));
+  });
+
+  it('when one writer is given many batches at once, then each is appended after the one before and every chain verifies', async () => {
+    const writer = createChainWriter(prisma, keyRing, { chains: 3 });
+    const batches = Array.from({ length: 12 }, () => sampleAuditEvents(20));
+    const before = await heads();
+    const results = await Promise.all(batches.map((batch) => writer.write(batch)));
+    assert.deepEqual(
+      results.flatMap((r) => r.outcomes),
+      Array(240).fill('stored'),
+    );
+    const after = await heads();
+    assert.equal(
+      [0, 1, 2].reduce((sum, chainId) => sum + after.get(chainId)! - before.get(chainId)!, 0),
+      240,
+    );
+    const report = await verifyAuditLog(prisma, keyRing, { chainIds: [0, 1, 2] });
+    assert.equal(report.ok, true, JSON.stringify(report.first_break));
+  });
+
   it('when AUDIT_CHAINS changed between two deliveries of an event, then the second is a duplicate although it goes to another chain', async () => {
     // An event that three chains put elsewhere than two do, so the second delivery locks another chain.
     let event = sampleAuditEvent();

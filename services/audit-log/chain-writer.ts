@@ -119,20 +119,98 @@ export interface ChainWriterOptions {
   merkleTrees?: boolean;
 }
 
+/** A chain head as this writer last left it: the next batch is appended after it, if it is still the head. */
+interface HeadState {
+  sequence: number;
+  signature: string | null;
+  /** Epoch ms; undefined for an empty chain. */
+  recordedAt: number | undefined;
+  /** The Merkle frontier, serialized (always caught up with `sequence` when trees are kept). */
+  frontier: string;
+}
+
+/** What a batch appends after a head: one outcome per event, the records, their tree nodes, the head after them. */
+interface Appended extends BatchResult {
+  nodes: TreeNode[];
+  /** Undefined when the head in the database is not known (a tree caught up but not stored). */
+  head: HeadState | undefined;
+}
+
+/**
+ * The whole append of a batch in one statement, taken only if the chain's head is still the one
+ * this writer left and no event of the batch is stored yet ($10 ids, $11 since, $12 sequence and
+ * $13 signature of the head assumed): the UPDATE re-reads the head row under its lock (READ
+ * COMMITTED), and the inserts run only if it moved the head. `applied` is 0 when either check failed.
+ */
+const APPEND_IF_HEAD = `WITH dup AS (
+    SELECT 1 FROM unnest($10::uuid[]) AS ids(id)
+      CROSS JOIN LATERAL (SELECT 1 FROM audit_logs a WHERE a.event_id = ids.id AND a.recorded_at >= $11::timestamptz LIMIT 1) AS hit LIMIT 1),
+  head AS (
+    UPDATE audit_chain_heads SET sequence = $6::bigint, signature = $7, recorded_at = $8::timestamptz, tree_frontier = CASE WHEN $14::boolean THEN $9 ELSE tree_frontier END
+      WHERE chain_id = $1::int AND sequence = $12::bigint AND signature IS NOT DISTINCT FROM $13::varchar AND NOT EXISTS (SELECT 1 FROM dup)
+      RETURNING 1),
+  nodes AS (
+    INSERT INTO audit_tree_nodes (chain_id, level, idx, hash)
+      SELECT $1::int, n.level, n.idx, decode(n.hash, 'hex') FROM unnest($2::smallint[], $3::bigint[], $4::text[]) AS n(level, idx, hash)
+      WHERE EXISTS (SELECT 1 FROM head) RETURNING 1),
+  stored AS (
+    INSERT INTO audit_logs SELECT * FROM json_populate_recordset(NULL::audit_logs, $5::json) WHERE EXISTS (SELECT 1 FROM head) RETURNING 1)
+  SELECT (SELECT count(*) FROM head)::int AS applied`;
+
 export function createChainWriter(prisma: PrismaClient, keyRing: AuditKeyRing, options: ChainWriterOptions = {}): ChainWriter {
   const chains = options.chains ?? 1;
   const merkleTrees = options.merkleTrees !== false;
   const now = options.now ?? (() => new Date());
+  /** Each chain's head as this writer's last append left it. */
+  const lastHeads = new Map<number, HeadState>();
+  /** This writer's appends to one chain run one after the other, each after the head the one before left. */
+  const queues = new Map<number, Promise<unknown>>();
 
-  /** One chain's part of a batch, in one transaction under that chain's head lock. */
-  const appendToChain = (chainId: number, events: AuditEvent[]): Promise<BatchResult> => {
-    // Everything that does not depend on the chain is done before the lock is taken.
-    const templates = events.map(signingInputTemplate);
-    const since = new Date(Math.min(...events.map((e) => Date.parse(e.timestamp))) - DEDUP_CLOCK_SKEW_MS).toISOString();
-    const ids = [...new Set(events.map((e) => e.event_id))];
-    return prisma.$transaction(
+  /** Numbers, signs and hashes the events not in `seen` after `head`. */
+  const appendAfter = (
+    head: HeadState,
+    frontier: MerkleFrontier,
+    events: AuditEvent[],
+    templates: ReturnType<typeof signingInputTemplate>[],
+    seen: Set<string>,
+    chainId: number,
+  ): Appended & { head: HeadState } => {
+    let sequence = head.sequence;
+    let prev = head.signature;
+    // Never before the head's time, so recorded_at grows along the chain even across replicas' clocks.
+    const recordedAt = new Date(Math.max(now().getTime(), head.recordedAt ?? 0));
+    const outcomes: WriteOutcome[] = [];
+    const stored: AuditRecord[] = [];
+    const leaves: Buffer[] = [];
+    for (const [i, event] of events.entries()) {
+      if (seen.has(event.event_id)) {
+        outcomes.push('duplicate');
+        continue;
+      }
+      seen.add(event.event_id);
+      const chain = { chain_id: chainId, sequence: ++sequence, prev_signature: prev, key_id: keyRing.signingKeyId, recorded_at: recordedAt.toISOString() };
+      const input = templates[i]!(chain);
+      const record: AuditRecord = { ...event, ...chain, signature: keyRing.signInput(input) };
+      if (merkleTrees) leaves.push(leafHash(leafDataFromSigningInput(input, record.signature)));
+      prev = record.signature;
+      stored.push(record);
+      outcomes.push('stored');
+    }
+    const nodes = merkleTrees ? frontier.appendAll(leaves) : [];
+    return { outcomes, stored, nodes, head: { sequence, signature: prev, recordedAt: recordedAt.getTime(), frontier: frontier.serialize() } };
+  };
+
+  /** Under the head's lock, in a transaction: sees every batch committed before, skips what is stored. */
+  const appendLocked = (
+    chainId: number,
+    events: AuditEvent[],
+    templates: ReturnType<typeof signingInputTemplate>[],
+    since: string,
+    ids: string[],
+  ): Promise<Appended> =>
+    prisma.$transaction(
       async (tx) => {
-        const head = await lockHead(tx, chainId);
+        const locked = await lockHead(tx, chainId);
         // Read after the lock is held: READ COMMITTED gives this statement a snapshot holding
         // every batch committed by whoever held the lock before. The LATERAL makes it one index
         // probe per id whatever the table statistics say (a plain `= ANY` may become a scan). Every
@@ -144,60 +222,101 @@ export function createChainWriter(prisma: PrismaClient, keyRing: AuditKeyRing, o
           ids,
           since,
         );
-        const seen = new Set(found.map((row) => row.event_id));
-        let sequence = Number(head.sequence);
-        let prev = head.signature;
-        // Never before the head's time, so recorded_at grows along the chain even across replicas' clocks.
-        const recordedAt = new Date(Math.max(now().getTime(), head.recorded_at?.getTime() ?? 0)).toISOString();
-        const outcomes: WriteOutcome[] = [];
-        const stored: AuditRecord[] = [];
-        const leaves: Buffer[] = [];
-        const frontier = createFrontier(head.tree_frontier);
+        const frontier = createFrontier(locked.tree_frontier);
         // A tree behind its chain (records from before trees existed) catches up first.
-        const caughtUp = merkleTrees && frontier.size < Number(head.sequence) ? await catchUpTree(tx, chainId, frontier, Number(head.sequence)) : [];
-        for (const [i, event] of events.entries()) {
-          if (seen.has(event.event_id)) {
-            outcomes.push('duplicate');
-            continue;
-          }
-          seen.add(event.event_id);
-          const chain = { chain_id: chainId, sequence: ++sequence, prev_signature: prev, key_id: keyRing.signingKeyId, recorded_at: recordedAt };
-          const input = templates[i]!(chain);
-          const record: AuditRecord = { ...event, ...chain, signature: keyRing.signInput(input) };
-          if (merkleTrees) leaves.push(leafHash(leafDataFromSigningInput(input, record.signature)));
-          prev = record.signature;
-          stored.push(record);
-          outcomes.push('stored');
-        }
-        if (stored.length > 0 && !merkleTrees) {
+        const caughtUp = merkleTrees && frontier.size < Number(locked.sequence) ? await catchUpTree(tx, chainId, frontier, Number(locked.sequence)) : [];
+        const head: HeadState = {
+          sequence: Number(locked.sequence),
+          signature: locked.signature,
+          recordedAt: locked.recorded_at?.getTime(),
+          frontier: frontier.serialize(),
+        };
+        const appended = appendAfter(head, frontier, events, templates, new Set(found.map((row) => row.event_id)), chainId);
+        appended.nodes.unshift(...caughtUp);
+        if (appended.stored.length === 0) return { ...appended, head: caughtUp.length === 0 ? head : undefined };
+        const next = appended.head;
+        if (!merkleTrees) {
           await tx.$executeRawUnsafe(
             `WITH stored AS (INSERT INTO audit_logs SELECT * FROM json_populate_recordset(NULL::audit_logs, $1::json) RETURNING 1)
                UPDATE audit_chain_heads SET sequence = $2::bigint, signature = $3, recorded_at = $4::timestamptz WHERE chain_id = $5::int`,
-            JSON.stringify(stored),
-            sequence,
-            prev,
-            recordedAt,
+            JSON.stringify(appended.stored),
+            next.sequence,
+            next.signature,
+            new Date(next.recordedAt!).toISOString(),
             chainId,
           );
-        } else if (stored.length > 0) {
+        } else {
           // Records, their tree nodes and the head move in one statement under the head's lock.
-          const nodes = [...caughtUp, ...frontier.appendAll(leaves)];
           await tx.$executeRawUnsafe(
             `WITH nodes AS (${INSERT_NODES}),
                     stored AS (INSERT INTO audit_logs SELECT * FROM json_populate_recordset(NULL::audit_logs, $5::json) RETURNING 1)
                UPDATE audit_chain_heads SET sequence = $6::bigint, signature = $7, recorded_at = $8::timestamptz, tree_frontier = $9 WHERE chain_id = $1::int`,
-            ...nodeParams(chainId, nodes),
-            JSON.stringify(stored),
-            sequence,
-            prev,
-            recordedAt,
-            frontier.serialize(),
+            ...nodeParams(chainId, appended.nodes),
+            JSON.stringify(appended.stored),
+            next.sequence,
+            next.signature,
+            new Date(next.recordedAt!).toISOString(),
+            next.frontier,
           );
         }
-        return { outcomes, stored };
+        return appended;
       },
       { maxWait: 10_000, timeout: 60_000 },
     );
+
+  /**
+   * The same append as one statement (one round trip, no interactive transaction), assuming the head
+   * this writer left is still the head and nothing of the batch is stored: a single writer of a chain,
+   * the usual case, pays a third of the locked path. Undefined when either assumption failed.
+   */
+  const appendIfHead = async (
+    chainId: number,
+    head: HeadState,
+    events: AuditEvent[],
+    templates: ReturnType<typeof signingInputTemplate>[],
+    since: string,
+    ids: string[],
+  ): Promise<Appended | undefined> => {
+    const appended = appendAfter(head, createFrontier(merkleTrees ? head.frontier : undefined), events, templates, new Set(), chainId);
+    const next = appended.head;
+    const [row] = await prisma.$queryRawUnsafe<{ applied: number }[]>(
+      APPEND_IF_HEAD,
+      ...nodeParams(chainId, appended.nodes),
+      JSON.stringify(appended.stored),
+      next.sequence,
+      next.signature,
+      new Date(next.recordedAt!).toISOString(),
+      next.frontier,
+      ids,
+      since,
+      head.sequence,
+      head.signature,
+      merkleTrees,
+    );
+    return row?.applied === 1 ? appended : undefined;
+  };
+
+  /** One chain's part of a batch, in one transaction (one statement, or under that chain's head lock). */
+  const appendToChain = (chainId: number, events: AuditEvent[]): Promise<BatchResult> => {
+    // Everything that does not depend on the chain is done before any round trip.
+    const templates = events.map(signingInputTemplate);
+    const since = new Date(Math.min(...events.map((e) => Date.parse(e.timestamp))) - DEDUP_CLOCK_SKEW_MS).toISOString();
+    const ids = [...new Set(events.map((e) => e.event_id))];
+    const append = async (): Promise<BatchResult> => {
+      const last = lastHeads.get(chainId);
+      lastHeads.delete(chainId);
+      const appended =
+        (last && (await appendIfHead(chainId, last, events, templates, since, ids))) || (await appendLocked(chainId, events, templates, since, ids));
+      if (appended.head) lastHeads.set(chainId, appended.head);
+      return { outcomes: appended.outcomes, stored: appended.stored };
+    };
+    const done = (queues.get(chainId) ?? Promise.resolve()).then(append, append);
+    const settled = done.catch(() => undefined);
+    queues.set(chainId, settled);
+    void settled.then(() => {
+      if (queues.get(chainId) === settled) queues.delete(chainId);
+    });
+    return done;
   };
 
   return {
