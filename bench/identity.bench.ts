@@ -19,7 +19,7 @@ import { accountWithToken, adminToken } from '../test/support/tokens.ts';
 import { startChildService, type ChildService } from '../test/support/child-service.ts';
 import { waitFor } from '../test/support/wait-for.ts';
 import { describeStatuses, runLoad, type LoadRequest, type LoadResult } from './support/http-load.ts';
-import { cpuSecondsOfAll, mainThreadCpuSecondsOf } from './support/process-cpu.ts';
+import { cpuProfiled, cpuSecondsOfAll, mainThreadCpuSecondsOf } from './support/process-cpu.ts';
 import type { Benchmark, Figure } from './report.ts';
 
 /** The load the issue's side-by-side used: 16 keep-alive connections, 10 s rounds, 3 rounds each, alternating. */
@@ -30,12 +30,6 @@ const AUTH_CONNECTIONS = 32;
 const AUTH_ROUND_SECONDS = 3;
 const AUTH_ROUNDS = 3;
 const TARGET_RATIO = 0.8;
-/**
- * With BENCH_CPU_PROFILE_DIR set, admin, the audit writer and the peer write V8 CPU profiles
- * (`node --cpu-prof`) there when they stop: <dir>/<process>/*.cpuprofile, one per thread.
- */
-const profileDir = process.env.BENCH_CPU_PROFILE_DIR;
-const profiled = (name: string) => (profileDir ? { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${path.resolve(profileDir, name)}`] } : {});
 
 const peerVersion = async () =>
   (JSON.parse(await readFile(path.join(import.meta.dirname, '..', 'node_modules', 'oidc-provider', 'package.json'), 'utf8')) as { version: string }).version;
@@ -106,11 +100,11 @@ const benchmark: Benchmark = {
       // fail-closed audit delivery, each process with its own spool.
       const env = testEnv({ LOG_LEVEL: ENVIRONMENT_DEFAULTS.LOG_LEVEL, JWT_ALGORITHM: 'RS256', AUDIT_DELIVERY: 'fail-closed' });
       const own = (service: string) => ({ AUDIT_SPOOL_DIR: path.join(dir, 'spool', service) });
-      const admin = await startChildService('services/admin/main.ts', { ...env, ...own('admin') }, { compiled: true, ...profiled('admin') });
+      const admin = await startChildService('services/admin/main.ts', { ...env, ...own('admin') }, { compiled: true, ...cpuProfiled('admin') });
       started.push(admin);
       const withAdmin = { ...env, ADMIN_URL: admin.url };
       const [writer, maintenance] = await Promise.all([
-        startChildService('workers/audit-writer/main.ts', { ...withAdmin, ...own('audit-writer') }, { compiled: true, ...profiled('audit-writer') }),
+        startChildService('workers/audit-writer/main.ts', { ...withAdmin, ...own('audit-writer') }, { compiled: true, ...cpuProfiled('audit-writer') }),
         startChildService('workers/maintenance/main.ts', { ...withAdmin, ...own('maintenance') }, { compiled: true }),
       ]);
       started.push(writer, maintenance);
@@ -118,7 +112,7 @@ const benchmark: Benchmark = {
       const peer = await startChildService(
         'bench/support/oidc-peer.ts',
         { PEER_CLIENT_ID: 'bench-peer', PEER_CLIENT_SECRET: peerSecret },
-        profiled('oidc-provider'),
+        cpuProfiled('oidc-provider'),
       );
       started.push(peer);
 

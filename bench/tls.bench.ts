@@ -5,21 +5,29 @@
  * (keep-alive, the load generator of the other benches); a 1 GiB download through query over TLS
  * (storage element → query over mutual TLS, query → curl over TLS) next to a plain stream copy of
  * the file; and full TLS handshakes per second (a new connection per request, nothing resumed) next
- * to new plain TCP connections.
+ * to new plain TCP connections. Last, with leaves that renew every few seconds in every process, 500
+ * uploads and downloads a second reaching the storage element over mutual TLS while the intermediate
+ * rotates and the root is replaced: requests answered, requests failed, renewals seen.
  */
 import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, open, readFile, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { ENVIRONMENT_DEFAULTS } from '../services/platform/config/environment.ts';
+import { fastLeafPki, ROTATED_ONCE, rotateIntermediateAndRoot } from '../test/support/ca-rotation.ts';
 import { startChildService, type ChildService } from '../test/support/child-service.ts';
+import { fileTraffic } from '../test/support/file-traffic.ts';
 import { testEnv, testInfra } from '../test/support/infra.ts';
-import { bundleClient, tlsTestEnv } from '../test/support/tls-modules.ts';
+import { metricValue } from '../test/support/modules.ts';
+import { runPacedLoad } from '../test/support/request-load.ts';
+import { bundleClient, followingBundleClient, tlsTestEnv } from '../test/support/tls-modules.ts';
 import { accountWithToken, adminToken, type UrlFetch } from '../test/support/tokens.ts';
 import type { Benchmark, Figure } from './report.ts';
 import { generateFile, median, MiB, plainCopy, removeFile, sha256Of, timed, uploadFile } from './support/file-transfer.ts';
 import { describeStatuses, runLoad, type LoadOptions, type LoadResult } from './support/http-load.ts';
+import { cpuProfiled, cpuSecondsOfAll, machineBusySeconds } from './support/process-cpu.ts';
 
 const FILE_BYTES = 2 ** 30;
 const WARM_UP_BYTES = 64 * MiB;
@@ -29,6 +37,17 @@ const ROUND_SECONDS = 3;
 const ROUNDS = 3;
 /** Connections opened at once for the handshake figure: enough to keep the module's one thread busy. */
 const HANDSHAKE_CONCURRENCY = 16;
+/** The rotation-under-load figure: the issue's 500 requests a second, half uploads and half downloads. */
+const ROTATION_RATE = 500;
+const ROTATION_LOAD_MS = 20_000;
+const ROTATION_WARM_UP_MS = 1000;
+/** Open loop: 500/s answered in 100 ms each keeps 50 outstanding; past this cap the schedule slips. */
+const ROTATION_MAX_IN_FLIGHT = 64;
+/** Leaves renew at two thirds of 9 s: every 6 s in every process. */
+const ROTATION_LEAF_TTL_SECONDS = 9;
+const ROTATION_PUBLISH_AHEAD_SECONDS = 2;
+/** Files uploaded before the load, so the first downloads have something to ask for. */
+const ROTATION_SEED_FILES = 20;
 
 interface Deployment {
   admin: ChildService;
@@ -70,14 +89,128 @@ async function downloadOverTls(url: string, token: string, id: string, to: strin
   }
 }
 
+type Start = (entry: string, env: NodeJS.ProcessEnv, options?: { nodeArgs?: string[] }) => Promise<ChildService>;
+
+/**
+ * The issue's rotation under load, as production runs it: every process compiled, TLS on, a
+ * /metrics token, fail-closed audit delivery; leaves of 9 s, so each process renews every 6 s. An
+ * open-loop load of 500 requests a second, one in two an upload of a small file through the ingester
+ * and the other a download through query (both reach the storage element over mutual TLS), while the
+ * maintenance worker's jobs rotate the intermediate and replace the root. The client re-reads the
+ * bundle as admin rewrites it, as a client that follows the deployment's trust would.
+ */
+async function rotationUnderLoad(dir: string, start: Start): Promise<Figure[]> {
+  const metricsToken = randomBytes(32).toString('base64url');
+  const env = testEnv({
+    ...(await tlsTestEnv(fastLeafPki({ leafTtlSeconds: ROTATION_LEAF_TTL_SECONDS, publishAheadSeconds: ROTATION_PUBLISH_AHEAD_SECONDS }))),
+    LOG_LEVEL: ENVIRONMENT_DEFAULTS.LOG_LEVEL,
+    AUDIT_DELIVERY: 'fail-closed',
+    METRICS_TOKEN: metricsToken,
+    STORAGE_ELEMENT_ID: 'bench-rotation',
+    UPLOAD_STORAGE_ELEMENT: 'bench-rotation',
+  });
+  const own = (name: string) => ({ AUDIT_SPOOL_DIR: path.join(dir, 'spool', 'rotation', name) });
+  const startOwn = (name: string, entry: string, withAdmin: NodeJS.ProcessEnv) => start(entry, { ...withAdmin, ...own(name) }, cpuProfiled(name));
+  const admin = await startOwn('admin', 'services/admin/main.ts', env);
+  const withAdmin = { ...env, ADMIN_URL: admin.url };
+  const [writer, maintenance, storage] = await Promise.all([
+    startOwn('audit-writer', 'workers/audit-writer/main.ts', withAdmin),
+    startOwn('maintenance', 'workers/maintenance/main.ts', withAdmin),
+    startOwn('storage-element', 'services/storage-element/main.ts', { ...withAdmin, STORAGE_ROOT: path.join(dir, 'rotation-storage') }),
+  ]);
+  const [ingester, query] = await Promise.all([
+    startOwn('ingester', 'services/ingester/main.ts', withAdmin),
+    startOwn('query', 'services/query/main.ts', withAdmin),
+  ]);
+  const processes = { admin, 'storage-element': storage, ingester, query, 'audit-writer': writer, maintenance };
+  const client = await followingBundleClient(env.PKI_BUNDLE_FILE!, { connections: ROTATION_MAX_IN_FLIGHT });
+  try {
+    const leafRenewals = async () => {
+      const counts = await Promise.all(
+        Object.entries(processes).map(async ([name, p]) => {
+          const answer = await client.fetch(`${p.url}/metrics`, { headers: { Authorization: `Bearer ${metricsToken}` } });
+          if (answer.status !== 200) throw new Error(`${name} /metrics answered ${answer.status}`);
+          return [name, metricValue(await answer.text(), 'tls_certificate_rotations_total', { kind: 'leaf', status: 'success' }) ?? 0] as const;
+        }),
+      );
+      return Object.fromEntries(counts);
+    };
+    const traffic = fileTraffic(client, { ingester: ingester.url, query: query.url }, await adminToken(admin.url, client.fetch));
+    for (let i = 0; i < ROTATION_SEED_FILES; i++) await traffic.upload();
+    const halfUploads = traffic.mix(2);
+    const paced = (durationMs: number) => runPacedLoad(halfUploads, { rate: ROTATION_RATE, durationMs, maxInFlight: ROTATION_MAX_IN_FLIGHT });
+    // Leaves already renew during the warm-up: its requests count among the failed ones too.
+    const warmUp = await paced(ROTATION_WARM_UP_MS);
+
+    const pids = Object.fromEntries(Object.entries(processes).map(([name, p]) => [name, p.pid]));
+    const leavesBefore = await leafRenewals();
+    const cpuBefore = await cpuSecondsOfAll(pids);
+    const loadCpuBefore = process.cpuUsage();
+    const machineBefore = await machineBusySeconds();
+    const loadStarted = performance.now();
+    const rotating = rotateIntermediateAndRoot(testInfra().redisUrl, env.BULLMQ_PREFIX!, {
+      pauseMs: 4000,
+      publishAheadSeconds: ROTATION_PUBLISH_AHEAD_SECONDS,
+    });
+    rotating.catch(() => undefined); // awaited below, once the load is over
+    const load = await paced(ROTATION_LOAD_MS);
+    const loadCpu = process.cpuUsage(loadCpuBefore);
+    const machineBusy = ((await machineBusySeconds()) - machineBefore) / ((performance.now() - loadStarted) / 1000);
+    const cpuAfter = await cpuSecondsOfAll(pids);
+    const steps = await rotating;
+    const leavesAfter = await leafRenewals();
+
+    if (steps.join() !== ROTATED_ONCE.join()) throw new Error(`the CA did not rotate as the run needs: ${steps.join(', ')}`);
+    const renewals = Object.entries(leavesAfter).map(([name, count]) => [name, count - leavesBefore[name]!] as const);
+    const minimum = Math.floor(ROTATION_LOAD_MS / 1000 / ((ROTATION_LEAF_TTL_SECONDS * 2) / 3)) - 1;
+    const lagging = renewals.filter(([, renewed]) => renewed < minimum);
+    if (lagging.length > 0)
+      throw new Error(`leaves did not renew every few seconds: ${lagging.map(([name, n]) => `${name} ${n}`).join(', ')} (at least ${minimum} each)`);
+    const failed = warmUp.failed + load.failed;
+    if (failed > 0) process.stdout.write(`rotation under load, failed requests (the first ones):\n${[...warmUp.failures, ...load.failures].join('\n')}\n`);
+
+    const msPerRequest = (cpuSeconds: number) => (cpuSeconds * 1000) / load.sent;
+    const perProcess = Object.keys(pids).map((name) => [name, msPerRequest(cpuAfter[name]! - cpuBefore[name]!)] as const);
+    const total = perProcess.reduce((sum, [, ms]) => sum + ms, 0);
+    const ms = (value: number) => value.toFixed(1);
+    return [
+      {
+        name:
+          `rotation under load (TLS on, ${ROTATION_LEAF_TTL_SECONDS} s leaves): uploads through the ingester and downloads through query, half each, ~100 B files, ` +
+          `both reaching the storage element over mutual TLS, open loop for ${ROTATION_LOAD_MS / 1000} s of schedule; meanwhile ${steps.join(', ')}; ` +
+          `leaf renewals ${renewals.map(([name, n]) => `${name} ${n}`).join(', ')}; ${load.sent + warmUp.sent} requests (warm-up included), ` +
+          `${failed} failed, slowest ${Math.max(load.maxLatencyMs, warmUp.maxLatencyMs)} ms`,
+        value: load.perSecond,
+        unit: 'req/s answered',
+        baseline: { name: `offered (${ROTATION_RATE}/s asked, at most ${ROTATION_MAX_IN_FLIGHT} in flight)`, value: load.sentPerSecond, unit: 'req/s' },
+        target: `≥ ${ROTATION_RATE} requests/s answered, 0 failed`,
+        met: load.perSecond >= ROTATION_RATE && failed === 0,
+      },
+      {
+        name:
+          `CPU per request of that load, from /proc: ${perProcess.map(([name, value]) => `${name} ${ms(value)}`).join(', ')}; ` +
+          `load generator ${ms(msPerRequest((loadCpu.user + loadCpu.system) / 1e6))} (PostgreSQL and Redis not counted). ` +
+          `At ${ROTATION_RATE} req/s these processes alone would need ${((total * ROTATION_RATE) / 1000).toFixed(1)} cores; this machine has ${os.cpus().length}, ` +
+          `busy ${machineBusy.toFixed(2)} of them on average during the load (everything on it counted)`,
+        value: total,
+        unit: 'ms',
+        target: 'none (where the time goes)',
+        met: true,
+      },
+    ];
+  } finally {
+    await client.close();
+  }
+}
+
 const benchmark: Benchmark = {
   title: 'TLS: what TLS 1.3 and mutual TLS cost',
   async run(): Promise<Figure[]> {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'artstore-tls-bench-'));
     const started: ChildService[] = [];
     const deployments: Deployment[] = [];
-    const start = async (entry: string, env: NodeJS.ProcessEnv) => {
-      const child = await startChildService(entry, env, { compiled: true });
+    const start: Start = async (entry, env, options = {}) => {
+      const child = await startChildService(entry, env, { compiled: true, ...options });
       started.push(child);
       return child;
     };
@@ -188,6 +321,11 @@ const benchmark: Benchmark = {
       const rate = (values: number[]) => FILE_BYTES / MiB / median(values);
       const copyBaseline = { name: 'plain stream copy + fsync, same file', value: rate(seconds.copy), unit: 'MiB/s' };
 
+      // 4. Rotation under load, alone on the machine: its own deployment, the two above stopped.
+      await Promise.all(deployments.splice(0).map((d) => d.close()));
+      await Promise.all(started.splice(0).map((service) => service.stop()));
+      const rotation = await rotationUnderLoad(dir, start);
+
       return [
         {
           name: `authenticated requests with TLS on (GET /api/v1/auth/whoami on query, ${CONCURRENCY} keep-alive connections)`,
@@ -221,6 +359,7 @@ const benchmark: Benchmark = {
           target: 'reference only',
           met: true,
         },
+        ...rotation,
       ];
     } finally {
       await Promise.all(deployments.map((d) => d.close()));

@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import path from 'node:path';
 
 /** Clock ticks per second of /proc's CPU times (USER_HZ: 100 on every Linux Node runs on). */
 const TICKS_PER_SECOND = 100;
@@ -24,4 +25,24 @@ export async function cpuSecondsOfAll<K extends string>(pids: Record<K, number>)
 /** CPU seconds of a process's main thread alone (its event loop; thread pool and GC threads excluded). */
 export function mainThreadCpuSecondsOf(pid: number): Promise<number> {
   return cpuSecondsOfStat(`/proc/${pid}/task/${pid}/stat`);
+}
+
+/**
+ * CPU seconds the whole machine has been busy so far, all cores together, from /proc/stat: every
+ * process's work (PostgreSQL, Redis, whatever else runs) and the time a hypervisor took (steal).
+ */
+export async function machineBusySeconds(): Promise<number> {
+  const fields = (await readFile('/proc/stat', 'utf8')).split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+  // user nice system idle iowait irq softirq steal …: all but idle and iowait is busy.
+  const [user, nice, system, , , irq, softirq, steal] = fields;
+  return (user! + nice! + system! + irq! + softirq! + (steal ?? 0)) / TICKS_PER_SECOND;
+}
+
+/**
+ * With BENCH_CPU_PROFILE_DIR set, the options that make a child process (startChildService) write a
+ * V8 CPU profile there when it stops (`node --cpu-prof`): <dir>/<name>/*.cpuprofile, one per thread.
+ */
+export function cpuProfiled(name: string): { nodeArgs?: string[] } {
+  const dir = process.env.BENCH_CPU_PROFILE_DIR;
+  return dir ? { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${path.resolve(dir, name)}`] } : {};
 }

@@ -90,13 +90,30 @@ export function createStorageClient(
 ): StorageClient {
   const known = new Map<string, { baseUrl: string; until: number }>();
 
-  async function baseUrl(elementId: string): Promise<string> {
-    const cached = known.get(elementId);
-    if (cached && cached.until > Date.now()) return cached.baseUrl;
+  async function lookUp(elementId: string): Promise<string> {
     const element = await elements.find(elementId);
-    if (!element) throw new AppError(404, 'storage_element_not_found', `No storage element "${elementId}" is registered`);
+    if (!element) {
+      known.delete(elementId);
+      throw new AppError(404, 'storage_element_not_found', `No storage element "${elementId}" is registered`);
+    }
     known.set(elementId, { baseUrl: element.baseUrl, until: Date.now() + ELEMENT_CACHE_MS });
     return element.baseUrl;
+  }
+
+  /**
+   * An element's URL, read from the database at most every ELEMENT_CACHE_MS. Once an element is
+   * known, asking never waits for the database: an expired entry answers at once and is read again
+   * behind it. The ingester asks while its content lock's transaction holds a pooled connection;
+   * waiting there for a second one let a busy pool deadlock until every transaction timed out.
+   */
+  async function baseUrl(elementId: string): Promise<string> {
+    const cached = known.get(elementId);
+    if (!cached) return lookUp(elementId);
+    if (cached.until <= Date.now()) {
+      cached.until = Date.now() + ELEMENT_CACHE_MS;
+      lookUp(elementId).catch((err: unknown) => logger.warn({ err: (err as Error).message, elementId }, 'storage element lookup failed'));
+    }
+    return cached.baseUrl;
   }
 
   /**

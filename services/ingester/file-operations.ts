@@ -40,6 +40,8 @@ export function createFileOperations(files: FileStore, storage: StorageClient, o
 
   /** Removes the content from an element unless a file still points at it. */
   async function releaseContent(storageElementId: string, sha256: string): Promise<void> {
+    // Known before the lock: a first lookup inside would wait for a second pooled connection.
+    await storage.ensureKnown(storageElementId);
     await files.withContentLock(storageElementId, sha256, async (locked) => {
       if ((await locked.references()) === 0) await storage.remove(storageElementId, sha256);
     });

@@ -10,6 +10,8 @@ export interface PacedLoadResult {
   failed: number;
   /** Answered requests per second over the whole run, until the last answer came in. */
   perSecond: number;
+  /** Requests sent per second, until the last was sent: the rate asked for unless the schedule slipped. */
+  sentPerSecond: number;
   /** Slowest answer, ms. */
   maxLatencyMs: number;
 }
@@ -66,9 +68,10 @@ export async function runPacedLoad(request: PacedRequest, options: { rate: numbe
     while (sent < due && inFlight < maxInFlight) one(sent++);
     await sleep(TICK_MS);
   }
+  const sentSeconds = (performance.now() - started) / 1000;
   await Promise.all(pending);
   const seconds = (performance.now() - started) / 1000;
-  return { sent, succeeded, failed, failures, perSecond: succeeded / seconds, maxLatencyMs: Math.round(maxLatencyMs) };
+  return { sent, succeeded, failed, failures, perSecond: succeeded / seconds, sentPerSecond: sent / sentSeconds, maxLatencyMs: Math.round(maxLatencyMs) };
 }
 
 /**

@@ -1,17 +1,14 @@
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { QueueEvents } from 'bullmq';
 import type { Env } from '../../services/platform/config/index.ts';
-import { MaintenanceJob, openQueue, QueueName } from '../../services/platform/queues.ts';
 import type { RunningService } from '../../services/platform/runtime.ts';
-import type { RotationOutcome } from '../../services/pki/certificate-authority.ts';
 import { start as startMaintenance } from '../../workers/maintenance/worker.ts';
-import { TEST_SECRETS, testConfig, testInfra } from '../support/infra.ts';
+import { fastLeafPki, ROTATED_ONCE, rotateIntermediateAndRoot } from '../support/ca-rotation.ts';
+import { fileTraffic } from '../support/file-traffic.ts';
+import { testConfig, testInfra } from '../support/infra.ts';
 import { metricValue, stopAll, type ModuleName } from '../support/modules.ts';
 import { measureCapacity, runPacedLoad } from '../support/request-load.ts';
-import { followingBundleClient, startTlsModules, tlsTestEnv } from '../support/tls-modules.ts';
+import { adminTokenOver, followingBundleClient, startTlsModules, tlsTestEnv } from '../support/tls-modules.ts';
 import { waitFor } from '../support/wait-for.ts';
 
 /**
@@ -44,14 +41,7 @@ describe('certificate rotation under load', function () {
   let maintenance: RunningService;
 
   before(async () => {
-    env = await tlsTestEnv({
-      PKI_LEAF_TTL_SECONDS: String(LEAF_TTL_SECONDS),
-      PKI_INTERMEDIATE_TTL_SECONDS: '3600',
-      PKI_INTERMEDIATE_ROTATE_SECONDS: '1800',
-      PKI_ROOT_TTL_SECONDS: '7200',
-      PKI_ROOT_ROTATE_SECONDS: '3600',
-      PKI_ROOT_PUBLISH_AHEAD_SECONDS: String(PUBLISH_AHEAD_SECONDS),
-    });
+    env = await tlsTestEnv(fastLeafPki({ leafTtlSeconds: LEAF_TTL_SECONDS, publishAheadSeconds: PUBLISH_AHEAD_SECONDS }));
     modules = await startTlsModules(env);
     maintenance = await startMaintenance(testConfig('maintenance', { ...env, ADMIN_URL: modules.admin.url }));
   });
@@ -60,42 +50,12 @@ describe('certificate rotation under load', function () {
   it('when uploads and downloads reach the storage element over mutual TLS while leaves renew every few seconds, the intermediate rotates and the root is replaced, then not one request fails', async () => {
     const bundleFile = env.PKI_BUNDLE_FILE!;
     const client = await followingBundleClient(bundleFile);
-    const { redisUrl } = testInfra();
-    const queue = openQueue(QueueName.Maintenance, { connection: { url: redisUrl }, prefix: env.BULLMQ_PREFIX! });
-    const events = new QueueEvents(QueueName.Maintenance, { connection: { url: redisUrl }, prefix: env.BULLMQ_PREFIX! });
     const processes: Record<string, RunningService> = { ...modules, maintenance };
     try {
-      const token = (await (
-        await client.fetch(`${modules.admin.url}/api/v1/auth/token`, {
-          method: 'POST',
-          headers: { 'Content-Type': 'application/json' },
-          body: JSON.stringify({ client_id: TEST_SECRETS.ADMIN_BOOTSTRAP_CLIENT_ID, client_secret: TEST_SECRETS.ADMIN_BOOTSTRAP_CLIENT_SECRET }),
-        })
-      ).json()) as { access_token: string };
-      const auth = { Authorization: `Bearer ${token.access_token}` };
-      const files: { id: string; content: string }[] = [];
-      const upload = async () => {
-        const content = randomBytes(96).toString('base64url');
-        const form = new FormData();
-        form.append('file', new Blob([content]), 'rotation.txt');
-        const answer = await client.fetch(`${modules.ingester.url}/api/v1/files/upload`, { method: 'POST', headers: auth, body: form }).catch((err: Error) => {
-          throw new Error('upload: the ingester could not be reached', { cause: err });
-        });
-        const text = await answer.text();
-        if (answer.status !== 201) throw new Error(`upload answered ${answer.status}: ${text.slice(0, 200)}`);
-        files.push({ id: (JSON.parse(text) as { id: string }).id, content });
-      };
-      const download = async () => {
-        const file = files[Math.floor(Math.random() * files.length)]!;
-        const answer = await client.fetch(`${modules.query.url}/api/v1/files/${file.id}/download`, { headers: auth }).catch((err: Error) => {
-          throw new Error('download: the query module could not be reached', { cause: err });
-        });
-        const text = await answer.text();
-        if (answer.status !== 200) throw new Error(`download answered ${answer.status}: ${text.slice(0, 200)}`);
-        if (text !== file.content) throw new Error(`download of ${file.id} returned other content`);
-      };
+      const token = await adminTokenOver(client, modules.admin.url);
+      const { upload, mix } = fileTraffic(client, { ingester: modules.ingester.url, query: modules.query.url }, token);
       // One upload in five: each is a new file, and a download may ask for any file uploaded so far.
-      const mixed = (n: number) => (n % 5 === 0 ? upload() : download());
+      const mixed = mix(5);
       for (let i = 0; i < 20; i++) await upload();
 
       const capacity = await measureCapacity(mixed, { concurrency: 4, durationMs: 4000 });
@@ -103,22 +63,9 @@ describe('certificate rotation under load', function () {
       const bundleBefore = await readFile(bundleFile, 'utf8');
       const leavesBefore = Object.fromEntries(await Promise.all(Object.entries(processes).map(async ([name, p]) => [name, await leafRotations(p)] as const)));
 
-      const rotate = async (name: typeof MaintenanceJob.RotateCaIntermediate | typeof MaintenanceJob.RotateCaRoot) => {
-        const outcome = (await (await queue.add(name, { force: true })).waitUntilFinished(events, 30_000)) as RotationOutcome;
-        return outcome.rotated ? `${outcome.kind} ${outcome.step}` : `${name}: ${outcome.reason}`;
-      };
-      const steps: string[] = [];
-      const rotations = (async () => {
-        await sleep(3000);
-        steps.push(await rotate(MaintenanceJob.RotateCaIntermediate));
-        await sleep(3000);
-        steps.push(await rotate(MaintenanceJob.RotateCaRoot));
-        // The new root has been in every bundle for PKI_ROOT_PUBLISH_AHEAD_SECONDS before it signs.
-        await sleep(PUBLISH_AHEAD_SECONDS * 1000 + 500);
-        steps.push(await rotate(MaintenanceJob.RotateCaRoot));
-      })();
+      const rotations = rotateIntermediateAndRoot(testInfra().redisUrl, env.BULLMQ_PREFIX!, { pauseMs: 3000, publishAheadSeconds: PUBLISH_AHEAD_SECONDS });
       const load = await runPacedLoad(mixed, { rate, durationMs: LOAD_MS, maxInFlight: 8 });
-      await rotations;
+      const steps = await rotations;
       const renewals = Object.fromEntries(
         await Promise.all(Object.entries(processes).map(async ([name, p]) => [name, (await leafRotations(p)) - leavesBefore[name]!] as const)),
       );
@@ -131,7 +78,7 @@ describe('certificate rotation under load', function () {
       assert.deepEqual([...capacity.failures, ...load.failures], [], `${capacity.failures.length + load.failed} requests failed`);
       assert.equal(load.succeeded, Math.round((rate * LOAD_MS) / 1000));
       assert.ok(load.perSecond >= rate * 0.9, `${load.perSecond.toFixed(0)} answers a second for ${rate} asked`);
-      assert.deepEqual(steps, ['intermediate activated', 'root published', 'root promoted']);
+      assert.deepEqual(steps, ROTATED_ONCE);
       for (const [name, renewed] of Object.entries(renewals)) assert.ok(renewed >= 3, `${name} renewed its certificate ${renewed} times`);
 
       const bundleAfter = await readFile(bundleFile, 'utf8');
@@ -150,8 +97,6 @@ describe('certificate rotation under load', function () {
         });
       }
     } finally {
-      await events.close();
-      await queue.close();
       await client.close();
     }
   });

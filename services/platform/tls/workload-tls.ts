@@ -1,6 +1,6 @@
 import https from 'node:https';
 import { X509Certificate } from 'node:crypto';
-import type { PeerCertificate } from 'node:tls';
+import { createSecureContext, type PeerCertificate } from 'node:tls';
 import { Gauge, type Registry } from 'prom-client';
 import { Agent, fetch as undiciFetch } from 'undici';
 import type { Logger } from '../logger.ts';
@@ -120,17 +120,15 @@ export async function startWorkloadTls(options: WorkloadTlsOptions): Promise<Wor
   let closed = false;
 
   const makeAgents = (material: Pick<TlsMaterial, 'cert' | 'key' | 'ca'>) => {
-    const tlsOptions = {
-      cert: material.cert || undefined,
-      key: material.key || undefined,
-      ca: material.ca,
-      minVersion: 'TLSv1.3' as const,
-      checkServerIdentity,
-    };
+    const versions = { minVersion: 'TLSv1.3', maxVersion: 'TLSv1.3' } as const;
+    // One secure context per material, shared by every connection: given cert, key and ca instead,
+    // each new socket parses them and the whole bundle again (under load, a tenth of a module's CPU).
+    const presenting = createSecureContext({ cert: material.cert || undefined, key: material.key || undefined, ca: material.ca, ...versions });
+    const anonymous = createSecureContext({ ca: material.ca, ...versions });
     return {
-      https: new https.Agent({ keepAlive: true, ...tlsOptions }),
-      undici: new Agent({ connect: { ...tlsOptions, maxVersion: 'TLSv1.3' } }),
-      anonymous: new Agent({ connect: { ...tlsOptions, cert: undefined, key: undefined, maxVersion: 'TLSv1.3' } }),
+      https: new https.Agent({ keepAlive: true, secureContext: presenting, checkServerIdentity }),
+      undici: new Agent({ connect: { secureContext: presenting, checkServerIdentity } }),
+      anonymous: new Agent({ connect: { secureContext: anonymous, checkServerIdentity } }),
     };
   };
   const swapAgents = (material: Pick<TlsMaterial, 'cert' | 'key' | 'ca'>) => {
