@@ -119,6 +119,19 @@ export interface ChainWriterOptions {
   merkleTrees?: boolean;
 }
 
+/** $1–$9 of an append: chain, the new tree nodes ($2–$4), the records as JSON, then the head after them. */
+function appendParams(chainId: number, appended: { nodes: readonly TreeNode[]; stored: AuditRecord[]; head: HeadState }) {
+  const { head } = appended;
+  return [
+    ...nodeParams(chainId, appended.nodes),
+    JSON.stringify(appended.stored),
+    head.sequence,
+    head.signature,
+    new Date(head.recordedAt!).toISOString(),
+    head.frontier,
+  ] as const;
+}
+
 /** A chain head as this writer last left it: the next batch is appended after it, if it is still the head. */
 interface HeadState {
   sequence: number;
@@ -251,12 +264,7 @@ export function createChainWriter(prisma: PrismaClient, keyRing: AuditKeyRing, o
             `WITH nodes AS (${INSERT_NODES}),
                     stored AS (INSERT INTO audit_logs SELECT * FROM json_populate_recordset(NULL::audit_logs, $5::json) RETURNING 1)
                UPDATE audit_chain_heads SET sequence = $6::bigint, signature = $7, recorded_at = $8::timestamptz, tree_frontier = $9 WHERE chain_id = $1::int`,
-            ...nodeParams(chainId, appended.nodes),
-            JSON.stringify(appended.stored),
-            next.sequence,
-            next.signature,
-            new Date(next.recordedAt!).toISOString(),
-            next.frontier,
+            ...appendParams(chainId, appended),
           );
         }
         return appended;
@@ -278,15 +286,9 @@ export function createChainWriter(prisma: PrismaClient, keyRing: AuditKeyRing, o
     ids: string[],
   ): Promise<Appended | undefined> => {
     const appended = appendAfter(head, createFrontier(merkleTrees ? head.frontier : undefined), events, templates, new Set(), chainId);
-    const next = appended.head;
     const [row] = await prisma.$queryRawUnsafe<{ applied: number }[]>(
       APPEND_IF_HEAD,
-      ...nodeParams(chainId, appended.nodes),
-      JSON.stringify(appended.stored),
-      next.sequence,
-      next.signature,
-      new Date(next.recordedAt!).toISOString(),
-      next.frontier,
+      ...appendParams(chainId, appended),
       ids,
       since,
       head.sequence,
