@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { DEFAULT_PORTS } from '../../services/platform/config/index.ts';
 
@@ -42,6 +43,20 @@ export function launcherEnv(settings: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
 /** Every port `npm start` takes, above ARTSTORE_PORT_BASE: each process's offset, and the second storage element's. */
 const PORT_OFFSETS = [...new Set(Object.values(DEFAULT_PORTS).flatMap((port) => [port - DEFAULT_PORTS.admin, port - DEFAULT_PORTS.admin + 1]))];
 
+/** The first port of the kernel's ephemeral range (Linux's default when it cannot be read). */
+function ephemeralPortsFrom(): number {
+  const first = Number(/^\s*(\d+)/.exec(readFileSafely('/proc/sys/net/ipv4/ip_local_port_range'))?.[1]);
+  return Number.isInteger(first) && first > 21_000 ? first : 32_768;
+}
+
+function readFileSafely(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
 function portIsFree(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const server = createServer();
@@ -52,8 +67,11 @@ function portIsFree(port: number): Promise<boolean> {
 
 /** An ARTSTORE_PORT_BASE between 20000 and 40000 under which every port the launcher takes is free. */
 export async function freePortBase(): Promise<number> {
+  // Below the kernel's ephemeral range: a port free now could otherwise be taken by any outgoing
+  // connection (another test's, Redis's, PostgreSQL's) before the launcher listens on it.
+  const blocks = Math.floor((ephemeralPortsFrom() - Math.max(...PORT_OFFSETS) - 1 - 20_000) / 200);
   for (let attempt = 0; attempt < 20; attempt++) {
-    const base = 20_000 + 200 * Math.floor(Math.random() * 100);
+    const base = 20_000 + 200 * Math.floor(Math.random() * blocks);
     const free = await Promise.all(PORT_OFFSETS.map((offset) => portIsFree(base + offset)));
     if (free.every(Boolean)) return base;
   }
