@@ -1,32 +1,19 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import type { Env } from '../../services/platform/config/index.ts';
 import { loadConfig } from '../../services/platform/config/index.ts';
 import { createLogger } from '../../services/platform/logger.ts';
 import { createRedis, scanKeys, waitForRedis } from '../../services/platform/redis.ts';
 import type { RunningService } from '../../services/platform/runtime.ts';
-import { x509 } from '../../services/platform/tls/x509.ts';
 import { testEnv } from '../support/infra.ts';
 import { waitFor } from '../support/wait-for.ts';
 import { stopAll, type ModuleName } from '../support/modules.ts';
 import { runPkiIssue, shownRun } from '../support/pki-issue.ts';
 import { startRedisCluster, type RedisClusterUnderTest } from '../support/redis-cluster.ts';
+import { servedSerial } from '../support/openssl-client.ts';
 import { bundleClient, startTlsModules, tlsTestEnv, adminTokenOver, uploadOver } from '../support/tls-modules.ts';
-
-const run = promisify(execFile);
-
-/** The serial number of the certificate a TLS server on 127.0.0.1:`port` presents, as openssl reads it. */
-async function servedSerial(port: number, ca: string): Promise<string> {
-  const client = run('openssl', ['s_client', '-connect', `127.0.0.1:${port}`, '-CAfile', ca, '-tls1_3'], { timeout: 10_000 });
-  client.child.stdin?.end();
-  const pem = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/.exec((await client).stdout)?.[0];
-  assert.ok(pem, 'the server presented a certificate');
-  return new x509.X509Certificate(pem).serialNumber;
-}
 
 /**
  * A Redis Cluster whose nodes speak only TLS (to clients, to their replicas, on the cluster bus)

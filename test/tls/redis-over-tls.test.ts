@@ -11,18 +11,10 @@ import { testEnv } from '../support/infra.ts';
 import { stopAll, type ModuleName } from '../support/modules.ts';
 import { runPkiIssue, shownRun } from '../support/pki-issue.ts';
 import { overTls, startTlsRedis } from '../support/tls-redis-server.ts';
+import { servedSerial } from '../support/openssl-client.ts';
 import { bundleClient, startTlsModules, tlsTestEnv, adminTokenOver, uploadOver } from '../support/tls-modules.ts';
 
 const run = promisify(execFile);
-
-/** The serial number of the certificate a TLS server on 127.0.0.1:`port` presents, as openssl reads it. */
-async function servedSerial(port: number, ca: string): Promise<string> {
-  const client = run('openssl', ['s_client', '-connect', `127.0.0.1:${port}`, '-CAfile', ca, '-tls1_3'], { timeout: 10_000 });
-  client.child.stdin?.end();
-  const pem = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/.exec((await client).stdout)?.[0];
-  assert.ok(pem, 'the server presented a certificate');
-  return new x509.X509Certificate(pem).serialNumber;
-}
 
 /**
  * Redis over TLS with a certificate `npm run pki:issue` makes from the internal CA, as in the
