@@ -2,10 +2,12 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { Redis } from 'ioredis';
+import { createLoginThrottle } from '../services/admin/identity/login-throttle.ts';
 import type { RunningService } from '../services/platform/runtime.ts';
 import { answerOf } from './support/answers.ts';
 import { auditJobs } from './support/audit-jobs.ts';
-import { isolatedPrefix, testConfig } from './support/infra.ts';
+import { isolatedPrefix, testConfig, testInfra } from './support/infra.ts';
 import { metricValue, MODULES } from './support/modules.ts';
 import { accountWithToken, adminToken } from './support/tokens.ts';
 
@@ -173,5 +175,32 @@ describe('brute force against client credentials', function () {
 
     assert.equal(await answerOf(await right(flooder)), '429 temporarily_unavailable', 'the flooding address gets nothing, even with the right secret');
     assert.equal(await answerOf(await right('198.51.100.30')), '200', 'the client elsewhere still gets tokens');
+  });
+});
+
+describe('brute force between admin replicas whose notices lag', () => {
+  let redis: Redis;
+  before(() => {
+    redis = new Redis(testInfra().redisUrl);
+  });
+  after(() => redis.disconnect());
+
+  /** A replica's throttle that hears no other replica's notices: the moment before they arrive, held open. */
+  const replica = (prefix: string) => createLoginThrottle(redis, prefix, LIMITS, { notices: { on: () => () => undefined } });
+
+  it('when a lock was just made on another replica, then the right secret on this one is refused and the lock stays', async () => {
+    const prefix = isolatedPrefix('brute-force-lag');
+    const [here, there] = [replica(prefix), replica(prefix)];
+    const [client, address] = ['client-under-attack', '198.51.100.60'];
+    for (let n = 1; n <= LIMITS.lockAfterFailures; n++) assert.equal((await here.failed(client, address)).throttled, false, `failure ${n}`);
+    assert.equal((await there.failed(client, address)).throttled, true, 'the failure over the limit, on the other replica, locks');
+    assert.deepEqual(here.check(client, address), { throttled: false, hasHistory: true }, 'this replica has not heard of the lock yet');
+
+    const verdict = await here.succeeded(client, address);
+    assert.equal(verdict.throttled, true, 'the right secret does not clear a lock Redis holds');
+    const later = replica(prefix);
+    await later.ensureLoaded();
+    assert.equal(later.check(client, address).throttled, true, 'a replica that loads now still finds the lock');
+    assert.equal(here.check(client, address).throttled, true, 'and this replica knows it from now on');
   });
 });

@@ -130,7 +130,11 @@ export async function authenticateClient(
   }
   // A lock that ran out leaves its lock count, which a success clears too (else the next lock's
   // length would depend on whether a failure happened to come first); most successes have neither.
-  if (verdict.hasHistory) await deps.throttle.succeeded(credentials.clientId, address);
+  // Clearing asks Redis, which may hold a lock another replica made after this one's check.
+  if (verdict.hasHistory) {
+    const after = await deps.throttle.succeeded(credentials.clientId, address);
+    if (after.throttled) throw await throttledAttempt(req, res, deps, after, clientId, action);
+  }
   return { account, credentials };
 }
 

@@ -18,6 +18,12 @@ export interface ThrottleWindow {
 }
 
 const LOCK_MEMORY_SECONDS = 24 * 3600;
+/** Deletes a pair's failure count unless it is over the limit (a lock): then answers the lock's ms left, else -1. */
+const CLEAR_UNLESS_LOCKED = `
+local count = tonumber(redis.call('GET', KEYS[1]) or '0')
+if count > tonumber(ARGV[1]) then return math.max(redis.call('PTTL', KEYS[1]), 0) end
+redis.call('DEL', KEYS[1])
+return -1`;
 const MAX_REMEMBERED = 100_000;
 
 /**
@@ -63,10 +69,9 @@ export function createLoginThrottle(
   const apply = (notice: Omit<ThrottleNotice, 'at'>) => {
     if (notice.kind === 'blocked') remember(blocked, notice.key, Date.parse(notice.until));
     else if (notice.kind === 'failed') remember(history, notice.key, Date.parse(notice.until));
-    else {
-      history.delete(notice.key);
-      blocked.delete(`client:${notice.key}`);
-    }
+    // A success clears the pair's history only: its lock, if one was made meanwhile on another
+    // replica (its notice may arrive before or after this one), runs out by its time.
+    else history.delete(notice.key);
   };
   const announce = (notice: Omit<ThrottleNotice, 'at'>) => {
     apply(notice);
@@ -154,11 +159,18 @@ export function createLoginThrottle(
       return { throttled: false, hasHistory: true };
     },
 
-    /** The right credentials from this address: its failures in a row and its lock history start again from zero. */
-    async succeeded(clientId: string | undefined, address: string): Promise<void> {
+    /**
+     * The right credentials from this address: its failures in a row and its lock history start
+     * again from zero — unless Redis holds a lock this replica has not heard of yet (another replica
+     * made it a moment ago), which refuses the attempt like any other and stays.
+     */
+    async succeeded(clientId: string | undefined, address: string): Promise<ThrottleVerdict> {
       const key = pair(clientId, address);
-      await Promise.all([byClient.delete(key), locks.delete(key)]);
+      const lockedMs = Number(await redis.eval(CLEAR_UNLESS_LOCKED, 1, byClient.getKey(key), config.lockAfterFailures));
+      if (lockedMs >= 0) return block('client', key, Math.max(1, Math.ceil(lockedMs / 1000)));
+      await locks.delete(key);
       announce({ kind: 'cleared', key, until: new Date().toISOString() });
+      return { throttled: false, hasHistory: false };
     },
 
     /**
@@ -201,7 +213,7 @@ export function createLoginThrottle(
     },
     check: limits.check,
     failed: (clientId: string | undefined, address: string) => limits.failed(clientId, address).catch(unthrottled(open)),
-    succeeded: (clientId: string | undefined, address: string) => limits.succeeded(clientId, address).catch(unthrottled(undefined)),
+    succeeded: (clientId: string | undefined, address: string) => limits.succeeded(clientId, address).catch(unthrottled(open)),
     throttledWindow: (limit: ThrottleLimit, clientId: string | undefined, address: string) =>
       limits.throttledWindow(limit, clientId, address).catch(unthrottled(undefined)),
   };
