@@ -104,6 +104,31 @@ describe('audit chain writer over several chains', () => {
     assert.equal(report.ok, true, JSON.stringify(report.first_break));
   });
 
+  it('when batches are queued on a head another writer has since moved, and a later one repeats events of an earlier one, then every event is stored once and every chain verifies', async () => {
+    const writer = createChainWriter(prisma, keyRing, { chains: 3 });
+    await writer.write(sampleAuditEvents(30));
+    // The other writer moves every head: the batches below, numbered ahead after the heads this writer left, are stale.
+    await createChainWriter(prisma, keyRing, { chains: 3 }).write(sampleAuditEvents(30));
+    const batches = Array.from({ length: 8 }, () => sampleAuditEvents(20));
+    const redelivered = [...batches[1]!.slice(0, 5), ...batches[4]!.slice(10)];
+    const before = await heads();
+    const results = await Promise.all([...batches, redelivered].map((batch) => writer.write(batch)));
+    assert.deepEqual(
+      results.flatMap((r) => r.outcomes),
+      [...Array(160).fill('stored'), ...Array(redelivered.length).fill('duplicate')],
+    );
+    const after = await heads();
+    assert.equal(
+      [0, 1, 2].reduce((sum, chainId) => sum + after.get(chainId)! - before.get(chainId)!, 0),
+      160,
+    );
+    const ids = batches.flat().map((e) => e.event_id);
+    const [copies] = await prisma.$queryRaw<{ n: bigint }[]>`SELECT count(*) AS n FROM audit_logs WHERE event_id = ANY(${ids}::uuid[])`;
+    assert.equal(copies!.n, 160n);
+    const report = await verifyAuditLog(prisma, keyRing, { chainIds: [0, 1, 2] });
+    assert.equal(report.ok, true, JSON.stringify(report.first_break));
+  });
+
   it('when AUDIT_CHAINS changed between two deliveries of an event, then the second is a duplicate although it goes to another chain', async () => {
     // An event that three chains put elsewhere than two do, so the second delivery locks another chain.
     let event = sampleAuditEvent();

@@ -39,6 +39,7 @@ export interface ChainWriter {
 }
 
 type Tx = Parameters<Parameters<PrismaClient['$transaction']>[0]>[0];
+type Template = ReturnType<typeof signingInputTemplate>;
 
 interface HeadRow {
   sequence: bigint;
@@ -149,6 +150,13 @@ interface Appended extends BatchResult {
   head: HeadState | undefined;
 }
 
+/** A batch numbered, signed and hashed after `after`, with the parameters of its one-statement append. */
+interface Prepared {
+  after: HeadState;
+  appended: Appended & { head: HeadState };
+  params: unknown[];
+}
+
 /**
  * The whole append of a batch in one statement, taken only if the chain's head is still the one
  * this writer left and no event of the batch is stored yet ($10 ids, $11 since, $12 sequence and
@@ -178,13 +186,15 @@ export function createChainWriter(prisma: PrismaClient, keyRing: AuditKeyRing, o
   const lastHeads = new Map<number, HeadState>();
   /** This writer's appends to one chain run one after the other, each after the head the one before left. */
   const queues = new Map<number, Promise<unknown>>();
+  /** Per chain, while appends are queued: the head the last of them leaves if it goes through as prepared. */
+  const expectedHeads = new Map<number, HeadState>();
 
   /** Numbers, signs and hashes the events not in `seen` after `head`. */
   const appendAfter = (
     head: HeadState,
     frontier: MerkleFrontier,
     events: AuditEvent[],
-    templates: ReturnType<typeof signingInputTemplate>[],
+    templates: Template[],
     seen: Set<string>,
     chainId: number,
   ): Appended & { head: HeadState } => {
@@ -214,13 +224,7 @@ export function createChainWriter(prisma: PrismaClient, keyRing: AuditKeyRing, o
   };
 
   /** Under the head's lock, in a transaction: sees every batch committed before, skips what is stored. */
-  const appendLocked = (
-    chainId: number,
-    events: AuditEvent[],
-    templates: ReturnType<typeof signingInputTemplate>[],
-    since: string,
-    ids: string[],
-  ): Promise<Appended> =>
+  const appendLocked = (chainId: number, events: AuditEvent[], templates: Template[], since: string, ids: string[]): Promise<Appended> =>
     prisma.$transaction(
       async (tx) => {
         const locked = await lockHead(tx, chainId);
@@ -272,30 +276,19 @@ export function createChainWriter(prisma: PrismaClient, keyRing: AuditKeyRing, o
       { maxWait: 10_000, timeout: 60_000 },
     );
 
+  const prepareAfter = (chainId: number, after: HeadState, events: AuditEvent[], templates: Template[], since: string, ids: string[]): Prepared => {
+    const appended = appendAfter(after, createFrontier(merkleTrees ? after.frontier : undefined), events, templates, new Set(), chainId);
+    return { after, appended, params: [...appendParams(chainId, appended), ids, since, after.sequence, after.signature, merkleTrees] };
+  };
+
   /**
    * The same append as one statement (one round trip, no interactive transaction), assuming the head
-   * this writer left is still the head and nothing of the batch is stored: a single writer of a chain,
-   * the usual case, pays a third of the locked path. Undefined when either assumption failed.
+   * it was prepared after is still the head and nothing of the batch is stored: a single writer of a
+   * chain, the usual case, pays a third of the locked path. Undefined when either assumption failed.
    */
-  const appendIfHead = async (
-    chainId: number,
-    head: HeadState,
-    events: AuditEvent[],
-    templates: ReturnType<typeof signingInputTemplate>[],
-    since: string,
-    ids: string[],
-  ): Promise<Appended | undefined> => {
-    const appended = appendAfter(head, createFrontier(merkleTrees ? head.frontier : undefined), events, templates, new Set(), chainId);
-    const [row] = await prisma.$queryRawUnsafe<{ applied: number }[]>(
-      APPEND_IF_HEAD,
-      ...appendParams(chainId, appended),
-      ids,
-      since,
-      head.sequence,
-      head.signature,
-      merkleTrees,
-    );
-    return row?.applied === 1 ? appended : undefined;
+  const appendIfHead = async (prepared: Prepared): Promise<Appended | undefined> => {
+    const [row] = await prisma.$queryRawUnsafe<{ applied: number }[]>(APPEND_IF_HEAD, ...prepared.params);
+    return row?.applied === 1 ? prepared.appended : undefined;
   };
 
   /** One chain's part of a batch, in one transaction (one statement, or under that chain's head lock). */
@@ -304,11 +297,18 @@ export function createChainWriter(prisma: PrismaClient, keyRing: AuditKeyRing, o
     const templates = events.map(signingInputTemplate);
     const since = new Date(Math.min(...events.map((e) => Date.parse(e.timestamp))) - DEDUP_CLOCK_SKEW_MS).toISOString();
     const ids = [...new Set(events.map((e) => e.event_id))];
+    // While the append queued before this one is still out, this batch is numbered and signed after
+    // the head that one will leave, so the work overlaps its round trip; it is sent as prepared only
+    // if that append did leave exactly that head.
+    const expected = queues.has(chainId) ? expectedHeads.get(chainId) : lastHeads.get(chainId);
+    const early = expected && prepareAfter(chainId, expected, events, templates, since, ids);
+    if (early) expectedHeads.set(chainId, early.appended.head);
+    else expectedHeads.delete(chainId);
     const append = async (): Promise<BatchResult> => {
       const last = lastHeads.get(chainId);
       lastHeads.delete(chainId);
-      const appended =
-        (last && (await appendIfHead(chainId, last, events, templates, since, ids))) || (await appendLocked(chainId, events, templates, since, ids));
+      const prepared = last && (early?.after === last ? early : prepareAfter(chainId, last, events, templates, since, ids));
+      const appended = (prepared && (await appendIfHead(prepared))) || (await appendLocked(chainId, events, templates, since, ids));
       if (appended.head) lastHeads.set(chainId, appended.head);
       return { outcomes: appended.outcomes, stored: appended.stored };
     };
@@ -316,7 +316,9 @@ export function createChainWriter(prisma: PrismaClient, keyRing: AuditKeyRing, o
     const settled = done.catch(() => undefined);
     queues.set(chainId, settled);
     void settled.then(() => {
-      if (queues.get(chainId) === settled) queues.delete(chainId);
+      if (queues.get(chainId) !== settled) return;
+      queues.delete(chainId);
+      expectedHeads.delete(chainId);
     });
     return done;
   };
