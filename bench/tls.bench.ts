@@ -7,7 +7,8 @@
  * the file; and full TLS handshakes per second (a new connection per request, nothing resumed) next
  * to new plain TCP connections. Last, with leaves that renew every few seconds in every process, 500
  * uploads and downloads a second reaching the storage element over mutual TLS while the intermediate
- * rotates and the root is replaced: requests answered, requests failed, renewals seen.
+ * rotates and the root is replaced: requests answered, requests failed, renewals seen, beside the
+ * same load on the same processes with TLS off.
  */
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -22,7 +23,7 @@ import { fileTraffic } from '../test/support/file-traffic.ts';
 import { testEnv, testInfra } from '../test/support/infra.ts';
 import { metricValue } from '../test/support/modules.ts';
 import { runPacedLoad } from '../test/support/request-load.ts';
-import { bundleClient, followingBundleClient, tlsTestEnv } from '../test/support/tls-modules.ts';
+import { bundleClient, followingBundleClient, plainClient, tlsTestEnv } from '../test/support/tls-modules.ts';
 import { accountWithToken, adminToken, type UrlFetch } from '../test/support/tokens.ts';
 import type { Benchmark, Figure } from './report.ts';
 import { generateFile, median, MiB, plainCopy, removeFile, sha256Of, timed, uploadFile } from './support/file-transfer.ts';
@@ -91,39 +92,112 @@ async function downloadOverTls(url: string, token: string, id: string, to: strin
 
 type Start = (entry: string, env: NodeJS.ProcessEnv, options?: { nodeArgs?: string[] }) => Promise<ChildService>;
 
+/** One deployment of the six processes for the file load, with TLS off or with leaves of 9 s. */
+interface FileDeployment {
+  env: NodeJS.ProcessEnv;
+  processes: Record<'admin' | 'storage-element' | 'ingester' | 'query' | 'audit-writer' | 'maintenance', ChildService>;
+  client: { fetch: UrlFetch; close(): Promise<void> };
+  metricsToken: string;
+  stop(): Promise<void>;
+}
+
 /**
- * The issue's rotation under load, as production runs it: every process compiled, TLS on, a
- * /metrics token, fail-closed audit delivery; leaves of 9 s, so each process renews every 6 s. An
- * open-loop load of 500 requests a second, one in two an upload of a small file through the ingester
- * and the other a download through query (both reach the storage element over mutual TLS), while the
- * maintenance worker's jobs rotate the intermediate and replace the root. The client re-reads the
- * bundle as admin rewrites it, as a client that follows the deployment's trust would.
+ * Every process compiled, a /metrics token, fail-closed audit delivery, production's log level;
+ * with TLS on, leaves of 9 s (each process renews every 6 s) and a client that re-reads the bundle
+ * as admin rewrites it, as a client that follows the deployment's trust would.
  */
-async function rotationUnderLoad(dir: string, start: Start): Promise<Figure[]> {
+async function startFileDeployment(dir: string, start: Start, tls: boolean): Promise<FileDeployment> {
+  const mode = tls ? 'rotation' : 'plain-files';
   const metricsToken = randomBytes(32).toString('base64url');
   const env = testEnv({
-    ...(await tlsTestEnv(fastLeafPki({ leafTtlSeconds: ROTATION_LEAF_TTL_SECONDS, publishAheadSeconds: ROTATION_PUBLISH_AHEAD_SECONDS }))),
+    ...(tls ? await tlsTestEnv(fastLeafPki({ leafTtlSeconds: ROTATION_LEAF_TTL_SECONDS, publishAheadSeconds: ROTATION_PUBLISH_AHEAD_SECONDS })) : {}),
+    BULLMQ_PREFIX: `${testInfra().bullmqPrefix}-${mode}`,
     LOG_LEVEL: ENVIRONMENT_DEFAULTS.LOG_LEVEL,
     AUDIT_DELIVERY: 'fail-closed',
     METRICS_TOKEN: metricsToken,
-    STORAGE_ELEMENT_ID: 'bench-rotation',
-    UPLOAD_STORAGE_ELEMENT: 'bench-rotation',
+    STORAGE_ELEMENT_ID: `bench-${mode}`,
+    UPLOAD_STORAGE_ELEMENT: `bench-${mode}`,
   });
-  const own = (name: string) => ({ AUDIT_SPOOL_DIR: path.join(dir, 'spool', 'rotation', name) });
-  const startOwn = (name: string, entry: string, withAdmin: NodeJS.ProcessEnv) => start(entry, { ...withAdmin, ...own(name) }, cpuProfiled(name));
+  const own = (name: string) => ({ AUDIT_SPOOL_DIR: path.join(dir, 'spool', mode, name) });
+  const startOwn = (name: string, entry: string, withAdmin: NodeJS.ProcessEnv) => start(entry, { ...withAdmin, ...own(name) }, tls ? cpuProfiled(name) : {});
   const admin = await startOwn('admin', 'services/admin/main.ts', env);
   const withAdmin = { ...env, ADMIN_URL: admin.url };
   const [writer, maintenance, storage] = await Promise.all([
     startOwn('audit-writer', 'workers/audit-writer/main.ts', withAdmin),
     startOwn('maintenance', 'workers/maintenance/main.ts', withAdmin),
-    startOwn('storage-element', 'services/storage-element/main.ts', { ...withAdmin, STORAGE_ROOT: path.join(dir, 'rotation-storage') }),
+    startOwn('storage-element', 'services/storage-element/main.ts', { ...withAdmin, STORAGE_ROOT: path.join(dir, `${mode}-storage`) }),
   ]);
   const [ingester, query] = await Promise.all([
     startOwn('ingester', 'services/ingester/main.ts', withAdmin),
     startOwn('query', 'services/query/main.ts', withAdmin),
   ]);
   const processes = { admin, 'storage-element': storage, ingester, query, 'audit-writer': writer, maintenance };
-  const client = await followingBundleClient(env.PKI_BUNDLE_FILE!, { connections: ROTATION_MAX_IN_FLIGHT });
+  const client = tls
+    ? await followingBundleClient(env.PKI_BUNDLE_FILE!, { connections: ROTATION_MAX_IN_FLIGHT })
+    : plainClient({ connections: ROTATION_MAX_IN_FLIGHT });
+  const stop = async () => {
+    await client.close();
+    await Promise.all(Object.values(processes).map((p) => p.stop()));
+  };
+  return { env, processes, client, metricsToken, stop };
+}
+
+/**
+ * The open-loop file load on a deployment: seed files, a warm-up, then 20 s of schedule at 500
+ * requests a second (at most 64 in flight), one in two an upload through the ingester and the other a
+ * download through query, both reaching the storage element. `whileLoaded` starts with the timed load
+ * and is awaited after it. Answered and offered rates, failures, CPU per request of each process.
+ */
+async function pacedFileLoad<T>(deployment: FileDeployment, whileLoaded: () => Promise<T>) {
+  const { processes, client } = deployment;
+  const traffic = fileTraffic(client, { ingester: processes.ingester.url, query: processes.query.url }, await adminToken(processes.admin.url, client.fetch));
+  for (let i = 0; i < ROTATION_SEED_FILES; i++) await traffic.upload();
+  const halfUploads = traffic.mix(2);
+  const paced = (durationMs: number) => runPacedLoad(halfUploads, { rate: ROTATION_RATE, durationMs, maxInFlight: ROTATION_MAX_IN_FLIGHT });
+  // With TLS on, leaves already renew during the warm-up: its requests count among the failed ones too.
+  const warmUp = await paced(ROTATION_WARM_UP_MS);
+
+  const pids = Object.fromEntries(Object.entries(processes).map(([name, p]) => [name, p.pid]));
+  const cpuBefore = await cpuSecondsOfAll(pids);
+  const loadCpuBefore = process.cpuUsage();
+  const machineBefore = await machineBusySeconds();
+  const loadStarted = performance.now();
+  const during = whileLoaded();
+  during.catch(() => undefined); // awaited below, once the load is over
+  const load = await paced(ROTATION_LOAD_MS);
+  const loadCpu = process.cpuUsage(loadCpuBefore);
+  const machineBusy = ((await machineBusySeconds()) - machineBefore) / ((performance.now() - loadStarted) / 1000);
+  const cpuAfter = await cpuSecondsOfAll(pids);
+  const meanwhile = await during;
+  const msPerRequest = (cpuSeconds: number) => (cpuSeconds * 1000) / load.sent;
+  const perProcess = Object.keys(pids).map((name) => [name, msPerRequest(cpuAfter[name]! - cpuBefore[name]!)] as const);
+  return {
+    warmUp,
+    load,
+    meanwhile,
+    failed: warmUp.failed + load.failed,
+    failures: [...warmUp.failures, ...load.failures],
+    slowestMs: Math.max(load.maxLatencyMs, warmUp.maxLatencyMs),
+    perProcess,
+    cpuMs: perProcess.reduce((sum, [, ms]) => sum + ms, 0),
+    loadGeneratorMs: msPerRequest((loadCpu.user + loadCpu.system) / 1e6),
+    machineBusy,
+  };
+}
+
+/**
+ * The issue's rotation under load, as production runs it: the file load on a deployment with TLS on
+ * and leaves that renew every 6 s in every process, while the maintenance worker's jobs rotate the
+ * intermediate and replace the root; beside the same load on the same processes with TLS off, so
+ * the figure says what the certificates cost and what two cores give the file path at all.
+ */
+async function rotationUnderLoad(dir: string, start: Start): Promise<Figure[]> {
+  const plain = await startFileDeployment(dir, start, false);
+  const baseline = await pacedFileLoad(plain, async () => undefined).finally(() => plain.stop());
+  if (baseline.failed > 0) throw new Error(`the same load with TLS off failed ${baseline.failed} requests: ${baseline.failures.join('\n')}`);
+
+  const deployment = await startFileDeployment(dir, start, true);
+  const { env, processes, client, metricsToken } = deployment;
   try {
     const leafRenewals = async () => {
       const counts = await Promise.all(
@@ -135,29 +209,12 @@ async function rotationUnderLoad(dir: string, start: Start): Promise<Figure[]> {
       );
       return Object.fromEntries(counts);
     };
-    const traffic = fileTraffic(client, { ingester: ingester.url, query: query.url }, await adminToken(admin.url, client.fetch));
-    for (let i = 0; i < ROTATION_SEED_FILES; i++) await traffic.upload();
-    const halfUploads = traffic.mix(2);
-    const paced = (durationMs: number) => runPacedLoad(halfUploads, { rate: ROTATION_RATE, durationMs, maxInFlight: ROTATION_MAX_IN_FLIGHT });
-    // Leaves already renew during the warm-up: its requests count among the failed ones too.
-    const warmUp = await paced(ROTATION_WARM_UP_MS);
-
-    const pids = Object.fromEntries(Object.entries(processes).map(([name, p]) => [name, p.pid]));
-    const leavesBefore = await leafRenewals();
-    const cpuBefore = await cpuSecondsOfAll(pids);
-    const loadCpuBefore = process.cpuUsage();
-    const machineBefore = await machineBusySeconds();
-    const loadStarted = performance.now();
-    const rotating = rotateIntermediateAndRoot(testInfra().redisUrl, env.BULLMQ_PREFIX!, {
-      pauseMs: 4000,
-      publishAheadSeconds: ROTATION_PUBLISH_AHEAD_SECONDS,
+    let leavesBefore: Record<string, number> = {};
+    const measured = await pacedFileLoad(deployment, async () => {
+      leavesBefore = await leafRenewals();
+      return rotateIntermediateAndRoot(testInfra().redisUrl, env.BULLMQ_PREFIX!, { pauseMs: 4000, publishAheadSeconds: ROTATION_PUBLISH_AHEAD_SECONDS });
     });
-    rotating.catch(() => undefined); // awaited below, once the load is over
-    const load = await paced(ROTATION_LOAD_MS);
-    const loadCpu = process.cpuUsage(loadCpuBefore);
-    const machineBusy = ((await machineBusySeconds()) - machineBefore) / ((performance.now() - loadStarted) / 1000);
-    const cpuAfter = await cpuSecondsOfAll(pids);
-    const steps = await rotating;
+    const steps = measured.meanwhile;
     const leavesAfter = await leafRenewals();
 
     if (steps.join() !== ROTATED_ONCE.join()) throw new Error(`the CA did not rotate as the run needs: ${steps.join(', ')}`);
@@ -166,40 +223,40 @@ async function rotationUnderLoad(dir: string, start: Start): Promise<Figure[]> {
     const lagging = renewals.filter(([, renewed]) => renewed < minimum);
     if (lagging.length > 0)
       throw new Error(`leaves did not renew every few seconds: ${lagging.map(([name, n]) => `${name} ${n}`).join(', ')} (at least ${minimum} each)`);
-    const failed = warmUp.failed + load.failed;
-    if (failed > 0) process.stdout.write(`rotation under load, failed requests (the first ones):\n${[...warmUp.failures, ...load.failures].join('\n')}\n`);
+    if (measured.failed > 0) process.stdout.write(`rotation under load, failed requests (the first ones):\n${measured.failures.join('\n')}\n`);
 
-    const msPerRequest = (cpuSeconds: number) => (cpuSeconds * 1000) / load.sent;
-    const perProcess = Object.keys(pids).map((name) => [name, msPerRequest(cpuAfter[name]! - cpuBefore[name]!)] as const);
-    const total = perProcess.reduce((sum, [, ms]) => sum + ms, 0);
     const ms = (value: number) => value.toFixed(1);
+    const cpu = (run: Pick<typeof measured, 'perProcess' | 'loadGeneratorMs' | 'machineBusy'>) =>
+      `${run.perProcess.map(([name, value]) => `${name} ${ms(value)}`).join(', ')}; load generator ${ms(run.loadGeneratorMs)}; ` +
+      `machine busy ${run.machineBusy.toFixed(2)} of ${os.cpus().length} cores`;
     return [
       {
         name:
           `rotation under load (TLS on, ${ROTATION_LEAF_TTL_SECONDS} s leaves): uploads through the ingester and downloads through query, half each, ~100 B files, ` +
-          `both reaching the storage element over mutual TLS, open loop for ${ROTATION_LOAD_MS / 1000} s of schedule; meanwhile ${steps.join(', ')}; ` +
-          `leaf renewals ${renewals.map(([name, n]) => `${name} ${n}`).join(', ')}; ${load.sent + warmUp.sent} requests (warm-up included), ` +
-          `${failed} failed, slowest ${Math.max(load.maxLatencyMs, warmUp.maxLatencyMs)} ms`,
-        value: load.perSecond,
+          `both reaching the storage element over mutual TLS, open loop for ${ROTATION_LOAD_MS / 1000} s of schedule, ${ROTATION_RATE}/s offered ` +
+          `(at most ${ROTATION_MAX_IN_FLIGHT} in flight); meanwhile ${steps.join(', ')}; ` +
+          `leaf renewals ${renewals.map(([name, n]) => `${name} ${n}`).join(', ')}; ${measured.load.sent + measured.warmUp.sent} requests (warm-up included), ` +
+          `${measured.failed} failed, slowest ${measured.slowestMs} ms`,
+        value: measured.load.perSecond,
         unit: 'req/s answered',
-        baseline: { name: `offered (${ROTATION_RATE}/s asked, at most ${ROTATION_MAX_IN_FLIGHT} in flight)`, value: load.sentPerSecond, unit: 'req/s' },
+        baseline: { name: 'the same load on the same six processes with TLS off', value: baseline.load.perSecond, unit: 'req/s answered' },
         target: `≥ ${ROTATION_RATE} requests/s answered, 0 failed`,
-        met: load.perSecond >= ROTATION_RATE && failed === 0,
+        met: measured.load.perSecond >= ROTATION_RATE && measured.failed === 0,
       },
       {
         name:
-          `CPU per request of that load, from /proc: ${perProcess.map(([name, value]) => `${name} ${ms(value)}`).join(', ')}; ` +
-          `load generator ${ms(msPerRequest((loadCpu.user + loadCpu.system) / 1e6))} (PostgreSQL and Redis not counted). ` +
-          `At ${ROTATION_RATE} req/s these processes alone would need ${((total * ROTATION_RATE) / 1000).toFixed(1)} cores; this machine has ${os.cpus().length}, ` +
-          `busy ${machineBusy.toFixed(2)} of them on average during the load (everything on it counted)`,
-        value: total,
+          `CPU per request of that load, ms from /proc (PostgreSQL and Redis not counted): TLS on ${cpu(measured)}. ` +
+          `TLS off (baseline): ${cpu(baseline)}. At ${ROTATION_RATE} req/s our processes alone would need ` +
+          `${((measured.cpuMs * ROTATION_RATE) / 1000).toFixed(1)} cores with TLS on, ${((baseline.cpuMs * ROTATION_RATE) / 1000).toFixed(1)} with it off`,
+        value: measured.cpuMs,
         unit: 'ms',
+        baseline: { name: 'TLS off', value: baseline.cpuMs, unit: 'ms' },
         target: 'none (where the time goes)',
         met: true,
       },
     ];
   } finally {
-    await client.close();
+    await deployment.stop();
   }
 }
 

@@ -53,11 +53,21 @@ export async function startTlsModules(env: Env): Promise<Record<ModuleName, Runn
   return { admin, ...Object.fromEntries(others) } as Record<ModuleName, RunningService>;
 }
 
+const fetchThrough =
+  (agent: Agent) =>
+  (url: string, init: RequestInit = {}) =>
+    undiciFetch(url, { ...(init as object), dispatcher: agent }) as unknown as Promise<Response>;
+
 /** An external client: trusts the deployment's bundle, presents no certificate (or the one given). */
 export async function bundleClient(bundleFile: string, identity?: { cert: string; key: string }) {
   const agent = new Agent({ connect: { ca: await readFile(bundleFile, 'utf8'), ...identity } });
-  const request = (url: string, init: RequestInit = {}) => undiciFetch(url, { ...(init as object), dispatcher: agent }) as unknown as Promise<Response>;
-  return { fetch: request, close: () => agent.close() };
+  return { fetch: fetchThrough(agent), close: () => agent.close() };
+}
+
+/** An external client of a deployment with TLS off: keep-alive, at most `connections` per origin. */
+export function plainClient(options: { connections?: number } = {}) {
+  const agent = new Agent({ connections: options.connections ?? 64 });
+  return { fetch: fetchThrough(agent), close: () => agent.close() };
 }
 
 /**
@@ -84,9 +94,8 @@ export async function followingBundleClient(bundleFile: string, options: { conne
     );
   };
   watchFile(bundleFile, { interval: 100 }, reload);
-  const request = (url: string, init: RequestInit = {}) => undiciFetch(url, { ...(init as object), dispatcher: agent }) as unknown as Promise<Response>;
   return {
-    fetch: request,
+    fetch: (url: string, init: RequestInit = {}) => fetchThrough(agent)(url, init),
     /** How many times the bundle changed under this client. */
     changes: () => changes,
     close: async () => {
