@@ -8,13 +8,18 @@
 export interface BatcherOptions {
   /** @defaultValue 500 */
   maxSize: number;
-  /** @defaultValue 5 */
+  /**
+   * At a few hundred events a second a batch of a few events costs nearly what one of hundreds does
+   * (a statement's round trip, Prisma's own work): 20 ms rather than 5 cut the writer's CPU per event
+   * by a quarter and PostgreSQL's by three fifths at 700 single-event jobs/s. Only storage waits;
+   * a publish resolves when Redis holds the job. @defaultValue 20
+   */
   maxWaitMs: number;
   /** @defaultValue 2 */
   maxInFlight: number;
 }
 
-export const DEFAULT_BATCHER_OPTIONS: BatcherOptions = { maxSize: 500, maxWaitMs: 5, maxInFlight: 2 };
+export const DEFAULT_BATCHER_OPTIONS: BatcherOptions = { maxSize: 500, maxWaitMs: 20, maxInFlight: 2 };
 
 interface Pending<T, R> {
   item: T;
