@@ -1,13 +1,12 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
+import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Redis } from 'ioredis';
-import { createLoginThrottle } from '../services/admin/identity/login-throttle.ts';
 import type { RunningService } from '../services/platform/runtime.ts';
 import { answerOf } from './support/answers.ts';
 import { auditJobs } from './support/audit-jobs.ts';
-import { isolatedPrefix, testConfig, testInfra } from './support/infra.ts';
+import { isolatedPrefix, testConfig } from './support/infra.ts';
 import { metricValue, MODULES } from './support/modules.ts';
 import { accountWithToken, adminToken } from './support/tokens.ts';
 
@@ -21,6 +20,27 @@ const LIMITS = {
 };
 const FLOOD_GUESSES = 10_000;
 const FLOOD_CONCURRENCY = 32;
+
+/** One token request written to an open socket at once (no client library between), answered as "<status> <error>" or "<status>". */
+function rawTokenRequest(socket: net.Socket, host: string, address: string, clientId: string, clientSecret: string): Promise<string> {
+  const body = JSON.stringify({ client_id: clientId, client_secret: clientSecret });
+  const answered = new Promise<string>((resolve) => {
+    let text = '';
+    socket.setEncoding('utf8');
+    socket.on('data', (chunk: string) => (text += chunk));
+    socket.on('end', () => {
+      const status = /^HTTP\/1\.1 (\d{3})/.exec(text)?.[1];
+      const error = /"error":"([a-z_]+)"/.exec(text)?.[1];
+      resolve(error ? `${status} ${error}` : String(status));
+    });
+  });
+  // Connection: close: the server ends the socket after its answer.
+  socket.write(
+    `POST /api/v1/auth/token HTTP/1.1\r\nHost: ${host}\r\nContent-Type: application/json\r\nX-Forwarded-For: ${address}\r\n` +
+      `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
+  return answered;
+}
 
 describe('brute force against client credentials', function () {
   this.timeout(20_000);
@@ -103,6 +123,27 @@ describe('brute force against client credentials', function () {
     assert.deepEqual({ straight, afterAFailure }, { straight: LIMITS.lockSeconds, afterAFailure: LIMITS.lockSeconds });
   });
 
+  it('when a burst of guesses for one client arrives at once from a new address, the right secret last, then only the allowed failures are tested (401) and every other guess, the right one too, is 429', async () => {
+    const attacker = '198.51.100.50';
+    const guesses = [...Array.from({ length: 19 }, () => `wrong-${randomBytes(4).toString('hex')}`), reader.secret];
+    // The connections are opened first, then every guess is written in one go: all arrive before any is answered.
+    const target = new URL(admin.url);
+    const sockets = await Promise.all(
+      guesses.map(
+        () =>
+          new Promise<net.Socket>((resolve, reject) => {
+            const socket = net.connect(Number(target.port), target.hostname, () => resolve(socket));
+            socket.once('error', reject);
+          }),
+      ),
+    );
+    const answers = await Promise.all(guesses.map((secret, i) => rawTokenRequest(sockets[i]!, target.host, attacker, reader.clientId, secret)));
+    assert.deepEqual(answers, [
+      ...Array(LIMITS.lockAfterFailures).fill('401 invalid_client'),
+      ...Array(guesses.length - LIMITS.lockAfterFailures).fill('429 temporarily_unavailable'),
+    ]);
+  });
+
   it(`when ${FLOOD_GUESSES} guesses flood in from one address, then all but the first few are 429, the audit log grows no faster than the limits allow, and auth_throttled_total counts each refusal`, async function () {
     this.timeout(90_000);
     const flooder = '203.0.113.66';
@@ -175,32 +216,5 @@ describe('brute force against client credentials', function () {
 
     assert.equal(await answerOf(await right(flooder)), '429 temporarily_unavailable', 'the flooding address gets nothing, even with the right secret');
     assert.equal(await answerOf(await right('198.51.100.30')), '200', 'the client elsewhere still gets tokens');
-  });
-});
-
-describe('brute force between admin replicas whose notices lag', () => {
-  let redis: Redis;
-  before(() => {
-    redis = new Redis(testInfra().redisUrl);
-  });
-  after(() => redis.disconnect());
-
-  /** A replica's throttle that hears no other replica's notices: the moment before they arrive, held open. */
-  const replica = (prefix: string) => createLoginThrottle(redis, prefix, LIMITS, { notices: { on: () => () => undefined } });
-
-  it('when a lock was just made on another replica, then the right secret on this one is refused and the lock stays', async () => {
-    const prefix = isolatedPrefix('brute-force-lag');
-    const [here, there] = [replica(prefix), replica(prefix)];
-    const [client, address] = ['client-under-attack', '198.51.100.60'];
-    for (let n = 1; n <= LIMITS.lockAfterFailures; n++) assert.equal((await here.failed(client, address)).throttled, false, `failure ${n}`);
-    assert.equal((await there.failed(client, address)).throttled, true, 'the failure over the limit, on the other replica, locks');
-    assert.deepEqual(here.check(client, address), { throttled: false, hasHistory: true }, 'this replica has not heard of the lock yet');
-
-    const verdict = await here.succeeded(client, address);
-    assert.equal(verdict.throttled, true, 'the right secret does not clear a lock Redis holds');
-    const later = replica(prefix);
-    await later.ensureLoaded();
-    assert.equal(later.check(client, address).throttled, true, 'a replica that loads now still finds the lock');
-    assert.equal(here.check(client, address).throttled, true, 'and this replica knows it from now on');
   });
 });

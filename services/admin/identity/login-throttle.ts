@@ -18,11 +18,24 @@ export interface ThrottleWindow {
 }
 
 const LOCK_MEMORY_SECONDS = 24 * 3600;
-/** Deletes a pair's failure count unless it is over the limit (a lock): then answers the lock's ms left, else -1. */
-const CLEAR_UNLESS_LOCKED = `
+/**
+ * A pair's lock as Redis holds it: the ms it has left when its failure count is over the limit, else
+ * -1 (and with ARGV[4] = 1 the count is deleted: a success). A count over the limit whose expiry is
+ * still the day-long failure memory is a lock being made (another request crossed the limit and is
+ * between rate-limiter-flexible's penalty and its block) or one whose maker died in between: it is
+ * given the shortest lock here, which the maker's block, if it comes, replaces.
+ */
+const LOCK_LEFT = `
 local count = tonumber(redis.call('GET', KEYS[1]) or '0')
-if count > tonumber(ARGV[1]) then return math.max(redis.call('PTTL', KEYS[1]), 0) end
-redis.call('DEL', KEYS[1])
+if count > tonumber(ARGV[1]) then
+  local left = redis.call('PTTL', KEYS[1])
+  if left < 0 or left > tonumber(ARGV[2]) then
+    redis.call('PEXPIRE', KEYS[1], ARGV[3])
+    left = tonumber(ARGV[3])
+  end
+  return left
+end
+if ARGV[4] == '1' then redis.call('DEL', KEYS[1]) end
 return -1`;
 const MAX_REMEMBERED = 100_000;
 
@@ -125,6 +138,19 @@ export function createLoginThrottle(
     return { throttled: true, limit, retryAfterSeconds: seconds };
   };
 
+  const lockLeftMs = async (key: string, clearIfNot: boolean) =>
+    Number(
+      await redis.eval(
+        LOCK_LEFT,
+        1,
+        byClient.getKey(key),
+        config.lockAfterFailures,
+        config.maxLockSeconds * 1000,
+        config.lockSeconds * 1000,
+        clearIfNot ? 1 : 0,
+      ),
+    );
+
   const limits = {
     /** Before any credential is looked at: is this address or this (client id, address) pair throttled? No Redis. */
     check(clientId: string | undefined, address: string): ThrottleVerdict {
@@ -151,7 +177,7 @@ export function createLoginThrottle(
         return block('client', key, lockSeconds);
       }
       if (clientRes.consumedPoints > config.lockAfterFailures) {
-        return block('client', key, Math.max(1, Math.ceil((await redis.pttl(byClient.getKey(key))) / 1000)));
+        return block('client', key, Math.max(1, Math.ceil((await lockLeftMs(key, false)) / 1000)));
       }
       if (addressRes.consumedPoints > config.maxFailuresPerAddress) {
         return block('address', address, Math.max(1, Math.ceil(addressRes.msBeforeNext / 1000)));
@@ -166,7 +192,7 @@ export function createLoginThrottle(
      */
     async succeeded(clientId: string | undefined, address: string): Promise<ThrottleVerdict> {
       const key = pair(clientId, address);
-      const lockedMs = Number(await redis.eval(CLEAR_UNLESS_LOCKED, 1, byClient.getKey(key), config.lockAfterFailures));
+      const lockedMs = await lockLeftMs(key, true);
       if (lockedMs >= 0) return block('client', key, Math.max(1, Math.ceil(lockedMs / 1000)));
       await locks.delete(key);
       announce({ kind: 'cleared', key, until: new Date().toISOString() });
