@@ -38,6 +38,8 @@ end
 if ARGV[4] == '1' then redis.call('DEL', KEYS[1]) end
 return -1`;
 const MAX_REMEMBERED = 100_000;
+/** A Retry-After in whole seconds, at least 1. */
+const wholeSeconds = (ms: number) => Math.max(1, Math.ceil(ms / 1000));
 
 /**
  * Brute-force protection on the existing Redis (rate-limiter-flexible, shared by every admin
@@ -131,7 +133,7 @@ export function createLoginThrottle(
       blocked.delete(key);
       return undefined;
     }
-    return Math.max(1, Math.ceil((until - Date.now()) / 1000));
+    return wholeSeconds(until - Date.now());
   };
   const block = (limit: ThrottleLimit, key: string, seconds: number): ThrottleVerdict => {
     announce({ kind: 'blocked', key: `${limit}:${key}`, until: new Date(Date.now() + seconds * 1000).toISOString() });
@@ -177,10 +179,10 @@ export function createLoginThrottle(
         return block('client', key, lockSeconds);
       }
       if (clientRes.consumedPoints > config.lockAfterFailures) {
-        return block('client', key, Math.max(1, Math.ceil((await lockLeftMs(key, false)) / 1000)));
+        return block('client', key, wholeSeconds(await lockLeftMs(key, false)));
       }
       if (addressRes.consumedPoints > config.maxFailuresPerAddress) {
-        return block('address', address, Math.max(1, Math.ceil(addressRes.msBeforeNext / 1000)));
+        return block('address', address, wholeSeconds(addressRes.msBeforeNext));
       }
       return { throttled: false, hasHistory: true };
     },
@@ -193,7 +195,7 @@ export function createLoginThrottle(
     async succeeded(clientId: string | undefined, address: string): Promise<ThrottleVerdict> {
       const key = pair(clientId, address);
       const lockedMs = await lockLeftMs(key, true);
-      if (lockedMs >= 0) return block('client', key, Math.max(1, Math.ceil(lockedMs / 1000)));
+      if (lockedMs >= 0) return block('client', key, wholeSeconds(lockedMs));
       await locks.delete(key);
       announce({ kind: 'cleared', key, until: new Date().toISOString() });
       return { throttled: false, hasHistory: false };
