@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { Redis } from 'ioredis';
 import type { RunningService } from '../../platform/runtime.ts';
 import { isolatedPrefix, TEST_SECRETS, testConfig, testInfra } from '../../../test/support/infra.ts';
+import { auditJobs } from '../../../test/support/audit-jobs.ts';
 import { accountWithToken, adminToken, requestToken } from '../../../test/support/tokens.ts';
 import { createAdminSessions } from './admin-sessions.ts';
 import { start } from '../app.ts';
@@ -63,6 +64,42 @@ describe('Admin console sessions, as an attacker would try them', function () {
       body: JSON.stringify({ client_id: clientId, client_secret: victim.client_secret }),
     });
     assert.equal(token.status, 429, 'the lock the form caused holds at the token endpoint');
+  });
+
+  it('when a wrong secret is sent at the form, then an auth_failure admin_login event names the client and no session is made', async () => {
+    const victim = await accountWithToken(admin.url, bearer, 'admin');
+    const clientId = victim.service_account.client_id;
+    const jobs = auditJobs(prefix);
+    try {
+      const res = await form({ client_id: clientId, client_secret: 'not-the-secret' });
+      assert.equal(res.status, 401);
+      assert.equal(sessionCookie(res), undefined);
+      const failure = await jobs.waitFor(
+        (event) => event.event_type === 'auth_failure' && event.action === 'admin_login' && event.details?.client_id === clientId,
+      );
+      assert.equal(failure.status, 'failure');
+      assert.equal(failure.details?.reason, 'invalid_client');
+      assert.equal(
+        (await jobs.matching((event) => event.event_type === 'auth_success' && event.action === 'admin_login' && event.details?.client_id === clientId)).length,
+        0,
+      );
+    } finally {
+      await jobs.close();
+    }
+  });
+
+  it('when a script with an admin bearer token asks Bull Board to empty the audit queue, then the board refuses in its own error shape and no job goes', async () => {
+    const jobs = auditJobs(prefix);
+    try {
+      const before = (await jobs.jobs()).length;
+      assert.ok(before > 0, 'the logins above left audit jobs on the queue');
+      const res = await fetch(`${admin.url}/admin/queues/api/queues/audit-events/empty`, { method: 'PUT', headers: { Authorization: `Bearer ${bearer}` } });
+      assert.equal(res.status, 405);
+      assert.deepEqual(await res.json(), { error: { key: 'ERRORS.QUEUE_READ_ONLY' } });
+      assert.ok((await jobs.jobs()).length >= before, 'nothing was removed from the audit queue');
+    } finally {
+      await jobs.close();
+    }
   });
 
   it('when malformed credentials reach the form (NUL, lone surrogate, a megabyte), then the answer is a 401 page, never a 500', async () => {
