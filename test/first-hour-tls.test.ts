@@ -97,6 +97,53 @@ describe('npm start with ARTSTORE_TLS=1: the whole system over TLS 1.3', functio
     assert.match(result.stdout, /^downloaded over TLS: the same bytes$/m);
   });
 
+  it('when an admin logs in at the console over https, then the session cookie is a __Host- cookie marked Secure, HttpOnly and SameSite=Strict, and it opens the board', async () => {
+    const summary = terminal.slice(terminal.lastIndexOf('ArtStore is running'));
+    const clientId = /client_id\\":\\"([^\\]+)\\"/.exec(summary)?.[1];
+    const secretFile = /\$\(cat ([^)]+)\)/.exec(summary)?.[1];
+    assert.ok(clientId && secretFile, `the admin client in the summary:\n${summary}`);
+    const secret = (await readFile(path.resolve(repoRoot, secretFile), 'utf8')).trim();
+    const origin = `https://127.0.0.1:${portBase}`;
+    const login = await run(
+      'curl',
+      [
+        '-sS',
+        '--cacert',
+        bundle(),
+        '-o',
+        '/dev/null',
+        '-D',
+        '-',
+        '-H',
+        `Origin: ${origin}`,
+        '--data-urlencode',
+        `client_id=${clientId}`,
+        '--data-urlencode',
+        `client_secret=${secret}`,
+        `${origin}/admin/login`,
+      ],
+      emptyEnv(),
+    );
+    assert.equal(login.code, 0, shown(login));
+    assert.match(login.stdout, /^HTTP\/[\d.]+ 303/);
+    const setCookie = /^set-cookie: ([^\r\n]+)/im.exec(login.stdout)?.[1];
+    assert.ok(setCookie, `a session cookie:\n${login.stdout}`);
+    const attributes = setCookie.split(';').map((part) => part.trim().toLowerCase());
+    assert.match(setCookie, /^__Host-[\w-]+=[^;]+;/, 'a __Host- cookie: only ever sent back to this host, over https, for every path');
+    for (const attribute of ['secure', 'httponly', 'samesite=strict', 'path=/']) assert.ok(attributes.includes(attribute), `${attribute} in ${setCookie}`);
+    assert.ok(!attributes.some((part) => part.startsWith('domain=')), 'no Domain attribute');
+
+    const cookie = setCookie.slice(0, setCookie.indexOf(';'));
+    const board = await run(
+      'curl',
+      ['-sS', '--cacert', bundle(), '-H', `Cookie: ${cookie}`, '-w', '\n%{http_code}', `${origin}/admin/queues/api/queues`],
+      emptyEnv(),
+    );
+    assert.equal(board.code, 0, shown(board));
+    assert.match(board.stdout, /\n200$/, shown(board));
+    assert.match(board.stdout, /"audit-events"/);
+  });
+
   it('when a client does not trust the bundle or speaks plain HTTP, then it gets no answer', async () => {
     const untrusted = await run('curl', ['-sS', `https://127.0.0.1:${portBase}/health`], emptyEnv());
     assert.equal(untrusted.code, 60, `curl without --cacert fails certificate verification:\n${shown(untrusted)}`);
