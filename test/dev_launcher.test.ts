@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -31,8 +31,9 @@ describe('development launcher (npm start)', function () {
   before(async () => {
     dataDir = await mkdtemp(path.join(os.tmpdir(), 'artstore-dev-launcher-'));
     portBase = await freePortBase();
-    const env = launcherEnv({ ARTSTORE_DATA_DIR: dataDir, ARTSTORE_PORT_BASE: String(portBase), LOG_LEVEL: 'warn' });
-    launcher = spawn(process.execPath, ['--import', 'tsx', 'scripts/dev.ts'], { cwd: repoRoot, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    // `--logs`: the processes' output live on this terminal (the first-hour test covers the default, files).
+    const env = launcherEnv({ ARTSTORE_DATA_DIR: dataDir, ARTSTORE_PORT_BASE: String(portBase), LOG_LEVEL: 'info' });
+    launcher = spawn(process.execPath, ['--import', 'tsx', 'scripts/dev.ts', '--logs'], { cwd: repoRoot, env, stdio: ['ignore', 'pipe', 'pipe'] });
     launcher.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
     launcher.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
   });
@@ -69,6 +70,25 @@ describe('development launcher (npm start)', function () {
     const kek = (name: string) => readFile(path.join(dataDir, 'secrets', name), 'utf8').then((text) => text.trim());
     assert.match(await kek('audit_digest_key_encryption_key'), /^[0-9a-f]{64}$/);
     assert.notEqual(await kek('audit_digest_key_encryption_key'), await kek('jwt_key_encryption_key'));
+  });
+
+  it('when started with --logs, then every process logs its JSON lines live on the terminal, the summary says so, and no log file is written', async () => {
+    await waitFor(() => /Ctrl-C stops everything\.\n─+\n/.test(output), {
+      timeoutMs: 60_000,
+      intervalMs: 250,
+      message: () => `the summary; output so far:\n${output}`,
+    });
+    const services = new Set(
+      output
+        .split('\n')
+        .filter((line) => line.startsWith('{'))
+        .map((line) => (JSON.parse(line) as { service?: string }).service),
+    );
+    for (const service of ['admin', 'storage-element', 'ingester', 'query', 'audit-writer', 'maintenance']) {
+      assert.ok(services.has(service), `JSON lines of ${service} on the terminal (seen: ${[...services].join(', ')})`);
+    }
+    assert.match(output, /logs +shown above, live \(--logs\)/);
+    assert.equal(await readdir(path.join(dataDir, 'logs')).catch(() => 'none'), 'none', 'no log directory');
   });
 
   it('when the launcher receives SIGINT, then it exits 0 within 10 s and no process it started is left running', async () => {

@@ -123,6 +123,14 @@ describe('the first hour: npm start, the command lines and the README with nothi
     assert.match(verify.stderr, /audit:verify: intact/);
   });
 
+  it('when db:migrate runs with only ARTSTORE_DATA_DIR set, then it reaches npm start’s database and finds every migration applied', async () => {
+    const result = await npmRun('db:migrate', []);
+    assert.equal(result.code, 0, shown(result));
+    assert.match(result.stdout, /^Applying migrations to postgresql:\/\/[^\n]*127\.0\.0\.1:\d+\//m);
+    assert.match(result.stdout, /^No pending migrations to apply\.$/m);
+    assert.match(result.stderr, new RegExp(`settings \`npm start\` left in ${path.join(dataDir, 'dev-settings.json')}`));
+  });
+
   it('when ENVIRONMENT=production, then a command line ignores the development settings and lists every variable it misses', async () => {
     for (const environment of ['production', 'staging']) {
       const result = await npmRun('keys:rotate', ['--json'], { ...emptyEnv(), ENVIRONMENT: environment });
