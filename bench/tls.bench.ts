@@ -119,7 +119,8 @@ async function startFileDeployment(dir: string, start: Start, tls: boolean): Pro
     UPLOAD_STORAGE_ELEMENT: `bench-${mode}`,
   });
   const own = (name: string) => ({ AUDIT_SPOOL_DIR: path.join(dir, 'spool', mode, name) });
-  const startOwn = (name: string, entry: string, withAdmin: NodeJS.ProcessEnv) => start(entry, { ...withAdmin, ...own(name) }, tls ? cpuProfiled(name) : {});
+  const startOwn = (name: string, entry: string, withAdmin: NodeJS.ProcessEnv) =>
+    start(entry, { ...withAdmin, ...own(name) }, cpuProfiled(tls ? name : `${name}-tls-off`));
   const admin = await startOwn('admin', 'services/admin/main.ts', env);
   const withAdmin = { ...env, ADMIN_URL: admin.url };
   const [writer, maintenance, storage] = await Promise.all([

@@ -41,8 +41,13 @@ export async function machineBusySeconds(): Promise<number> {
 /**
  * With BENCH_CPU_PROFILE_DIR set, the options that make a child process (startChildService) write a
  * V8 CPU profile there when it stops (`node --cpu-prof`): <dir>/<name>/*.cpuprofile, one per thread.
+ * V8's profiles sample wall time, so on a busy machine a thread that waits for a core shows as busy
+ * in whatever it was doing. With BENCH_PERF_MAP=1 instead, the child writes /tmp/perf-<pid>.map
+ * (`node --perf-basic-prof`), so a system-wide `perf record -e cpu-clock -a -g` names its JavaScript
+ * frames: on-CPU time only, the kernel's, PostgreSQL's and Redis's included (docs/KEY_ROTATION.md).
  */
 export function cpuProfiled(name: string): { nodeArgs?: string[] } {
   const dir = process.env.BENCH_CPU_PROFILE_DIR;
-  return dir ? { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${path.resolve(dir, name)}`] } : {};
+  if (dir) return { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${path.resolve(dir, name)}`] };
+  return process.env.BENCH_PERF_MAP === '1' ? { nodeArgs: ['--perf-basic-prof'] } : {};
 }
