@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { connect } from 'node:net';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { AuditEvent } from '../services/audit-log/events.ts';
@@ -28,6 +29,22 @@ describe('nothing an attacker does escapes the audit log', function () {
     assert.equal(rows.length, 1, `${type} events of ${id}`);
     return rows[0]!;
   };
+  /**
+   * Writes a request on a raw connection and closes it as soon as it is sent, before any answer:
+   * Node then never emits the response's 'finish'.
+   */
+  const sendAndHangUp = (base: string, method: string, path: string, headers: Record<string, string>) =>
+    new Promise<void>((resolve, reject) => {
+      const { hostname, port } = new URL(base);
+      const lines = Object.entries({ Host: hostname, ...headers, 'Content-Length': '0' }).map(([name, value]) => `${name}: ${value}\r\n`);
+      const socket = connect(Number(port), hostname, () => {
+        socket.write(`${method} ${path} HTTP/1.1\r\n${lines.join('')}\r\n`, () => {
+          socket.destroy();
+          resolve();
+        });
+      });
+      socket.on('error', reject);
+    });
   const rejectedByWriter = async () => metricValue(await (await fetch(`${archive.writer.url}/metrics`)).text(), 'audit_log_rejected_total') ?? 0;
 
   before(async function () {
@@ -255,6 +272,50 @@ describe('nothing an attacker does escapes the audit log', function () {
         recorded[path] = [event.action, event.resource_type, event.resource_id];
       }
       assert.deepEqual(recorded, Object.fromEntries(variants.map((v) => [v.path, v.expected])));
+    });
+
+    it('when an admin sends a change and hangs up before the answer, then the board still acts and the change is still a queue_changed event', async () => {
+      const id = requestId('board-hang-up');
+      await sendAndHangUp(archive.admin.url, 'PUT', '/admin/queues/api/queues/maintenance/pause', as(archive.tokens.admin, id));
+      await waitFor(() => maintenance.isPaused(), { message: 'the board pausing the queue for a client that left' });
+      const event = await storedEvent(id, 'queue_changed');
+      assert.deepEqual([event.action, event.resource_type, event.resource_id, event.status], ['pause', 'queue', 'maintenance', 'success']);
+      assert.equal(event.service_account_id, adminId);
+      await maintenance.resume();
+    });
+
+    it("when a job's own action is spelled like a queue's (a job named retry, capitals), then the event names that job and its action, as the board reads it", async () => {
+      await maintenance.add(MaintenanceJob.RotateJwtKeys, { force: false }, { jobId: 'retry', delay: 3_600_000 });
+      try {
+        const id = requestId('board-job');
+        const runAt = Date.now() + 7_200_000;
+        const res = await fetch(`${archive.admin.url}/admin/queues/API/QUEUES/maintenance/retry/DELAY`, {
+          method: 'PATCH',
+          headers: { ...as(archive.tokens.admin, id), 'Content-Type': 'application/json' },
+          body: JSON.stringify({ runAt }),
+        });
+        assert.equal(res.status, 200, await res.text());
+        const job = await maintenance.getJob('retry');
+        assert.ok(job && job.delay > 3_600_000, 'the board changed the delay of the job named retry');
+        const event = await storedEvent(id, 'queue_changed');
+        assert.deepEqual([event.action, event.resource_type, event.resource_id], ['delay', 'job', 'maintenance/retry']);
+        assert.equal(event.details?.job_id, 'retry');
+      } finally {
+        await (await maintenance.getJob('retry'))?.remove();
+      }
+    });
+  });
+
+  describe('clients that hang up before the answer', () => {
+    it('when a forged token and a reader token are refused to clients already gone, then each refusal is still one stored event', async () => {
+      const forged = requestId('hang-up-401');
+      const reader = requestId('hang-up-403');
+      await sendAndHangUp(archive.admin.url, 'GET', '/api/v1/service-accounts', as(`${archive.tokens.admin.slice(0, -4)}AAAA`, forged));
+      await sendAndHangUp(archive.admin.url, 'GET', '/api/v1/service-accounts', as(archive.tokens.reader, reader));
+      const failure = await storedEvent(forged, 'auth_failure');
+      assert.equal(failure.details?.http_status, 401);
+      const denied = await storedEvent(reader, 'authorization_denied');
+      assert.equal(denied.service_account_id, archive.accounts.reader);
     });
   });
 

@@ -1,5 +1,6 @@
 import type { Request, RequestHandler, Response } from 'express';
 import { recordOutcome } from './audited-action.ts';
+import { whenAnswered } from '../platform/http/answered.ts';
 import type { ErrorCode } from '../platform/errors.ts';
 import type { AuditEventInput, AuditPublisher } from './publisher.ts';
 
@@ -52,13 +53,14 @@ function deniedEvent(req: Request, res: Response): AuditEventInput {
 
 /**
  * Every 401 becomes an auth_failure and every 403 an authorization_denied event, on every module
- * and route, unless the handler recorded its own. It publishes after the response has gone out, so
+ * and route, unless the handler recorded its own. It publishes once the answer is given (sent, or
+ * ended after the client hung up: a refusal is recorded even then), so
  * it never delays or changes it; the response cannot be taken back, so the event is recorded as an
  * outcome (spooled even under fail-closed when Redis is away) and a loss is only logged.
  */
 export function auditDeniedResponses(audit: AuditPublisher): RequestHandler {
   return (req, res, next) => {
-    res.once('finish', () => {
+    whenAnswered(res, () => {
       if ((res.statusCode !== 401 && res.statusCode !== 403) || res.locals.auditRecorded) return;
       try {
         void recordOutcome(audit, deniedEvent(req, res), res);

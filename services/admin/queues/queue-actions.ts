@@ -2,6 +2,7 @@ import type { Request, RequestHandler, Response } from 'express';
 import { recordOutcome } from '../../audit-log/audited-action.ts';
 import type { AuditEventInput, AuditPublisher } from '../../audit-log/publisher.ts';
 import { requestAuditContext } from '../../audit-log/request-events.ts';
+import { whenAnswered } from '../../platform/http/answered.ts';
 
 /** What a Bull Board API call changes: the queue, and the job or job scheduler when it names one. */
 interface BoardAction {
@@ -12,20 +13,23 @@ interface BoardAction {
   queueStatus: string | null;
 }
 
-const QUEUE_ACTIONS = 'add|promote|pause|resume|concurrency|rate-limit|empty|obliterate|retry|clean';
-
 /**
- * Bull Board's API routes that change something, in the order its router matches them. Matched as
- * Express matches them — case-insensitively, a trailing slash ignored — so a `PUT …/PAUSE/` that
- * pauses a queue is recorded as the pause it is.
+ * Bull Board's API routes that change something, by method, in the order its router matches them
+ * (@bull-board/api's routes): a path the board reads as a job's action is recorded as that job's
+ * action, not as a queue's. Matched as Express matches them — case-insensitively, a trailing slash
+ * ignored — so a `PUT …/PAUSE/` that pauses a queue is recorded as the pause it is.
  */
-const ROUTES: { pattern: RegExp; action?: string }[] = [
-  { pattern: /^\/api\/queues\/(?<action>pause|resume)$/i },
-  { pattern: /^\/api\/queues\/(?<queue>[^/]+)\/job-schedulers\/(?<scheduler>[^/]+)\/(?<action>remove|run)$/i },
-  { pattern: /^\/api\/queues\/(?<queue>[^/]+)\/job-schedulers\/(?<scheduler>[^/]+)$/i, action: 'update_scheduler' },
-  { pattern: new RegExp(`^/api/queues/(?<queue>[^/]+)/(?<action>${QUEUE_ACTIONS})(?:/(?<status>[^/]+))?$`, 'i') },
-  { pattern: /^\/api\/queues\/(?<queue>[^/]+)\/(?<job>[^/]+)\/(?<action>[^/]+)$/ },
-  { pattern: /^\/api\/queues\/(?<queue>[^/]+)\/(?<job>[^/]+)$/ },
+const ROUTES: { method: string; pattern: RegExp; action?: string }[] = [
+  { method: 'PUT', pattern: /^\/api\/queues\/(?<action>pause|resume)$/i },
+  { method: 'POST', pattern: /^\/api\/queues\/(?<queue>[^/]+)\/(?<action>add)$/i },
+  { method: 'PUT', pattern: /^\/api\/queues\/(?<queue>[^/]+)\/(?<action>retry|clean)\/(?<status>[^/]+)$/i },
+  { method: 'PUT', pattern: /^\/api\/queues\/(?<queue>[^/]+)\/(?<action>promote|pause|resume|concurrency|rate-limit|empty|obliterate)$/i },
+  { method: 'PUT', pattern: /^\/api\/queues\/(?<queue>[^/]+)\/rate-limit\/release$/i, action: 'release_rate_limit' },
+  { method: 'PUT', pattern: /^\/api\/queues\/(?<queue>[^/]+)\/job-schedulers\/(?<scheduler>[^/]+)\/(?<action>remove|run)$/i },
+  { method: 'PATCH', pattern: /^\/api\/queues\/(?<queue>[^/]+)\/job-schedulers\/(?<scheduler>[^/]+)$/i, action: 'update_scheduler' },
+  { method: 'PUT', pattern: /^\/api\/queues\/(?<queue>[^/]+)\/(?<job>[^/]+)\/(?<action>retry|clean|promote|remove-unprocessed-children)$/i },
+  { method: 'PATCH', pattern: /^\/api\/queues\/(?<queue>[^/]+)\/(?<job>[^/]+)\/(?<action>update-data|delay|priority)$/i },
+  { method: 'POST', pattern: /^\/api\/metrics\/history\/purge$/i, action: 'purge_metrics_history' },
 ];
 
 const decoded = (part: string | undefined): string | null => {
@@ -39,7 +43,8 @@ const decoded = (part: string | undefined): string | null => {
 
 function boardActionOf(req: Request): BoardAction {
   const path = req.path.length > 1 ? req.path.replace(/\/$/, '') : req.path;
-  for (const { pattern, action } of ROUTES) {
+  for (const { method, pattern, action } of ROUTES) {
+    if (method !== req.method) continue;
     const match = pattern.exec(path);
     if (!match?.groups) continue;
     const { groups } = match;
@@ -94,7 +99,8 @@ export function auditQueueChanges(audit: AuditPublisher): RequestHandler {
       return next(err);
     }
     const board = boardActionOf(req);
-    res.once('finish', () => void recordOutcome(audit, queueChangedEvent(req, res, board), res));
+    // Also when the client hangs up before the answer: the board still does what it was asked.
+    whenAnswered(res, () => void recordOutcome(audit, queueChangedEvent(req, res, board), res));
     next();
   };
 }
