@@ -31,6 +31,8 @@ export function start(config: Config, options: { logger?: Logger } = {}): Promis
   let ca: CertificateAuthority | undefined;
   return startService(config, {
     certificates: () => certificatesFromAuthority(ca!, 'admin'),
+    // The console and Bull Board answer only their own pages: a cookie opens them.
+    sameOriginOnly: ['/admin'],
     logger: options.logger,
     verificationKeys: () => keys?.verificationKeys().getKey,
     readiness: [

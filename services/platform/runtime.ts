@@ -68,6 +68,11 @@ export interface ServiceOptions {
   beforeStop?: () => Promise<void>;
   /** Where this process's certificate comes from with TLS on. @defaultValue admin, over HTTPS (certificatesFromAdmin) */
   certificates?: (deps: ServiceDeps) => CertificateSource;
+  /**
+   * Path prefixes served to this origin's own pages only (admin: the console and Bull Board, which a
+   * session cookie opens): no CORS headers, no preflight, whatever CORS_ALLOWED_ORIGINS allows.
+   */
+  sameOriginOnly?: string[];
 }
 
 const SHUTDOWN_GRACE_MS = 5000;
@@ -204,7 +209,7 @@ export async function startService(config: Config, options: ServiceOptions = {})
       });
       options.routes?.(app, deps);
     };
-    server.on('request', createHttpApp({ config, logger, metrics, readiness, routes, audit }));
+    server.on('request', createHttpApp({ config, logger, metrics, readiness, routes, audit, sameOriginOnly: options.sameOriginOnly }));
     port = await listen(server, config);
   } catch (err) {
     clearInterval(bundleTimer);

@@ -143,6 +143,38 @@ describe('Admin console sessions, as an attacker would try them', function () {
       redis.disconnect();
     }
   });
+
+  it("when a site the API's CORS whitelist trusts reads the board with the admin's cookie, then no CORS header lets it, preflight included; the API keeps its CORS", async () => {
+    const trusted = 'https://app.example.com';
+    const other = await start(testConfig('admin', { BULLMQ_PREFIX: isolatedPrefix('sessions-cors'), CORS_ALLOWED_ORIGINS: trusted }));
+    try {
+      const login = await fetch(`${other.url}/admin/login`, {
+        method: 'POST',
+        redirect: 'manual',
+        headers: { 'Content-Type': 'application/x-www-form-urlencoded', Origin: other.url },
+        body: new URLSearchParams({ client_id: TEST_SECRETS.ADMIN_BOOTSTRAP_CLIENT_ID, client_secret: TEST_SECRETS.ADMIN_BOOTSTRAP_CLIENT_SECRET }),
+      });
+      const cookie = sessionCookie(login)!;
+      assert.ok(cookie, 'logged in');
+      for (const path of ['/admin/queues/api/queues', '/ADMIN/queues/api/queues', '/admin/queues']) {
+        const read = await fetch(`${other.url}${path}`, { headers: { Cookie: cookie, Origin: trusted, 'Sec-Fetch-Site': 'same-site' } });
+        assert.equal(read.headers.get('access-control-allow-origin'), null, path);
+        assert.equal(read.headers.get('access-control-allow-credentials'), null, path);
+      }
+      const preflight = await fetch(`${other.url}/admin/queues/api/queues/maintenance/pause`, {
+        method: 'OPTIONS',
+        headers: { Origin: trusted, 'Access-Control-Request-Method': 'PUT' },
+      });
+      assert.equal(preflight.headers.get('access-control-allow-origin'), null);
+      assert.equal(preflight.headers.get('access-control-allow-methods'), null);
+
+      const api = await fetch(`${other.url}/api/v1/auth/whoami`, { headers: { Authorization: `Bearer ${await adminToken(other.url)}`, Origin: trusted } });
+      assert.equal(api.status, 200);
+      assert.equal(api.headers.get('access-control-allow-origin'), trusted, 'the API still answers the trusted site');
+    } finally {
+      await other.stop();
+    }
+  });
 });
 
 describe('Admin session lifetimes on real Redis', () => {

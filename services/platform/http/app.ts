@@ -24,6 +24,12 @@ export interface ReadinessCheck {
   check(): Promise<void>;
 }
 
+/** `/admin` and `/admin/…` are under `/admin`; `/administrator` is not. Compared as Express routes them, case-insensitively. */
+function underPrefix(path: string, prefix: string): boolean {
+  const lower = path.toLowerCase();
+  return lower === prefix || lower.startsWith(`${prefix}/`);
+}
+
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 const READINESS_TIMEOUT_MS = 2000;
 
@@ -94,6 +100,8 @@ export function createHttpApp(options: {
   routes?: (app: Express) => void;
   /** When given, every 401 and 403 answer is published as an audit event. */
   audit?: AuditPublisher;
+  /** Path prefixes that get no CORS headers (ServiceOptions.sameOriginOnly). */
+  sameOriginOnly?: string[];
 }): Express {
   const { config, logger, metrics, readiness } = options;
   const app = express();
@@ -101,7 +109,12 @@ export function createHttpApp(options: {
   app.set('trust proxy', config.http.trustProxy);
   app.use(requestContext(logger, metrics));
   if (options.audit) app.use(auditDeniedResponses(options.audit));
-  app.use(corsWhitelist(config.cors, () => metrics.corsRejections.inc()));
+  const cors = corsWhitelist(config.cors, () => metrics.corsRejections.inc());
+  const sameOriginOnly = options.sameOriginOnly ?? [];
+  // Another origin may not read what a cookie opens, even one the API's CORS whitelist trusts.
+  app.use(
+    sameOriginOnly.length === 0 ? cors : (req, res, next) => (sameOriginOnly.some((prefix) => underPrefix(req.path, prefix)) ? next() : cors(req, res, next)),
+  );
   app.use(express.json({ limit: config.http.bodyLimit }));
   app.use(express.urlencoded({ limit: config.http.bodyLimit, extended: false }));
 
