@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import type { RunningService } from '../../platform/runtime.ts';
 import { isolatedPrefix, TEST_SECRETS, testConfig, testInfra } from '../../../test/support/infra.ts';
@@ -141,6 +142,42 @@ describe('Admin console sessions, as an attacker would try them', function () {
       assert.ok(!stored.some((digest) => sessionCookie(login)?.includes(digest)), 'Redis holds a digest of the id, not the id');
     } finally {
       redis.disconnect();
+    }
+  });
+
+  it('when a session outlives the token lifetime after its tokens were revoked, then it still stays ended: the revocation is not forgotten with the tokens', async () => {
+    // Tokens of 10 s and no tolerance: the verifiers forget a not-before 10 s after it, a session lives on.
+    const short = await start(
+      testConfig('admin', {
+        BULLMQ_PREFIX: isolatedPrefix('sessions-revoked'),
+        JWT_ACCESS_TOKEN_TTL_SECONDS: '10',
+        JWT_CLOCK_TOLERANCE_SECONDS: '0',
+        JWT_KEY_GRACE_PERIOD_SECONDS: '10',
+        TOKEN_REVOCATION_RESYNC_SECONDS: '1',
+      }),
+    );
+    try {
+      const other = await accountWithToken(short.url, await adminToken(short.url), 'admin');
+      const login = await fetch(`${short.url}/admin/login`, {
+        method: 'POST',
+        redirect: 'manual',
+        headers: { 'Content-Type': 'application/x-www-form-urlencoded', Origin: short.url },
+        body: new URLSearchParams({ client_id: other.service_account.client_id, client_secret: other.client_secret }),
+      });
+      const cookie = sessionCookie(login)!;
+      assert.ok(cookie, 'logged in');
+      const revoked = await fetch(`${short.url}/api/v1/service-accounts/${other.service_account.id}/revoke-tokens`, {
+        method: 'POST',
+        headers: { Authorization: `Bearer ${await adminToken(short.url)}` },
+      });
+      assert.equal(revoked.status, 200);
+      // The stolen cookie lies low past the token window and a resync that prunes the not-before.
+      await sleep(12_500);
+      const board = await fetch(`${short.url}/admin/queues/api/queues`, { headers: { Cookie: cookie } });
+      assert.equal(board.status, 401);
+      assert.equal(((await board.json()) as { error: { code: string } }).error.code, 'session_required');
+    } finally {
+      await short.stop();
     }
   });
 

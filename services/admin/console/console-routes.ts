@@ -1,8 +1,10 @@
 import type { ErrorRequestHandler, Express, Request, RequestHandler, Response } from 'express';
 import { parse as parseCookies, serialize as serializeCookie } from 'cookie';
 import { createHash } from 'node:crypto';
+import { revocationStore } from '../../platform/auth/revocation-store.ts';
 import { AppError } from '../../platform/errors.ts';
 import type { ServiceDeps } from '../../platform/runtime.ts';
+import { recordOutcome } from '../../audit-log/audited-action.ts';
 import { requestAuditContext } from '../../audit-log/request-events.ts';
 import { authenticateClient, type ClientAuthenticationDeps, clientAuthEvent, OAuthError } from '../identity/client-authentication.ts';
 import type { ServiceAccountStore } from '../identity/service-account-store.ts';
@@ -61,11 +63,17 @@ export function mountAdminConsole(app: Express, deps: ServiceDeps, { clientAuth,
   };
   const sessionIdOf = (req: Request) => parseCookies(req.get('cookie') ?? '')[cookieOf(req).name];
 
-  /** The session's account as it is now: a suspended, deleted or revoked account's sessions end. */
+  /**
+   * The session's account as it is now: a suspended, deleted or revoked account's sessions end. The
+   * revocation is read from the database: the in-memory list forgets it once no token can be older,
+   * and a session may be hours older than that.
+   */
   async function stillValid(session: AdminSession): Promise<boolean> {
-    const account = await store.findById(session.serviceAccountId);
-    const revokedSince = deps.revocations.notBefore(session.serviceAccountId);
-    return account?.status === 'active' && account.role === 'admin' && (revokedSince === undefined || revokedSince <= session.createdAt);
+    const [account, revokedSince] = await Promise.all([
+      store.findById(session.serviceAccountId),
+      revocationStore.notBeforeOf(deps.prisma, session.serviceAccountId),
+    ]);
+    return account?.status === 'active' && account.role === 'admin' && (revokedSince === undefined || revokedSince.getTime() <= session.createdAt);
   }
 
   const sessionRequired = () => new AppError(401, 'session_required', 'Log in at /admin/login, or send a bearer access token');
@@ -189,16 +197,22 @@ export function mountAdminConsole(app: Express, deps: ServiceDeps, { clientAuth,
   app.post('/admin/logout', requireAdmin, async (req, res) => {
     const id = sessionIdOf(req);
     if (id) {
+      // Ended first, whatever the audit log's state: a logout is never refused. Its event is then an
+      // outcome, spooled rather than lost when Redis is away.
       await sessions.end(id);
-      await deps.audit.publish({
-        event_type: 'session_ended',
-        status: 'success',
-        action: 'admin_logout',
-        resource_type: 'admin_session',
-        resource_id: sessionReference(id),
-        ...requestAuditContext(req),
-        details: { client_id: req.principal?.clientId ?? null },
-      });
+      await recordOutcome(
+        deps.audit,
+        {
+          event_type: 'session_ended',
+          status: 'success',
+          action: 'admin_logout',
+          resource_type: 'admin_session',
+          resource_id: sessionReference(id),
+          ...requestAuditContext(req),
+          details: { client_id: req.principal?.clientId ?? null },
+        },
+        res,
+      );
     }
     clearSessionCookie(req, res);
     res.type('html').send(loggedOutPage());

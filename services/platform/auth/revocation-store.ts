@@ -33,6 +33,17 @@ export const revocationStore = {
     return rows.map((row) => ({ serviceAccountId: row.service_account_id, notBefore: row.not_before }));
   },
 
+  /**
+   * The account's not-before as stored, whenever it was set: what outlives a token (an admin console
+   * session, hours long) is checked against this, not against the in-memory list, which forgets a
+   * not-before once no token can be older than it.
+   */
+  async notBeforeOf(db: Db, serviceAccountId: string): Promise<Date | undefined> {
+    const rows = await db.$queryRaw<{ not_before: Date }[]>`
+      SELECT not_before FROM token_revocations WHERE service_account_id = ${serviceAccountId}::uuid`;
+    return rows[0]?.not_before;
+  },
+
   /** Rows no live token can be older than; returns how many went. */
   async deleteOlderThan(db: Db, before: Date): Promise<number> {
     return db.$executeRaw`DELETE FROM token_revocations WHERE not_before < ${before}`;
