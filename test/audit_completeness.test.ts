@@ -30,15 +30,20 @@ describe('nothing an attacker does escapes the audit log', function () {
     return rows[0]!;
   };
   /**
-   * Writes a request on a raw connection and closes it as soon as it is sent, before any answer:
-   * Node then never emits the response's 'finish'.
+   * Writes requests on one raw connection (pipelined when several) and closes it as soon as they are
+   * sent, before any answer: Node then never emits 'finish' for their responses.
    */
-  const sendAndHangUp = (base: string, method: string, path: string, headers: Record<string, string>) =>
+  const sendAndHangUp = (base: string, ...requests: [method: string, path: string, headers: Record<string, string>][]) =>
     new Promise<void>((resolve, reject) => {
       const { hostname, port } = new URL(base);
-      const lines = Object.entries({ Host: hostname, ...headers, 'Content-Length': '0' }).map(([name, value]) => `${name}: ${value}\r\n`);
+      const raw = requests
+        .map(([method, path, headers]) => {
+          const lines = Object.entries({ Host: hostname, ...headers, 'Content-Length': '0' }).map(([name, value]) => `${name}: ${value}\r\n`);
+          return `${method} ${path} HTTP/1.1\r\n${lines.join('')}\r\n`;
+        })
+        .join('');
       const socket = connect(Number(port), hostname, () => {
-        socket.write(`${method} ${path} HTTP/1.1\r\n${lines.join('')}\r\n`, () => {
+        socket.write(raw, () => {
           socket.destroy();
           resolve();
         });
@@ -276,11 +281,24 @@ describe('nothing an attacker does escapes the audit log', function () {
 
     it('when an admin sends a change and hangs up before the answer, then the board still acts and the change is still a queue_changed event', async () => {
       const id = requestId('board-hang-up');
-      await sendAndHangUp(archive.admin.url, 'PUT', '/admin/queues/api/queues/maintenance/pause', as(archive.tokens.admin, id));
+      await sendAndHangUp(archive.admin.url, ['PUT', '/admin/queues/api/queues/maintenance/pause', as(archive.tokens.admin, id)]);
       await waitFor(() => maintenance.isPaused(), { message: 'the board pausing the queue for a client that left' });
       const event = await storedEvent(id, 'queue_changed');
       assert.deepEqual([event.action, event.resource_type, event.resource_id, event.status], ['pause', 'queue', 'maintenance', 'success']);
       assert.equal(event.service_account_id, adminId);
+      await maintenance.resume();
+    });
+
+    it('when the change is pipelined behind a read on a connection that then closes, then the board acts and the change is still a queue_changed event', async () => {
+      const id = requestId('board-pipelined');
+      await sendAndHangUp(
+        archive.admin.url,
+        ['GET', '/admin/queues/api/queues', as(archive.tokens.admin, requestId('board-read'))],
+        ['PUT', '/admin/queues/api/queues/maintenance/pause', as(archive.tokens.admin, id)],
+      );
+      await waitFor(() => maintenance.isPaused(), { message: 'the board pausing the queue for a pipelined request' });
+      const event = await storedEvent(id, 'queue_changed');
+      assert.deepEqual([event.action, event.resource_id, event.status], ['pause', 'maintenance', 'success']);
       await maintenance.resume();
     });
 
@@ -310,8 +328,8 @@ describe('nothing an attacker does escapes the audit log', function () {
     it('when a forged token and a reader token are refused to clients already gone, then each refusal is still one stored event', async () => {
       const forged = requestId('hang-up-401');
       const reader = requestId('hang-up-403');
-      await sendAndHangUp(archive.admin.url, 'GET', '/api/v1/service-accounts', as(`${archive.tokens.admin.slice(0, -4)}AAAA`, forged));
-      await sendAndHangUp(archive.admin.url, 'GET', '/api/v1/service-accounts', as(archive.tokens.reader, reader));
+      await sendAndHangUp(archive.admin.url, ['GET', '/api/v1/service-accounts', as(`${archive.tokens.admin.slice(0, -4)}AAAA`, forged)]);
+      await sendAndHangUp(archive.admin.url, ['GET', '/api/v1/service-accounts', as(archive.tokens.reader, reader)]);
       const failure = await storedEvent(forged, 'auth_failure');
       assert.equal(failure.details?.http_status, 401);
       const denied = await storedEvent(reader, 'authorization_denied');

@@ -33,7 +33,8 @@ export async function recordOutcome(audit: AuditPublisher, event: AuditEventInpu
     await audit.publish(event, { committed: true });
   } catch (err) {
     res?.req.log.error({ err: (err as Error).message, eventType: event.event_type, status: event.status }, 'audit event was lost');
-    if (event.status === 'success' && !res?.headersSent) {
+    // A response ended to a client that hung up has no headers sent, yet it is answered all the same.
+    if (event.status === 'success' && res && !res.headersSent && !res.writableEnded) {
       throw new AppError(500, 'audit_not_recorded', 'The action was done but its audit event could not be recorded', { isOperational: true, cause: err });
     }
   }

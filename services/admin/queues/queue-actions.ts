@@ -100,7 +100,10 @@ export function auditQueueChanges(audit: AuditPublisher): RequestHandler {
     }
     const board = boardActionOf(req);
     // Also when the client hangs up before the answer: the board still does what it was asked.
-    whenAnswered(res, () => void recordOutcome(audit, queueChangedEvent(req, res, board), res));
+    whenAnswered(res, () => {
+      // Answered already: a lost event can only be logged (recordOutcome logs it), never thrown.
+      recordOutcome(audit, queueChangedEvent(req, res, board), res).catch(() => undefined);
+    });
     next();
   };
 }

@@ -58,6 +58,32 @@ describe('whenAnswered: once per response, whether or not the client stayed', ()
     assert.deepEqual(calls, ['client gone', 'answered 409']);
   });
 
+  it('when the request was queued behind another on a pipelined connection that closed, then it is still called when its handler ends', async () => {
+    const calls: string[] = [];
+    handle = (req, res) => {
+      whenAnswered(res, () => calls.push(`${req.url} ${res.statusCode}`));
+      setTimeout(() => {
+        res.statusCode = req.url === '/second' ? 202 : 200;
+        res.end();
+      }, 100);
+    };
+    await new Promise<void>((resolve, reject) => {
+      const socket = connect(port, '127.0.0.1', () =>
+        socket.write('GET /first HTTP/1.1\r\nHost: test\r\n\r\nPUT /second HTTP/1.1\r\nHost: test\r\nContent-Length: 0\r\n\r\n', () => {
+          // Both requests reach the server before the close.
+          setTimeout(() => {
+            socket.destroy();
+            resolve();
+          }, 30);
+        }),
+      );
+      socket.on('error', reject);
+    });
+    await waitFor(() => calls.length === 2, { message: 'both answers' });
+    await sleep(50);
+    assert.deepEqual(calls.sort(), ['/first 200', '/second 202']);
+  });
+
   it('when the client was gone before it was registered (an earlier middleware awaited), then it is still called when the handler ends', async () => {
     const calls: number[] = [];
     handle = (_req, res) => {

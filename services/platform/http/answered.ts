@@ -1,11 +1,13 @@
 import type { ServerResponse } from 'node:http';
 
 /**
- * Calls `answered` once, when the handler has given its answer: on 'finish' as usual, or — when the
- * client went away first — once the handler ends the response to no one. Node emits no 'finish'
- * then, only an early 'close' (before this is even called, if the client left while an earlier
- * middleware awaited), so an outcome recorded on 'finish' alone would be lost while the action it
- * records was still carried out: a client that hangs up right after sending is enough.
+ * Calls `answered` once the handler has given its answer, whether or not the client is still there
+ * to receive it. Usually that is Node's 'finish'. But 'finish' never comes for a response ended
+ * after its client hung up, nor for one queued behind another on a pipelined connection that closed
+ * (that one gets no 'close' either). An outcome recorded on 'finish' alone would then be lost while
+ * the action it records was still carried out. Such a response counts as answered when the handler
+ * ends it: a turn later, as 'finish' would be, so a handler that records its own event right after
+ * ending the response has done so first.
  */
 export function whenAnswered(res: ServerResponse, answered: () => void): void {
   let called = false;
@@ -14,27 +16,11 @@ export function whenAnswered(res: ServerResponse, answered: () => void): void {
     called = true;
     answered();
   };
-  const afterClose = () => {
-    if (called) return;
-    // Ended but not flushed to the closed connection: the answer is given.
-    if (res.writableEnded) {
-      once();
-      return;
-    }
-    // The handler is still at work: the answer is given when it ends the response.
-    const end = res.end;
-    res.end = function (this: ServerResponse, ...args: Parameters<ServerResponse['end']>) {
-      try {
-        return end.apply(this, args);
-      } finally {
-        once();
-      }
-    } as ServerResponse['end'];
-  };
-  if (res.destroyed) {
-    afterClose();
-    return;
-  }
   res.once('finish', once);
-  res.once('close', afterClose);
+  const end = res.end;
+  res.end = function (this: ServerResponse, ...args: Parameters<ServerResponse['end']>) {
+    const result = end.apply(this, args);
+    if (res.destroyed || res.req.destroyed) setImmediate(once);
+    return result;
+  } as ServerResponse['end'];
 }
