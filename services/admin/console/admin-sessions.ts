@@ -11,8 +11,11 @@ export interface AdminSession {
 }
 
 export interface AdminSessions {
-  /** Starts a session and returns the id the cookie carries (256 random bits, base64url). */
-  create(account: { id: string; clientId: string }): Promise<string>;
+  /**
+   * Starts a session and returns the id the cookie carries (256 random bits, base64url). `startedAt`
+   * (epoch ms, default now) is when the credentials were checked: a revocation after it ends the session.
+   */
+  create(account: { id: string; clientId: string }, startedAt?: number): Promise<string>;
   /** The live session an id names, its idle timer renewed; undefined when there is none. */
   resume(id: string): Promise<AdminSession | undefined>;
   /** Ends a session at once (logout, or an account that may no longer use it). */
@@ -31,9 +34,9 @@ export function createAdminSessions(redis: RedisClient, prefix: string, config: 
   const ttlMs = (createdAt: number) => Math.min(config.idleSeconds * 1000, createdAt + config.maxSeconds * 1000 - now());
 
   return {
-    async create(account) {
+    async create(account, startedAt = now()) {
       const id = randomBytes(32).toString('base64url');
-      const session: AdminSession = { serviceAccountId: account.id, clientId: account.clientId, createdAt: now() };
+      const session: AdminSession = { serviceAccountId: account.id, clientId: account.clientId, createdAt: startedAt };
       await redis.set(keyOf(id), JSON.stringify(session), 'PX', ttlMs(session.createdAt));
       return id;
     },

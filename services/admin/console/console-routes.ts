@@ -73,7 +73,8 @@ export function mountAdminConsole(app: Express, deps: ServiceDeps, { clientAuth,
       store.findById(session.serviceAccountId),
       revocationStore.notBeforeOf(deps.prisma, session.serviceAccountId),
     ]);
-    return account?.status === 'active' && account.role === 'admin' && (revokedSince === undefined || revokedSince.getTime() <= session.createdAt);
+    // A revocation in the very millisecond the session began ends it: the doubt goes against the session.
+    return account?.status === 'active' && account.role === 'admin' && (revokedSince === undefined || revokedSince.getTime() < session.createdAt);
   }
 
   const sessionRequired = () => new AppError(401, 'session_required', 'Log in at /admin/login, or send a bearer access token');
@@ -148,6 +149,9 @@ export function mountAdminConsole(app: Express, deps: ServiceDeps, { clientAuth,
       return next(new AppError(403, 'cross_site_request', 'The login form must be sent from this site'));
     }
     try {
+      // The session dates from the secret's check: a revocation that lands before the session is
+      // made (a secret rotated with revoke_previous) is after its start, and ends it.
+      const authenticatedAt = Date.now();
       const { account } = await authenticateClient(req, res, clientAuth, 'admin_login');
       if (account.role !== 'admin') {
         await deps.audit.publish({
@@ -164,7 +168,7 @@ export function mountAdminConsole(app: Express, deps: ServiceDeps, { clientAuth,
           .send(forbiddenPage(`The account "${account.clientId}" has the role "${account.role}".`));
         return;
       }
-      const id = await sessions.create(account);
+      const id = await sessions.create(account, authenticatedAt);
       // Recorded before the cookie leaves: a session nobody can account for is never handed out.
       try {
         await deps.audit.publish({
@@ -196,9 +200,10 @@ export function mountAdminConsole(app: Express, deps: ServiceDeps, { clientAuth,
   });
   app.post('/admin/logout', requireAdmin, async (req, res) => {
     const id = sessionIdOf(req);
+    // Ended first, whatever the audit log's state: a logout is never refused, and the cookie goes
+    // even if its event then cannot be recorded (an outcome, spooled when Redis is away).
+    clearSessionCookie(req, res);
     if (id) {
-      // Ended first, whatever the audit log's state: a logout is never refused. Its event is then an
-      // outcome, spooled rather than lost when Redis is away.
       await sessions.end(id);
       await recordOutcome(
         deps.audit,
@@ -214,7 +219,6 @@ export function mountAdminConsole(app: Express, deps: ServiceDeps, { clientAuth,
         res,
       );
     }
-    clearSessionCookie(req, res);
     res.type('html').send(loggedOutPage());
   });
 
