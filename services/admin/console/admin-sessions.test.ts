@@ -21,13 +21,15 @@ describe('Admin console sessions, as an attacker would try them', function () {
   });
   after(() => admin?.stop());
 
-  const form = (fields: Record<string, string>, headers: Record<string, string> = {}) =>
-    fetch(`${admin.url}/admin/login`, {
+  /** The login form posted to an admin module, from its own origin unless `headers` say otherwise. */
+  const formAt = (url: string, fields: Record<string, string>, headers: Record<string, string> = {}) =>
+    fetch(`${url}/admin/login`, {
       method: 'POST',
       redirect: 'manual',
-      headers: { 'Content-Type': 'application/x-www-form-urlencoded', Origin: admin.url, ...headers },
+      headers: { 'Content-Type': 'application/x-www-form-urlencoded', Origin: url, ...headers },
       body: new URLSearchParams(fields),
     });
+  const form = (fields: Record<string, string>, headers: Record<string, string> = {}) => formAt(admin.url, fields, headers);
   const sessionCookie = (res: Response) => /^(artstore_admin=[^;]+)/.exec(res.headers.get('set-cookie') ?? '')?.[1];
   const board = (cookie: string) => fetch(`${admin.url}/admin/queues/api/queues`, { headers: { Cookie: cookie } });
 
@@ -158,12 +160,7 @@ describe('Admin console sessions, as an attacker would try them', function () {
     );
     try {
       const other = await accountWithToken(short.url, await adminToken(short.url), 'admin');
-      const login = await fetch(`${short.url}/admin/login`, {
-        method: 'POST',
-        redirect: 'manual',
-        headers: { 'Content-Type': 'application/x-www-form-urlencoded', Origin: short.url },
-        body: new URLSearchParams({ client_id: other.service_account.client_id, client_secret: other.client_secret }),
-      });
+      const login = await formAt(short.url, { client_id: other.service_account.client_id, client_secret: other.client_secret });
       const cookie = sessionCookie(login)!;
       assert.ok(cookie, 'logged in');
       const revoked = await fetch(`${short.url}/api/v1/service-accounts/${other.service_account.id}/revoke-tokens`, {
@@ -185,12 +182,7 @@ describe('Admin console sessions, as an attacker would try them', function () {
     const trusted = 'https://app.example.com';
     const other = await start(testConfig('admin', { BULLMQ_PREFIX: isolatedPrefix('sessions-cors'), CORS_ALLOWED_ORIGINS: trusted }));
     try {
-      const login = await fetch(`${other.url}/admin/login`, {
-        method: 'POST',
-        redirect: 'manual',
-        headers: { 'Content-Type': 'application/x-www-form-urlencoded', Origin: other.url },
-        body: new URLSearchParams({ client_id: TEST_SECRETS.ADMIN_BOOTSTRAP_CLIENT_ID, client_secret: TEST_SECRETS.ADMIN_BOOTSTRAP_CLIENT_SECRET }),
-      });
+      const login = await formAt(other.url, { client_id: TEST_SECRETS.ADMIN_BOOTSTRAP_CLIENT_ID, client_secret: TEST_SECRETS.ADMIN_BOOTSTRAP_CLIENT_SECRET });
       const cookie = sessionCookie(login)!;
       assert.ok(cookie, 'logged in');
       for (const path of ['/admin/queues/api/queues', '/ADMIN/queues/api/queues', '/admin/queues']) {
