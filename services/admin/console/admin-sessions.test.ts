@@ -194,6 +194,8 @@ describe('Admin console sessions, as an attacker would try them', function () {
         method: 'OPTIONS',
         headers: { Origin: trusted, 'Access-Control-Request-Method': 'PUT' },
       });
+      assert.equal(preflight.status, 403);
+      assert.equal(((await preflight.json()) as { error: { code: string } }).error.code, 'cors_origin_denied');
       assert.equal(preflight.headers.get('access-control-allow-origin'), null);
       assert.equal(preflight.headers.get('access-control-allow-methods'), null);
 

@@ -7,7 +7,7 @@ import type { Logger } from '../logger.ts';
 import type { ServiceMetrics } from '../metrics.ts';
 import type { Secret } from '../secret.ts';
 import { auditDeniedResponses } from '../../audit-log/request-events.ts';
-import { corsWhitelist } from './cors.ts';
+import { corsWhitelist, sameOriginOnly } from './cors.ts';
 import { errorHandler, notFoundHandler } from './error-handler.ts';
 
 declare module 'express-serve-static-core' {
@@ -109,11 +109,15 @@ export function createHttpApp(options: {
   app.set('trust proxy', config.http.trustProxy);
   app.use(requestContext(logger, metrics));
   if (options.audit) app.use(auditDeniedResponses(options.audit));
-  const cors = corsWhitelist(config.cors, () => metrics.corsRejections.inc());
-  const sameOriginOnly = options.sameOriginOnly ?? [];
+  const corsRejected = () => metrics.corsRejections.inc();
+  const cors = corsWhitelist(config.cors, corsRejected);
+  const ownOrigin = sameOriginOnly(corsRejected);
+  const ownOriginPrefixes = options.sameOriginOnly ?? [];
   // Another origin may not read what a cookie opens, even one the API's CORS whitelist trusts.
   app.use(
-    sameOriginOnly.length === 0 ? cors : (req, res, next) => (sameOriginOnly.some((prefix) => underPrefix(req.path, prefix)) ? next() : cors(req, res, next)),
+    ownOriginPrefixes.length === 0
+      ? cors
+      : (req, res, next) => (ownOriginPrefixes.some((prefix) => underPrefix(req.path, prefix)) ? ownOrigin : cors)(req, res, next),
   );
   app.use(express.json({ limit: config.http.bodyLimit }));
   app.use(express.urlencoded({ limit: config.http.bodyLimit, extended: false }));

@@ -1,5 +1,5 @@
 import cors from 'cors';
-import type { RequestHandler } from 'express';
+import type { Request, RequestHandler } from 'express';
 import type { CorsConfig } from '../config/index.ts';
 import { AppError } from '../errors.ts';
 
@@ -7,6 +7,10 @@ export function isOriginAllowed(config: CorsConfig, origin: string): boolean {
   if (config.allowedOrigins.includes('*') || config.allowedOrigins.includes(origin)) return true;
   return config.allowedOriginsRegex?.test(origin) ?? false;
 }
+
+/** A CORS preflight: what a browser sends first for another origin's non-simple request. */
+const isPreflight = (req: Request) => req.method === 'OPTIONS' && req.headers['access-control-request-method'] !== undefined;
+const originDenied = () => new AppError(403, 'cors_origin_denied', 'Origin is not allowed by the CORS policy');
 
 /**
  * The CORS whitelist every module uses. An allowed origin is echoed back exactly
@@ -30,9 +34,21 @@ export function corsWhitelist(config: CorsConfig, onRejected: (origin: string) =
     res.vary('Origin');
     if (isOriginAllowed(config, origin)) return handler(req, res, next);
     onRejected(origin);
-    if (req.method === 'OPTIONS' && req.headers['access-control-request-method'] !== undefined) {
-      return next(new AppError(403, 'cors_origin_denied', 'Origin is not allowed by the CORS policy'));
-    }
+    if (isPreflight(req)) return next(originDenied());
     next();
+  };
+}
+
+/**
+ * For paths served to this origin's own pages only (ServiceOptions.sameOriginOnly): no CORS header
+ * ever, whatever the whitelist says, and a preflight — which only another origin's page sends — is
+ * refused as one from an origin off the whitelist is.
+ */
+export function sameOriginOnly(onRejected: (origin: string) => void): RequestHandler {
+  return (req, _res, next) => {
+    const origin = req.headers.origin;
+    if (origin === undefined || !isPreflight(req)) return next();
+    onRejected(origin);
+    next(originDenied());
   };
 }
