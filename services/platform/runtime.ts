@@ -186,7 +186,14 @@ export async function startService(config: Config, options: ServiceOptions = {})
     await options.prepare?.(deps);
     if (config.tls.mode === 'on') {
       const source = options.certificates?.(deps) ?? certificatesFromAdmin(config);
-      workload = await startWorkloadTls({ service: config.service, sans: config.tls.sans, ...source, registry: metrics.registry, logger });
+      workload = await startWorkloadTls({
+        service: config.service,
+        sans: config.tls.sans,
+        ...source,
+        registry: metrics.registry,
+        logger,
+        startupWaitMs: config.tls.startupWaitSeconds * 1000,
+      });
       // A rotation of the CA anywhere reaches this process at once; the timer bounds a lost notice.
       notices.on(ChangeTopic.PkiChanged, () => void workload?.refreshBundle());
       bundleTimer = setInterval(() => void workload?.refreshBundle(), config.tls.bundleRefreshSeconds * 1000);

@@ -12,6 +12,7 @@ const DAY = 86_400;
 export const TLS_DEFAULTS = {
   TLS_MODE: 'off',
   TLS_BUNDLE_REFRESH_SECONDS: 300,
+  TLS_STARTUP_WAIT_SECONDS: 120,
   PKI_LEAF_TTL_SECONDS: DAY,
   PKI_INTERMEDIATE_TTL_SECONDS: 60 * DAY,
   PKI_INTERMEDIATE_ROTATE_SECONDS: 30 * DAY,
@@ -37,6 +38,8 @@ export interface TlsConfig {
   sans: string[];
   /** How often the trust bundle is re-read from admin besides on every change notice. @defaultValue TLS_DEFAULTS.TLS_BUNDLE_REFRESH_SECONDS */
   bundleRefreshSeconds: number;
+  /** How long start-up waits for a first certificate while admin cannot give one yet (it is away, or cannot record the issuance); a refusal for good ends start-up at once. @defaultValue TLS_DEFAULTS.TLS_STARTUP_WAIT_SECONDS */
+  startupWaitSeconds: number;
 }
 
 /** The internal certificate authority: lifetimes and rotation of its roots, intermediates and leaves. */
@@ -82,6 +85,7 @@ export function parseTls(env: Env): TlsConfig {
     publicKeyFile,
     sans,
     bundleRefreshSeconds: parseInteger('TLS_BUNDLE_REFRESH_SECONDS', env.TLS_BUNDLE_REFRESH_SECONDS, TLS_DEFAULTS.TLS_BUNDLE_REFRESH_SECONDS, 1, DAY),
+    startupWaitSeconds: parseInteger('TLS_STARTUP_WAIT_SECONDS', env.TLS_STARTUP_WAIT_SECONDS, TLS_DEFAULTS.TLS_STARTUP_WAIT_SECONDS, 0, DAY),
   };
 }
 

@@ -13,9 +13,22 @@ export interface CertificateSource {
 export const TRUST_BUNDLE_PATH = '/.well-known/artstore-ca.pem';
 export const CERTIFICATES_PATH = '/api/v1/pki/certificates';
 
+/** Admin refused a request of this process: for a moment (5xx, 429, 408: it cannot record it now) or for good (401, 403, 400). */
+export class CertificateRequestError extends Error {
+  readonly transient: boolean;
+  constructor(
+    what: string,
+    readonly status: number,
+    body: string,
+  ) {
+    super(`${what}: HTTP ${status} ${body.slice(0, 300)}`);
+    this.transient = status >= 500 || status === 429 || status === 408;
+  }
+}
+
 async function answer(response: Response, what: string): Promise<unknown> {
   const text = await response.text();
-  if (!response.ok) throw new Error(`${what}: HTTP ${response.status} ${text.slice(0, 300)}`);
+  if (!response.ok) throw new CertificateRequestError(what, response.status, text);
   return text;
 }
 
@@ -28,10 +41,10 @@ export function certificatesFromAdmin(config: Config): CertificateSource {
   const { adminUrl } = config.jwt;
   const { clientId, clientSecret } = config.storage.client;
   if (!config.tls.caFile) throw new Error('TLS_CA_FILE is required with TLS_MODE=on');
+  if (!clientId || !clientSecret) throw new Error('STORAGE_CLIENT_ID and STORAGE_CLIENT_SECRET are required to ask admin for a certificate');
   return {
     initialBundle: readFileSync(config.tls.caFile, 'utf8'),
     async obtain(csrPem, fetchWith) {
-      if (!clientId || !clientSecret) throw new Error('STORAGE_CLIENT_ID and STORAGE_CLIENT_SECRET are required to ask admin for a certificate');
       const tokenAnswer = await fetchWith(`${adminUrl}/api/v1/auth/token`, {
         method: 'POST',
         headers: { 'Content-Type': 'application/json' },

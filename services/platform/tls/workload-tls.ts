@@ -1,10 +1,12 @@
 import https from 'node:https';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { X509Certificate } from 'node:crypto';
 import { createSecureContext, type PeerCertificate } from 'node:tls';
 import { Gauge, type Registry } from 'prom-client';
 import { Agent, fetch as undiciFetch } from 'undici';
 import type { Logger } from '../logger.ts';
 import { createLeafRequest } from './certificate-request.ts';
+import { CertificateRequestError } from './certificate-source.ts';
 import { tlsRotations } from './tls-metrics.ts';
 import { generateKeyPair, privateKeyPem, TRUST_DOMAIN } from './x509.ts';
 
@@ -41,6 +43,12 @@ export interface WorkloadTlsOptions {
   logger: Logger;
   /** Share of a certificate's life after which it is renewed. @defaultValue 2/3 */
   renewAt?: number;
+  /**
+   * How long start-up waits for a first certificate while the CA cannot give one (admin away or
+   * unable to record the issuance); a refusal for good (bad credentials) ends start-up at once.
+   * @defaultValue 0: one try
+   */
+  startupWaitMs?: number;
 }
 
 export interface WorkloadTls {
@@ -60,6 +68,13 @@ export interface WorkloadTls {
 
 const RETRY_MIN_MS = 500;
 const RETRY_MAX_MS = 30_000;
+/** Start-up waits for admin with shorter pauses: nothing is served until it has a certificate. */
+const STARTUP_RETRY_MAX_MS = 5_000;
+
+/** A failure that may pass: anything but admin's refusal for good (a 4xx other than 408 and 429). */
+function mayPass(err: unknown): boolean {
+  return !(err instanceof CertificateRequestError && !err.transient);
+}
 
 /** An error with its causes, for the log: undici's "fetch failed" says why only in its cause. */
 function reasonOf(err: unknown): string {
@@ -215,9 +230,33 @@ export async function startWorkloadTls(options: WorkloadTlsOptions): Promise<Wor
     }
   }
 
-  if (!options.initialBundle) bundle = await options.trustBundle(fetchFromCa);
-  else await refreshBundle();
-  await obtainCertificate();
+  /** Start-up's steps, retried with backoff for up to startupWaitMs while their failure may pass. */
+  async function patiently(step: () => Promise<void>, what: string): Promise<void> {
+    const deadline = Date.now() + (options.startupWaitMs ?? 0);
+    for (let delay = RETRY_MIN_MS; ; delay = Math.min(STARTUP_RETRY_MAX_MS, delay * 2)) {
+      try {
+        return await step();
+      } catch (err) {
+        if (!mayPass(err) || Date.now() + delay > deadline) throw err;
+        logger.warn({ err: reasonOf(err), retryInMs: delay }, `no ${what} yet; retrying`);
+        await sleep(delay);
+      }
+    }
+  }
+
+  if (options.initialBundle) await refreshBundle();
+  else
+    await patiently(async () => {
+      bundle = await options.trustBundle(fetchFromCa);
+    }, 'trust bundle');
+  await patiently(async () => {
+    try {
+      await obtainCertificate();
+    } catch (err) {
+      rotations.inc({ kind: 'leaf', status: 'failure' });
+      throw err;
+    }
+  }, 'workload certificate');
   publish();
 
   return {

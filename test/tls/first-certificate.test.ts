@@ -1,0 +1,98 @@
+import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
+import tls from 'node:tls';
+import { readFile } from 'node:fs/promises';
+import type { Env } from '../../services/platform/config/index.ts';
+import type { RunningService } from '../../services/platform/runtime.ts';
+import { testConfig, testInfra } from '../support/infra.ts';
+import { MODULES, stopAll } from '../support/modules.ts';
+import { startRedisProxy, type RedisProxy } from '../support/redis-proxy.ts';
+import { bundleClient, tlsTestEnv } from '../support/tls-modules.ts';
+
+/** Whether a start-up is still going after `ms`: it has neither listened nor failed. */
+async function stillStarting(starting: Promise<unknown>, ms: number): Promise<boolean> {
+  const PENDING = Symbol('pending');
+  const settled = starting.then(
+    () => 'started',
+    () => 'failed',
+  );
+  return (await Promise.race([settled, sleep(ms, PENDING)])) === PENDING;
+}
+
+/** The serial of the certificate a listener presents, verified against the bundle. */
+async function servedSerial(url: string, bundleFile: string): Promise<string> {
+  const { hostname, port } = new URL(url);
+  const ca = await readFile(bundleFile, 'utf8');
+  return new Promise((resolve, reject) => {
+    const socket = tls.connect({ host: hostname, port: Number(port), ca, servername: 'localhost', minVersion: 'TLSv1.3' }, () => {
+      resolve(socket.getPeerCertificate().serialNumber);
+      socket.destroy();
+    });
+    socket.once('error', reject);
+  });
+}
+
+describe('a process’s first certificate', function () {
+  this.timeout(90_000);
+  let env: Env;
+  let proxy: RedisProxy;
+  let admin: RunningService | undefined;
+  const started: RunningService[] = [];
+  /** Admin's Redis goes through the proxy, and an issuance it cannot record is refused (fail-closed). */
+  const startAdmin = async (port = '0') => {
+    admin = await MODULES.admin(testConfig('admin', { ...env, REDIS_URL: proxy.url, AUDIT_DELIVERY: 'fail-closed', PORT: port }));
+    return admin;
+  };
+  const startQuery = (overrides: Env = {}) =>
+    MODULES.query(testConfig('query', { ...env, ADMIN_URL: admin!.url, ...overrides })).then((query) => {
+      started.push(query);
+      return query;
+    });
+
+  before(async () => {
+    env = await tlsTestEnv();
+    proxy = await startRedisProxy(testInfra().redisUrl);
+    await startAdmin();
+  });
+  afterEach(() => proxy.restore());
+  after(async () => {
+    await stopAll([...started, admin]);
+    await proxy?.close();
+  });
+
+  it('when admin cannot record the issuance (its Redis is away), then a starting module waits for it and starts once it can', async () => {
+    proxy.cut();
+    const client = await bundleClient(env.PKI_BUNDLE_FILE!);
+    const { clientId, clientSecret } = testConfig('query', env).storage.client;
+    try {
+      const refused = await client.fetch(`${admin!.url}/api/v1/auth/token`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ client_id: clientId, client_secret: clientSecret!.reveal() }),
+      });
+      assert.equal(refused.status, 503, 'admin refuses a token it cannot record');
+    } finally {
+      await client.close();
+    }
+    const starting = startQuery();
+    assert.ok(await stillStarting(starting, 3000), 'the module is still waiting for its certificate, not failed');
+    proxy.restore();
+    const query = await starting;
+    assert.match(await servedSerial(query.url, env.PKI_BUNDLE_FILE!), /^[0-9A-F]+$/);
+  });
+
+  it('when admin is away at start, then a starting module waits for it and starts once it is back', async () => {
+    const port = String(admin!.port);
+    await admin!.stop();
+    const starting = startQuery();
+    assert.ok(await stillStarting(starting, 3000), 'the module is still waiting for admin, not failed');
+    await startAdmin(port);
+    const query = await starting;
+    assert.match(await servedSerial(query.url, env.PKI_BUNDLE_FILE!), /^[0-9A-F]+$/);
+  });
+
+  it('when its module-to-module secret is wrong, then start-up fails at once with admin’s 401 rather than waiting', async () => {
+    const starting = startQuery({ STORAGE_CLIENT_SECRET: 'not-the-secret-not-the-secret-not-the-secret', TLS_STARTUP_WAIT_SECONDS: '600' });
+    await assert.rejects(starting, /token request: HTTP 401/);
+  }).timeout(30_000);
+});
