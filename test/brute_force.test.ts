@@ -110,6 +110,15 @@ describe('brute force against client credentials', function () {
     assert.equal(await guessUntilLocked(attacker), 2 * first);
   });
 
+  it('when each guess comes from a new IPv6 address of one /64, then they count as one address: the pair locks, and the next /64 still gets tokens', async () => {
+    // One host's /64: 2001:db8:66:1::/64, every address different in its last 64 bits.
+    const hostAddress = (n: number) => `2001:db8:66:1:${n.toString(16)}:0:0:${n.toString(16)}`;
+    for (let n = 1; n <= LIMITS.lockAfterFailures; n++) assert.equal(await answerOf(await wrong(hostAddress(n))), '401 invalid_client', `failure ${n}`);
+    assert.equal(await answerOf(await wrong(hostAddress(999))), '429 temporarily_unavailable', 'the failure after the allowed ones locks the pair');
+    assert.equal(await answerOf(await right(hostAddress(1000))), '429 temporarily_unavailable', 'a new address of the same /64 is the same host');
+    assert.equal(await answerOf(await right('2001:db8:66:2::1')), '200', 'the next /64 is another host');
+  });
+
   it('when the right secret arrives after a lock has run out, then counting starts again from the first lock, whether or not a failure came between', async () => {
     // Two histories that differ only in one failure just before the success.
     const relock = async (address: string, failureFirst: boolean) => {
@@ -216,5 +225,58 @@ describe('brute force against client credentials', function () {
 
     assert.equal(await answerOf(await right(flooder)), '429 temporarily_unavailable', 'the flooding address gets nothing, even with the right secret');
     assert.equal(await answerOf(await right('198.51.100.30')), '200', 'the client elsewhere still gets tokens');
+  });
+});
+
+describe('brute force against a dual-stack listener', function () {
+  this.timeout(20_000);
+  let admin: RunningService;
+  let reader: { clientId: string; secret: string };
+
+  /** A token request from the loopback address `from`, straight to the listener: it sees `::ffff:<from>`. */
+  const attemptFrom = (from: string, clientSecret: string) =>
+    new Promise<string>((resolve, reject) => {
+      const body = JSON.stringify({ client_id: reader.clientId, client_secret: clientSecret });
+      const req = http.request(
+        {
+          host: '127.0.0.1',
+          port: admin.port,
+          path: '/api/v1/auth/token',
+          method: 'POST',
+          localAddress: from,
+          headers: { 'Content-Type': 'application/json' },
+        },
+        (res) => {
+          let text = '';
+          res.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
+          res.on('end', () => {
+            const error = /"error":"([a-z_]+)"/.exec(text)?.[1];
+            resolve(error ? `${res.statusCode} ${error}` : String(res.statusCode));
+          });
+        },
+      );
+      req.on('error', reject).end(body);
+    });
+
+  before(async function () {
+    this.timeout(60_000);
+    // Listening on '::' takes IPv4 too, and names an IPv4 client IPv4-mapped (::ffff:127.0.0.2).
+    admin = await MODULES.admin(
+      testConfig('admin', {
+        HOST: '::',
+        BULLMQ_PREFIX: isolatedPrefix('brute-force-dual-stack'),
+        AUTH_LOCK_AFTER_FAILURES: String(LIMITS.lockAfterFailures),
+        AUTH_LOCK_SECONDS: '30',
+      }),
+    );
+    const account = await accountWithToken(admin.url, await adminToken(admin.url), 'reader');
+    reader = { clientId: account.service_account.client_id, secret: account.client_secret };
+  });
+  after(() => admin?.stop());
+
+  it('when an IPv4 client reaches it (IPv4-mapped) and guesses until locked, then it alone is locked, not every IPv4 client', async () => {
+    for (let n = 1; n <= LIMITS.lockAfterFailures; n++) assert.equal(await attemptFrom('127.0.0.2', `wrong-${n}`), '401 invalid_client', `failure ${n}`);
+    assert.equal(await attemptFrom('127.0.0.2', 'wrong-again'), '429 temporarily_unavailable', 'the guesser is locked');
+    assert.equal(await attemptFrom('127.0.0.3', reader.secret), '200', 'its IPv4 neighbour is another client');
   });
 });

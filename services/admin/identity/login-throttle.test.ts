@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { isolatedPrefix, testInfra } from '../../../test/support/infra.ts';
-import { createLoginThrottle } from './login-throttle.ts';
+import { createLoginThrottle, throttledSource } from './login-throttle.ts';
 
 /** Small limits, as the brute-force tests use. */
 const LIMITS = { lockAfterFailures: 3, lockSeconds: 1, maxLockSeconds: 8, maxFailuresPerAddress: 40, windowSeconds: 60 };
@@ -59,5 +59,28 @@ describe('login throttle between admin replicas whose notices lag', () => {
     await sleep(LIMITS.lockSeconds * 1000 + 100);
     assert.deepEqual(here.check(client, address), { throttled: false, hasHistory: true });
     assert.deepEqual(await here.succeeded(client, address), { throttled: false, hasHistory: false }, 'once it has passed, the right secret clears the count');
+  });
+});
+
+describe('the source a login throttle counts', () => {
+  it('when addresses are written in their several forms, then an IPv4 address is itself and an IPv6 one its /64', () => {
+    const sources = [
+      '198.51.100.7',
+      '::ffff:198.51.100.7',
+      '::FFFF:c633:6407',
+      '2001:db8:1:2::1',
+      '2001:0db8:0001:0002:ffff:ffff:ffff:ffff',
+      '2001:db8:1:3::1',
+      'unknown',
+    ];
+    assert.deepEqual(sources.map(throttledSource), [
+      '198.51.100.7',
+      '198.51.100.7',
+      '198.51.100.7',
+      '2001:db8:1:2::/64',
+      '2001:db8:1:2::/64',
+      '2001:db8:1:3::/64',
+      'unknown',
+    ]);
   });
 });

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import ipaddr from 'ipaddr.js';
 import { RateLimiterRedis } from 'rate-limiter-flexible';
 import { type ChangeListeners, ChangeTopic, publishChangeNotice, type ThrottleNotice } from '../../platform/change-notices.ts';
 import type { LoginThrottleConfig } from '../../platform/config/index.ts';
@@ -38,6 +39,21 @@ end
 if ARGV[4] == '1' then redis.call('DEL', KEYS[1]) end
 return -1`;
 const MAX_REMEMBERED = 100_000;
+/** Every IPv6 address an attacker's one host is given: a /64 (RFC 6177; any server or home line gets one). */
+const IPV6_HOST_PREFIX = 64;
+
+/**
+ * The source a throttle counts: an IPv4 address (also when it arrives IPv4-mapped, `::ffff:a.b.c.d`),
+ * or the /64 an IPv6 address lies in. Counted per IPv6 address, one host could take a new address
+ * for every guess and never be throttled. Anything else (no address known) is its own key.
+ */
+export function throttledSource(address: string): string {
+  if (!ipaddr.isValid(address)) return address;
+  const parsed = ipaddr.process(address);
+  if (parsed.kind() === 'ipv4') return parsed.toString();
+  return `${ipaddr.IPv6.networkAddressFromCIDR(`${parsed.toString().replace(/%.*$/, '')}/${IPV6_HOST_PREFIX}`).toString()}/${IPV6_HOST_PREFIX}`;
+}
+
 /** A Retry-After in whole seconds, at least 1. */
 const wholeSeconds = (ms: number) => Math.max(1, Math.ceil(ms / 1000));
 
@@ -239,11 +255,11 @@ export function createLoginThrottle(
       if (!loaded) await reload();
       loaded = true;
     },
-    check: limits.check,
-    failed: (clientId: string | undefined, address: string) => limits.failed(clientId, address).catch(unthrottled(open)),
-    succeeded: (clientId: string | undefined, address: string) => limits.succeeded(clientId, address).catch(unthrottled(open)),
+    check: (clientId: string | undefined, address: string) => limits.check(clientId, throttledSource(address)),
+    failed: (clientId: string | undefined, address: string) => limits.failed(clientId, throttledSource(address)).catch(unthrottled(open)),
+    succeeded: (clientId: string | undefined, address: string) => limits.succeeded(clientId, throttledSource(address)).catch(unthrottled(open)),
     throttledWindow: (limit: ThrottleLimit, clientId: string | undefined, address: string) =>
-      limits.throttledWindow(limit, clientId, address).catch(unthrottled(undefined)),
+      limits.throttledWindow(limit, clientId, throttledSource(address)).catch(unthrottled(undefined)),
   };
 }
 
