@@ -41,6 +41,16 @@ describe('file archive: roles, limits, hostile names and broken uploads', functi
     assert.deepEqual(await archive.filesUnder(archive.roots.hot), before);
   };
 
+  /** http_requests_total of the ingester's upload route, by status. */
+  const uploadsCounted = async () => {
+    const text = await (await fetch(`${archive.ingester.url}/metrics`)).text();
+    const byStatus = new Map<string, number>();
+    for (const [, status, value] of text.matchAll(/^http_requests_total\{method="POST",route="\/api\/v1\/files\/upload",status="([^"]+)"[^}]*\} (\d+)$/gm))
+      byStatus.set(status!, Number(value));
+    return byStatus;
+  };
+  const sum = (counted: Map<string, number>) => [...counted.values()].reduce((a, b) => a + b, 0);
+
   before(async function () {
     this.timeout(60_000);
     archive = await startFileArchive({ UPLOAD_MAX_BYTES: String(LIMIT) });
@@ -131,8 +141,9 @@ describe('file archive: roles, limits, hostile names and broken uploads', functi
       assert.deepEqual(await search('endless'), []);
     });
 
-    it('when the client goes away in the middle of an upload, then no partial content and no metadata remain', async () => {
+    it('when the client goes away in the middle of an upload, then no partial content and no metadata remain, and the access log has the request', async () => {
       const before = await archive.filesUnder(archive.roots.hot);
+      const uploadsBefore = await uploadsCounted();
       const form = multipartBody('abandoned.bin', randomBytes(LIMIT - 100));
       const req = http.request(`${archive.ingester.url}/api/v1/files/upload`, {
         method: 'POST',
@@ -153,6 +164,11 @@ describe('file archive: roles, limits, hostile names and broken uploads', functi
       await sleep(200);
       await assertNothingLeft(before);
       assert.deepEqual(await search('abandoned'), []);
+      const uploadsAfter = await waitFor(uploadsCounted, {
+        until: (now) => now.size > 0 && sum(now) > sum(uploadsBefore),
+        message: 'the abandoned upload counted',
+      });
+      assert.equal(sum(uploadsAfter), sum(uploadsBefore) + 1, `counted once (${[...uploadsAfter].join('; ')})`);
     });
   });
 });

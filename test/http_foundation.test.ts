@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
+import { connect } from 'node:net';
 import type { RunningService } from '../services/platform/runtime.ts';
 import { metricValue, MODULES, startModules, stopAll, type ModuleName } from './support/modules.ts';
 import { parseRaw, sendRaw } from './support/raw-http.ts';
+import { waitFor } from './support/wait-for.ts';
 
 describe('every module over HTTP', () => {
   let modules: Record<ModuleName, RunningService>;
@@ -118,4 +120,34 @@ describe('every module over HTTP', () => {
       });
     });
   }
+
+  describe('a client that hangs up', () => {
+    const count = async (labels: Record<string, string>) =>
+      metricValue(await (await fetch(`${modules.query.url}/metrics`)).text(), 'http_requests_total', labels) ?? 0;
+    const counts = async () => ({
+      bodyNeverSent: await count({ method: 'POST', route: 'unmatched', status: '400' }),
+      health: await count({ method: 'GET', route: '/health', status: '200' }),
+      unmatched: await count({ method: 'GET', route: 'unmatched', status: '404' }),
+    });
+    /** Writes `bytes` on a new connection and closes it as soon as they are sent, reading nothing. */
+    const writeAndHangUp = (bytes: string) =>
+      new Promise<void>((resolve, reject) => {
+        const socket = connect(modules.query.port, '127.0.0.1', () => socket.write(bytes, () => resolve(void socket.destroy())));
+        socket.on('error', reject);
+      });
+
+    it('when it leaves before its body is sent, or before the answers it asked for are, then each request is still logged and counted with the answer it got', async () => {
+      const head = (method: string, path: string, extra = '') => `${method} ${path} HTTP/1.1\r\nHost: x\r\n${extra}`;
+      const before = await counts();
+      // A body promised and never sent: the server answers the cut-off request 400.
+      await writeAndHangUp(`${head('POST', '/anything', 'Content-Type: application/json\r\nContent-Length: 100\r\n')}\r\n{"a":`);
+      // A read with another pipelined behind it: the second answer is queued when the connection goes.
+      await writeAndHangUp(`${head('GET', '/health')}\r\n${head('GET', '/no/such/route')}\r\n`);
+      const after = await waitFor(counts, {
+        until: (now) => now.bodyNeverSent > before.bodyNeverSent && now.unmatched > before.unmatched,
+        message: 'both hung-up requests counted',
+      });
+      assert.deepEqual(after, { bodyNeverSent: before.bodyNeverSent + 1, health: before.health + 1, unmatched: before.unmatched + 1 });
+    });
+  });
 });
