@@ -1,9 +1,13 @@
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import tls from 'node:tls';
-import { readFile } from 'node:fs/promises';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import type { Env } from '../../services/platform/config/index.ts';
 import type { RunningService } from '../../services/platform/runtime.ts';
+import { pickPort } from '../../scripts/embedded/process-control.ts';
+import { foreignAuthority } from '../support/client-certificates.ts';
 import { testConfig, testInfra } from '../support/infra.ts';
 import { MODULES, stopAll } from '../support/modules.ts';
 import { startRedisProxy, type RedisProxy } from '../support/redis-proxy.ts';
@@ -90,6 +94,26 @@ describe('a process’s first certificate', function () {
     const query = await starting;
     assert.match(await servedSerial(query.url, env.PKI_BUNDLE_FILE!), /^[0-9A-F]+$/);
   });
+
+  it('when admin stays away past TLS_STARTUP_WAIT_SECONDS, then start-up gives up after retrying, with the reason', async () => {
+    const closedPort = await pickPort(0);
+    const started = performance.now();
+    await assert.rejects(startQuery({ ADMIN_URL: `https://127.0.0.1:${closedPort}`, TLS_STARTUP_WAIT_SECONDS: '2' }), (err: Error) => {
+      assert.equal((err.cause as NodeJS.ErrnoException | undefined)?.code, 'ECONNREFUSED', String(err));
+      return true;
+    });
+    assert.ok(performance.now() - started >= 2000, 'it waited for admin until the deadline');
+  });
+
+  it('when TLS_CA_FILE does not verify admin, then start-up fails at once rather than waiting', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'artstore-foreign-ca-'));
+    const foreignBundle = path.join(dir, 'ca.pem');
+    await writeFile(foreignBundle, (await foreignAuthority()).rootPem);
+    await assert.rejects(startQuery({ TLS_CA_FILE: foreignBundle, TLS_STARTUP_WAIT_SECONDS: '600' }), (err: Error) => {
+      assert.match(String((err.cause as Error | undefined)?.message), /certificate/, String(err));
+      return true;
+    });
+  }).timeout(30_000);
 
   it('when its module-to-module secret is wrong, then start-up fails at once with admin’s 401 rather than waiting', async () => {
     const starting = startQuery({ STORAGE_CLIENT_SECRET: 'not-the-secret-not-the-secret-not-the-secret', TLS_STARTUP_WAIT_SECONDS: '600' });

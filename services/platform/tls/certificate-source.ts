@@ -8,12 +8,18 @@ export interface CertificateSource {
   trustBundle(fetchWith: typeof fetch): Promise<string>;
   /** The bundle to start from, when the CA is not at hand. */
   initialBundle?: string;
+  /** Whether a failure to obtain may pass by itself (admin away or busy), so start-up waits for it. @defaultValue none may */
+  transient?(err: unknown): boolean;
 }
 
 export const TRUST_BUNDLE_PATH = '/.well-known/artstore-ca.pem';
 export const CERTIFICATES_PATH = '/api/v1/pki/certificates';
 
-/** Admin refused a request of this process: for a moment (5xx, 429, 408: it cannot record it now) or for good (401, 403, 400). */
+/**
+ * Admin refused a request of this process: for a moment (5xx, 408: it cannot record the issuance
+ * now) or for good (400, 401, 403, and 429: the token endpoint's lock on failed attempts, which
+ * retrying would only prolong and which most likely means a wrong secret).
+ */
 export class CertificateRequestError extends Error {
   readonly transient: boolean;
   constructor(
@@ -21,9 +27,41 @@ export class CertificateRequestError extends Error {
     readonly status: number,
     body: string,
   ) {
-    super(`${what}: HTTP ${status} ${body.slice(0, 300)}`);
-    this.transient = status >= 500 || status === 429 || status === 408;
+    const hint = status === 429 ? ' (failed attempts locked this client: is STORAGE_CLIENT_SECRET right?)' : '';
+    super(`${what}: HTTP ${status} ${body.slice(0, 300)}${hint}`);
+    this.transient = status >= 500 || status === 408;
   }
+}
+
+/** Connection failures that pass once admin is up and reachable (in compose its name resolves only once it runs). */
+const NETWORK_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'UND_ERR_HEADERS_TIMEOUT',
+  'UND_ERR_BODY_TIMEOUT',
+  'UND_ERR_SOCKET',
+  'UND_ERR_CLOSED',
+]);
+
+/**
+ * Whether a failure to reach admin may pass by itself: admin away, busy or unable to record the
+ * issuance. Anything else is for good and ends start-up at once: admin's refusal (wrong secret), a
+ * server that fails verification against the bundle (wrong TLS_CA_FILE or ADMIN_URL), an answer
+ * that is not what admin gives.
+ */
+export function transientAdminFailure(err: unknown): boolean {
+  if (err instanceof CertificateRequestError) return err.transient;
+  for (let e = err as { name?: string; code?: string; cause?: unknown } | undefined, depth = 0; e && depth < 4; e = e.cause as typeof e, depth++) {
+    if (e.name === 'TimeoutError' || (e.code !== undefined && NETWORK_CODES.has(e.code))) return true;
+  }
+  return false;
 }
 
 async function answer(response: Response, what: string): Promise<unknown> {
@@ -44,6 +82,7 @@ export function certificatesFromAdmin(config: Config): CertificateSource {
   if (!clientId || !clientSecret) throw new Error('STORAGE_CLIENT_ID and STORAGE_CLIENT_SECRET are required to ask admin for a certificate');
   return {
     initialBundle: readFileSync(config.tls.caFile, 'utf8'),
+    transient: transientAdminFailure,
     async obtain(csrPem, fetchWith) {
       const tokenAnswer = await fetchWith(`${adminUrl}/api/v1/auth/token`, {
         method: 'POST',

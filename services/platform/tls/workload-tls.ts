@@ -6,7 +6,6 @@ import { Gauge, type Registry } from 'prom-client';
 import { Agent, fetch as undiciFetch } from 'undici';
 import type { Logger } from '../logger.ts';
 import { createLeafRequest } from './certificate-request.ts';
-import { CertificateRequestError } from './certificate-source.ts';
 import { tlsRotations } from './tls-metrics.ts';
 import { generateKeyPair, privateKeyPem, TRUST_DOMAIN } from './x509.ts';
 
@@ -44,11 +43,13 @@ export interface WorkloadTlsOptions {
   /** Share of a certificate's life after which it is renewed. @defaultValue 2/3 */
   renewAt?: number;
   /**
-   * How long start-up waits for a first certificate while the CA cannot give one (admin away or
-   * unable to record the issuance); a refusal for good (bad credentials) ends start-up at once.
+   * How long start-up waits, retrying, for a first certificate while the failure may pass (admin
+   * away, or unable to record the issuance); anything else ends start-up at once.
    * @defaultValue 0: one try
    */
   startupWaitMs?: number;
+  /** Whether a failure to obtain may pass by itself. @defaultValue none may */
+  transient?(err: unknown): boolean;
 }
 
 export interface WorkloadTls {
@@ -70,11 +71,6 @@ const RETRY_MIN_MS = 500;
 const RETRY_MAX_MS = 30_000;
 /** Start-up waits for admin with shorter pauses: nothing is served until it has a certificate. */
 const STARTUP_RETRY_MAX_MS = 5_000;
-
-/** A failure that may pass: anything but admin's refusal for good (a 4xx other than 408 and 429). */
-function mayPass(err: unknown): boolean {
-  return !(err instanceof CertificateRequestError && !err.transient);
-}
 
 /** An error with its causes, for the log: undici's "fetch failed" says why only in its cause. */
 function reasonOf(err: unknown): string {
@@ -230,16 +226,20 @@ export async function startWorkloadTls(options: WorkloadTlsOptions): Promise<Wor
     }
   }
 
-  /** Start-up's steps, retried with backoff for up to startupWaitMs while their failure may pass. */
+  // One deadline for every step, on a clock no time step at boot can stretch.
+  const deadline = performance.now() + (options.startupWaitMs ?? 0);
+  /** Start-up's steps, retried with backoff until the deadline while their failure may pass. */
   async function patiently(step: () => Promise<void>, what: string): Promise<void> {
-    const deadline = Date.now() + (options.startupWaitMs ?? 0);
     for (let delay = RETRY_MIN_MS; ; delay = Math.min(STARTUP_RETRY_MAX_MS, delay * 2)) {
       try {
         return await step();
       } catch (err) {
-        if (!mayPass(err) || Date.now() + delay > deadline) throw err;
-        logger.warn({ err: reasonOf(err), retryInMs: delay }, `no ${what} yet; retrying`);
-        await sleep(delay);
+        const left = deadline - performance.now();
+        if (!options.transient?.(err) || left <= 0) throw err;
+        // The last try comes at the deadline.
+        const wait = Math.min(delay, left);
+        logger.warn({ err: reasonOf(err), retryInMs: Math.round(wait) }, `no ${what} yet; retrying`);
+        await sleep(wait);
       }
     }
   }
