@@ -63,24 +63,24 @@ describe('login throttle between admin replicas whose notices lag', () => {
 });
 
 describe('the source a login throttle counts', () => {
-  it('when addresses are written in their several forms, then an IPv4 address is itself and an IPv6 one its /64', () => {
-    const sources = [
-      '198.51.100.7',
-      '::ffff:198.51.100.7',
-      '::FFFF:c633:6407',
-      '2001:db8:1:2::1',
-      '2001:0db8:0001:0002:ffff:ffff:ffff:ffff',
-      '2001:db8:1:3::1',
-      'unknown',
-    ];
-    assert.deepEqual(sources.map(throttledSource), [
-      '198.51.100.7',
-      '198.51.100.7',
-      '198.51.100.7',
-      '2001:db8:1:2::/64',
-      '2001:db8:1:2::/64',
-      '2001:db8:1:3::/64',
-      'unknown',
-    ]);
-  });
+  const cases: [written: string, counted: string][] = [
+    ['198.51.100.7', '198.51.100.7'],
+    ['198.51.100.7:5678', '198.51.100.7'],
+    ['::ffff:198.51.100.7', '198.51.100.7'],
+    ['::FFFF:c633:6407', '198.51.100.7'],
+    ['64:ff9b::198.51.100.7', '198.51.100.7'],
+    ['2002:c633:6407:1::1', '198.51.100.7'],
+    ['2001:db8:1:2::1', '2001:db8:1:2::/64'],
+    ['[2001:0db8:0001:0002:ffff:ffff:ffff:ffff]:443', '2001:db8:1:2::/64'],
+    ['2a01:4f8:1:3::9', '2a01:4f8:1:3::/64'],
+    ['fd00:1:2:3::5', 'fd00:1:2:3::5'],
+    ['fe80::1%eth0', 'fe80::1'],
+    ['2001:0:4136:e378:8000:63bf:3fff:fdd2', '2001:0:4136:e378:8000:63bf:3fff:fdd2'],
+    ['unknown', 'unknown'],
+  ];
+  for (const [written, counted] of cases) {
+    it(`when the client address is written ${written}, then ${counted} is counted`, () => {
+      assert.equal(throttledSource(written), counted);
+    });
+  }
 });

@@ -39,19 +39,39 @@ end
 if ARGV[4] == '1' then redis.call('DEL', KEYS[1]) end
 return -1`;
 const MAX_REMEMBERED = 100_000;
-/** Every IPv6 address an attacker's one host is given: a /64 (RFC 6177; any server or home line gets one). */
+/** Every IPv6 address one host of the Internet is given: a /64 (RFC 6177; any server or home line gets one). */
 const IPV6_HOST_PREFIX = 64;
+/** IPv6 ranges whose /64 is not one host's: internal networks (a pod or container network is one /64), a Teredo relay's clients. */
+const PER_ADDRESS_RANGES = new Set(['uniqueLocal', 'linkLocal', 'loopback', 'unspecified', 'multicast', 'teredo', 'rfc6052', 'rfc6145']);
+
+/** An address as a proxy may write it in X-Forwarded-For, port and brackets removed: `[2001:db8::1]:443`, `198.51.100.7:5678`. */
+function withoutPort(address: string): string {
+  return /^\[([^\]]+)\](?::\d+)?$/.exec(address)?.[1] ?? /^(\d{1,3}(?:\.\d{1,3}){3}):\d+$/.exec(address)?.[1] ?? address;
+}
+
+const ipv4Of = (high: number, low: number) => new ipaddr.IPv4([high >> 8, high & 0xff, low >> 8, low & 0xff]).toString();
 
 /**
- * The source a throttle counts: an IPv4 address (also when it arrives IPv4-mapped, `::ffff:a.b.c.d`),
- * or the /64 an IPv6 address lies in. Counted per IPv6 address, one host could take a new address
- * for every guess and never be throttled. Anything else (no address known) is its own key.
+ * The source a throttle counts. An IPv4 address is itself, also when it comes IPv4-mapped
+ * (`::ffff:a.b.c.d`) or translated (NAT64's `64:ff9b::a.b.c.d`, a 6to4 site `2002:aabb:ccdd::/48`).
+ * An IPv6 address of the Internet counts as its /64: counted per address, one host could take a new
+ * address for every guess and never be throttled. One of an internal network, where a /64 holds
+ * many hosts, is itself. Anything that is no address is its own key.
  */
-export function throttledSource(address: string): string {
-  if (!ipaddr.isValid(address)) return address;
+export function throttledSource(raw: string): string {
+  const address = withoutPort(raw);
+  if (!ipaddr.isValid(address)) return raw;
   const parsed = ipaddr.process(address);
   if (parsed.kind() === 'ipv4') return parsed.toString();
-  return `${ipaddr.IPv6.networkAddressFromCIDR(`${parsed.toString().replace(/%.*$/, '')}/${IPV6_HOST_PREFIX}`).toString()}/${IPV6_HOST_PREFIX}`;
+  const v6 = parsed as ipaddr.IPv6;
+  const parts = v6.parts;
+  const range = v6.range();
+  if (range === 'rfc6052' && parts[1] === 0xff9b && parts[2] === 0) return ipv4Of(parts[6]!, parts[7]!);
+  if (range === 'rfc6145') return ipv4Of(parts[6]!, parts[7]!);
+  if (range === '6to4') return ipv4Of(parts[1]!, parts[2]!);
+  const bare = new ipaddr.IPv6(parts).toString();
+  if (PER_ADDRESS_RANGES.has(range)) return bare;
+  return `${ipaddr.IPv6.networkAddressFromCIDR(`${bare}/${IPV6_HOST_PREFIX}`).toString()}/${IPV6_HOST_PREFIX}`;
 }
 
 /** A Retry-After in whole seconds, at least 1. */
