@@ -165,6 +165,7 @@ describe('file archive: roles, limits, hostile names and broken uploads', functi
       await assertNothingLeft(before);
       assert.deepEqual(await search('abandoned'), []);
       const uploadsAfter = await waitFor(uploadsCounted, {
+        timeoutMs: 15_000,
         until: (now) => now.size > 0 && sum(now) > sum(uploadsBefore),
         message: 'the abandoned upload counted',
       });

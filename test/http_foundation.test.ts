@@ -122,17 +122,17 @@ describe('every module over HTTP', () => {
   }
 
   describe('a client that hangs up', () => {
-    const count = async (labels: Record<string, string>) =>
-      metricValue(await (await fetch(`${modules.query.url}/metrics`)).text(), 'http_requests_total', labels) ?? 0;
+    const count = async (labels: Record<string, string>, module: ModuleName = 'query') =>
+      metricValue(await (await fetch(`${modules[module].url}/metrics`)).text(), 'http_requests_total', labels) ?? 0;
     const counts = async () => ({
       bodyNeverSent: await count({ method: 'POST', route: 'unmatched', status: '400' }),
       health: await count({ method: 'GET', route: '/health', status: '200' }),
       unmatched: await count({ method: 'GET', route: 'unmatched', status: '404' }),
     });
     /** Writes `bytes` on a new connection and closes it as soon as they are sent, reading nothing. */
-    const writeAndHangUp = (bytes: string) =>
+    const writeAndHangUp = (bytes: string, module: ModuleName = 'query') =>
       new Promise<void>((resolve, reject) => {
-        const socket = connect(modules.query.port, '127.0.0.1', () => socket.write(bytes, () => resolve(void socket.destroy())));
+        const socket = connect(modules[module].port, '127.0.0.1', () => socket.write(bytes, () => resolve(void socket.destroy())));
         socket.on('error', reject);
       });
 
@@ -148,6 +148,21 @@ describe('every module over HTTP', () => {
         message: 'both hung-up requests counted',
       });
       assert.deepEqual(after, { bodyNeverSent: before.bodyNeverSent + 1, health: before.health + 1, unmatched: before.unmatched + 1 });
+    });
+
+    it('when a client sends wrong credentials and hangs up before the answer, then the request is counted with its 401, not as aborted', async () => {
+      const labels = (status: string) => ({ method: 'POST', route: '/api/v1/auth/token', status });
+      const before = { refused: await count(labels('401'), 'admin'), aborted: await count(labels('aborted'), 'admin') };
+      const body = JSON.stringify({ client_id: 'hang-up-prober', client_secret: 'not-the-secret' });
+      await writeAndHangUp(
+        `POST /api/v1/auth/token HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+        'admin',
+      );
+      const after = await waitFor(async () => ({ refused: await count(labels('401'), 'admin'), aborted: await count(labels('aborted'), 'admin') }), {
+        until: (now) => now.refused > before.refused || now.aborted > before.aborted,
+        message: 'the probe counted',
+      });
+      assert.deepEqual(after, { refused: before.refused + 1, aborted: before.aborted });
     });
   });
 });

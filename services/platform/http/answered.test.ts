@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { connect } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { waitFor } from '../../../test/support/wait-for.ts';
-import { whenAnswered } from './answered.ts';
+import { whenAnswered, whenDone } from './answered.ts';
 
 describe('whenAnswered: once per response, whether or not the client stayed', () => {
   let server: Server;
@@ -98,5 +98,118 @@ describe('whenAnswered: once per response, whether or not the client stayed', ()
     await waitFor(() => calls.length === 1, { message: 'the late answer' });
     await sleep(50);
     assert.deepEqual(calls, [403]);
+  });
+});
+
+describe('whenDone: how a request ended, once, for the access log', () => {
+  let server: Server;
+  let handle: (req: IncomingMessage, res: ServerResponse) => void;
+  let port: number;
+
+  before(async () => {
+    server = createServer((req, res) => handle(req, res));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    port = (server.address() as AddressInfo).port;
+  });
+  after(() => new Promise<void>((resolve) => server.close(() => resolve())));
+
+  /** Writes `bytes` on a new connection and closes it `afterMs` later, reading nothing. */
+  const sendAndLeave = (bytes: string, afterMs = 0) =>
+    new Promise<void>((resolve, reject) => {
+      const socket = connect(port, '127.0.0.1', () =>
+        socket.write(bytes, () =>
+          setTimeout(() => {
+            socket.destroy();
+            resolve();
+          }, afterMs),
+        ),
+      );
+      socket.on('error', reject);
+    });
+  const request = (path: string) => `GET ${path} HTTP/1.1\r\nHost: test\r\n\r\n`;
+
+  it('when the answer is larger than the socket holds and the client reads late, then it ends once the client has it all', async () => {
+    const events: string[] = [];
+    handle = (req, res) => {
+      whenDone(req, res, (ending) => events.push(ending));
+      res.end(Buffer.alloc(32 * 1024 * 1024));
+      events.push('handler ended');
+    };
+    await new Promise<void>((resolve, reject) => {
+      const socket = connect(port, '127.0.0.1', () => socket.write(request('/big')));
+      socket.pause();
+      let received = 0;
+      setTimeout(() => {
+        events.push('client reads');
+        socket.on('data', (chunk: Buffer) => {
+          received += chunk.length;
+          if (received >= 32 * 1024 * 1024) {
+            socket.destroy();
+            resolve();
+          }
+        });
+        socket.resume();
+      }, 300);
+      socket.on('error', reject);
+    });
+    await waitFor(() => events.length === 3, { message: 'the end of the request' });
+    assert.deepEqual(events, ['handler ended', 'client reads', 'delivered']);
+  });
+
+  it('when the client hangs up and the handler answers after, then it ends undelivered, with the handler’s status', async () => {
+    const calls: string[] = [];
+    handle = (req, res) => {
+      whenDone(req, res, (ending) => calls.push(`${ending} ${res.statusCode}`));
+      setTimeout(() => {
+        res.statusCode = 401;
+        res.end();
+      }, 100);
+    };
+    await sendAndLeave(request('/late'));
+    await waitFor(() => calls.length === 1, { message: 'the late answer' });
+    await sleep(50);
+    assert.deepEqual(calls, ['undelivered 401']);
+  });
+
+  it('when a request was queued behind another on a pipelined connection that closed, then each ends once', async () => {
+    const calls: string[] = [];
+    handle = (req, res) => {
+      whenDone(req, res, (ending) => calls.push(`${req.url} ${ending}`));
+      setTimeout(() => res.end(), req.url === '/first' ? 10 : 100);
+    };
+    await sendAndLeave(request('/first') + request('/second'), 50);
+    await waitFor(() => calls.length === 2, { message: 'both requests ended' });
+    await sleep(50);
+    assert.deepEqual(calls, ['/first delivered', '/second undelivered']);
+  });
+
+  it('when the client leaves and the handler never answers, then it ends abandoned once the handler has had its time', async () => {
+    const calls: string[] = [];
+    handle = (req, res) => whenDone(req, res, (ending) => calls.push(ending), 200);
+    await sendAndLeave(request('/never'));
+    await sleep(100);
+    assert.deepEqual(calls, [], 'not before the handler has had its time');
+    await waitFor(() => calls.length === 1, { message: 'the abandoned request' });
+    assert.deepEqual(calls, ['abandoned']);
+  });
+
+  it('when 50 requests are pipelined on one connection, then each ends once and no listener leak is reported', async () => {
+    const warnings: string[] = [];
+    const onWarning = (warning: Error) => warnings.push(warning.name);
+    process.on('warning', onWarning);
+    try {
+      const calls: string[] = [];
+      handle = (req, res) => {
+        whenDone(req, res, (ending) => calls.push(ending));
+        setTimeout(() => res.end(), 20);
+      };
+      await sendAndLeave(Array.from({ length: 50 }, (_, i) => request(`/p${i}`)).join(''), 10);
+      await waitFor(() => calls.length === 50, { message: 'every pipelined request ended' });
+      await sleep(50);
+      assert.equal(calls.length, 50);
+      assert.deepEqual(warnings, []);
+    } finally {
+      process.off('warning', onWarning);
+    }
   });
 });

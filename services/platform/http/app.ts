@@ -7,7 +7,7 @@ import type { Logger } from '../logger.ts';
 import type { ServiceMetrics } from '../metrics.ts';
 import type { Secret } from '../secret.ts';
 import { auditDeniedResponses } from '../../audit-log/request-events.ts';
-import { whenAnswered } from './answered.ts';
+import { whenDone } from './answered.ts';
 import { corsWhitelist, sameOriginOnly } from './cors.ts';
 import { errorHandler, notFoundHandler } from './error-handler.ts';
 
@@ -41,23 +41,17 @@ function requestContext(logger: Logger, metrics: ServiceMetrics): RequestHandler
     req.log = logger.child({ requestId: req.id });
     res.setHeader('X-Request-Id', req.id);
     const started = process.hrtime.bigint();
-    let logged = false;
-    const record = (status: number | 'aborted') => {
-      if (logged) return;
-      logged = true;
+    // Logged once the request has ended: the duration covers sending the answer. A client that hangs
+    // up is logged too, with the handler's answer; one left without any answer counts as aborted.
+    whenDone(req, res, (ending) => {
       // The route template, not the raw path, keeps label cardinality bounded.
       const route = req.route ? `${req.baseUrl}${String(req.route.path)}` : 'unmatched';
-      const labels = { method: req.method, route, status: String(status) };
+      const labels = { method: req.method, route, status: ending === 'abandoned' ? 'aborted' : String(res.statusCode) };
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       metrics.httpRequests.inc(labels);
       metrics.httpDuration.observe(labels, seconds);
-      req.log.info({ method: req.method, path: req.path, status, ms: Math.round(seconds * 1e4) / 10 }, 'request');
-    };
-    // A client that hangs up cannot hide its request from the log: an answer it never received is
-    // logged with its status, and a request it left before any answer as `aborted`.
-    whenAnswered(res, () => record(res.statusCode));
-    res.once('close', () => {
-      if (!res.writableEnded) record('aborted');
+      const line = { method: req.method, path: req.path, status: res.statusCode, ms: Math.round(seconds * 1e4) / 10 };
+      req.log.info(ending === 'delivered' ? line : { ...line, ending }, 'request');
     });
     next();
   };
