@@ -173,14 +173,65 @@ describe('responses whose client may be gone', () => {
       assert.deepEqual(calls, ['/first delivered', '/second undelivered']);
     });
 
-    it('when the client leaves and the handler never answers, then it ends abandoned once the handler has had its time', async () => {
-      const calls: string[] = [];
-      handle = (req, res) => whenDone(req, res, (ending) => calls.push(ending), 200);
+    it('when the client leaves and the handler never answers, then it ends abandoned once the handler has had its time, dated from the leaving', async () => {
+      const calls: { ending: string; late: number }[] = [];
+      handle = (req, res) => whenDone(req, res, (ending, at) => calls.push({ ending, late: Number(process.hrtime.bigint() - at) / 1e6 }), 200);
       await sendAndLeave(request('/never'));
       await sleep(100);
-      assert.deepEqual(calls, [], 'not before the handler has had its time');
+      assert.equal(calls.length, 0, 'not before the handler has had its time');
       await waitFor(() => calls.length === 1, { message: 'the abandoned request' });
-      assert.deepEqual(calls, ['abandoned']);
+      assert.equal(calls[0]!.ending, 'abandoned');
+      assert.ok(calls[0]!.late >= 190, `dated from the client's leaving, not from the wait's end (${calls[0]!.late} ms before the call)`);
+    });
+
+    it('when the client neither reads nor closes, then the request still ends, undelivered, once it has had its time', async () => {
+      const calls: string[] = [];
+      handle = (req, res) => {
+        whenDone(req, res, (ending) => calls.push(ending), 300);
+        res.end(Buffer.alloc(32 * 1024 * 1024));
+      };
+      const socket = connect(port, '127.0.0.1', () => socket.write(request('/stalled')));
+      socket.pause();
+      try {
+        await waitFor(() => calls.length === 1, { message: 'the stalled request' });
+        assert.deepEqual(calls, ['undelivered']);
+      } finally {
+        socket.destroy();
+      }
+      await sleep(100);
+      assert.deepEqual(calls, ['undelivered'], 'the close after it changes nothing');
+    });
+
+    it('when the client resets the connection with most of the answer unsent, then it ends undelivered, not delivered', async () => {
+      const calls: string[] = [];
+      handle = (req, res) => {
+        whenDone(req, res, (ending) => calls.push(ending));
+        res.end(Buffer.alloc(64 * 1024 * 1024));
+      };
+      const socket = connect(port, '127.0.0.1', () => socket.write(request('/reset')));
+      socket.pause();
+      await sleep(200);
+      socket.resetAndDestroy();
+      // Well before the 10 s the helper gives a client to take an answer's end.
+      await waitFor(() => calls.length === 1, { message: 'the reset request', timeoutMs: 3000 });
+      assert.deepEqual(calls, ['undelivered']);
+    });
+
+    it('when the server cuts its answer off after the headers went, then it ends failed at once, not abandoned later', async () => {
+      const calls: string[] = [];
+      handle = (req, res) => {
+        whenDone(req, res, (ending) => calls.push(`${ending} ${res.statusCode}`));
+        res.writeHead(200, { 'Content-Length': '1000' });
+        res.write('part of it', () => res.destroy());
+      };
+      await new Promise<void>((resolve) => {
+        const socket = connect(port, '127.0.0.1', () => socket.write(request('/cut')));
+        socket.on('close', () => resolve());
+        socket.on('error', () => undefined);
+        socket.resume();
+      });
+      await waitFor(() => calls.length === 1, { message: 'the cut answer', timeoutMs: 3000 });
+      assert.deepEqual(calls, ['failed 200']);
     });
 
     it('when 50 requests are pipelined on one connection, then each ends once and no listener leak is reported', async () => {

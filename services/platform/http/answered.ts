@@ -28,15 +28,17 @@ export function whenAnswered(res: ServerResponse, answered: () => void): void {
 
 /** How a request ended, for the access log. */
 export type Ending =
-  /** Its whole answer went out ('finish'). */
+  /** Its whole answer went out ('finish' on a connection still whole). */
   | 'delivered'
-  /** The handler answered, but the connection was gone before all of it went out. */
+  /** The handler answered, but the connection was gone, or the client took none of the rest of it for `patienceMs`. */
   | 'undelivered'
-  /** The client left and the handler never answered (an upload or download cut off). */
-  | 'abandoned';
+  /** The client left and the handler never answered within `patienceMs` (an upload or download cut off). */
+  | 'abandoned'
+  /** The server cut the answer off (a stream that failed after the headers went). */
+  | 'failed';
 
-/** How long a handler may go on after its client left before its request counts as abandoned. */
-const ABANDONED_AFTER_MS = 10_000;
+/** How long a request may wait for its handler after the client left, or for its client to take the end of its answer. */
+const PATIENCE_MS = 10_000;
 
 /** Per connection, what waits for it to close: one listener per socket, however many requests are pipelined on it. */
 const waitingForClose = new WeakMap<Socket, Set<() => void>>();
@@ -57,33 +59,38 @@ function onConnectionGone(socket: Socket, gone: () => void): () => void {
 }
 
 /**
- * Calls `done` once per request with how it ended, at the moment it did: when the last byte went out,
- * or when the connection was gone and the handler had answered, or `abandonedAfterMs` after the
- * client left without any answer from the handler. A client that hangs up early cannot change the
- * status its request is logged with: the handler's answer, given after the hang-up, is still the one.
+ * Calls `done` once per request with how it ended and when (process.hrtime.bigint()): when the last
+ * byte went out, when the connection was gone and the handler had answered, when the server cut the
+ * answer off, or — given `patienceMs` more — when the client left and the handler gave no answer
+ * (dated from the client's leaving), or took nothing of the answer's end. A client that hangs up
+ * early cannot change the status its request is logged with: the handler's answer, given after the
+ * hang-up, is still the one; nor keep it out of the log by neither reading nor closing.
  */
-export function whenDone(req: IncomingMessage, res: ServerResponse, done: (ending: Ending) => void, abandonedAfterMs = ABANDONED_AFTER_MS): void {
+export function whenDone(req: IncomingMessage, res: ServerResponse, done: (ending: Ending, at: bigint) => void, patienceMs = PATIENCE_MS): void {
   const { socket } = req;
   let called = false;
-  let abandonTimer: NodeJS.Timeout | undefined;
+  let timer: NodeJS.Timeout | undefined;
   let stopWaiting: () => void = () => undefined;
-  const end = (ending: Ending) => {
+  const end = (ending: Ending, at = process.hrtime.bigint()) => {
     if (called) return;
     called = true;
-    clearTimeout(abandonTimer);
+    clearTimeout(timer);
     stopWaiting();
-    done(ending);
+    done(ending, at);
+  };
+  const after = (ending: Ending, at: bigint) => {
+    clearTimeout(timer);
+    timer = setTimeout(() => end(ending, at), patienceMs);
+    timer.unref();
   };
   // The connection, not the response: a response queued behind another on a pipelined connection
   // hears nothing of its end.
   const connectionGone = () => {
     if (res.writableEnded) end('undelivered');
-    else {
-      abandonTimer = setTimeout(() => end('abandoned'), abandonedAfterMs);
-      abandonTimer.unref();
-    }
+    else after('abandoned', process.hrtime.bigint());
   };
-  res.once('finish', () => end('delivered'));
+  // 'finish' comes also when a reset connection threw the rest of the answer away.
+  res.once('finish', () => end(socket.destroyed || socket.errored ? 'undelivered' : 'delivered'));
   if (socket.destroyed) connectionGone();
   else stopWaiting = onConnectionGone(socket, connectionGone);
   const endResponse = res.end;
@@ -91,6 +98,15 @@ export function whenDone(req: IncomingMessage, res: ServerResponse, done: (endin
     const result = endResponse.apply(this, args);
     // Ended on a connection already gone: nothing more will be heard of it. A turn lets 'finish' win.
     if (socket.destroyed) setImmediate(() => end('undelivered'));
+    else if (!called) after('undelivered', process.hrtime.bigint());
     return result;
   } as ServerResponse['end'];
+  const destroyResponse = res.destroy;
+  res.destroy = function (this: ServerResponse, ...args: Parameters<ServerResponse['destroy']>) {
+    // Destroyed while the connection was whole: the server's doing, not the client's.
+    const byServer = !socket.destroyed;
+    const result = destroyResponse.apply(this, args);
+    if (byServer) end('failed');
+    return result;
+  } as ServerResponse['destroy'];
 }

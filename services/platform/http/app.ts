@@ -43,14 +43,15 @@ function requestContext(logger: Logger, metrics: ServiceMetrics): RequestHandler
     const started = process.hrtime.bigint();
     // Logged once the request has ended: the duration covers sending the answer. A client that hangs
     // up is logged too, with the handler's answer; one left without any answer counts as aborted.
-    whenDone(req, res, (ending) => {
+    whenDone(req, res, (ending, at) => {
       // The route template, not the raw path, keeps label cardinality bounded.
       const route = req.route ? `${req.baseUrl}${String(req.route.path)}` : 'unmatched';
-      const labels = { method: req.method, route, status: ending === 'abandoned' ? 'aborted' : String(res.statusCode) };
-      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      const status = ending === 'abandoned' ? 'aborted' : ending === 'failed' ? 'failed' : String(res.statusCode);
+      const labels = { method: req.method, route, status };
+      const seconds = Number(at - started) / 1e9;
       metrics.httpRequests.inc(labels);
       metrics.httpDuration.observe(labels, seconds);
-      const line = { method: req.method, path: req.path, status: res.statusCode, ms: Math.round(seconds * 1e4) / 10 };
+      const line = { method: req.method, path: req.path, status: res.headersSent ? res.statusCode : 0, ms: Math.round(seconds * 1e4) / 10 };
       req.log.info(ending === 'delivered' ? line : { ...line, ending }, 'request');
     });
     next();
