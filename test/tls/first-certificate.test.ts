@@ -43,8 +43,8 @@ describe('a process’s first certificate', function () {
   let admin: RunningService | undefined;
   const started: RunningService[] = [];
   /** Admin's Redis goes through the proxy, and an issuance it cannot record is refused (fail-closed). */
-  const startAdmin = async (port = '0') => {
-    admin = await MODULES.admin(testConfig('admin', { ...env, REDIS_URL: proxy.url, AUDIT_DELIVERY: 'fail-closed', PORT: port }));
+  const startAdmin = async (port = '0', overrides: Env = {}) => {
+    admin = await MODULES.admin(testConfig('admin', { ...env, REDIS_URL: proxy.url, AUDIT_DELIVERY: 'fail-closed', PORT: port, ...overrides }));
     return admin;
   };
   const startQuery = (overrides: Env = {}) =>
@@ -119,4 +119,41 @@ describe('a process’s first certificate', function () {
     const starting = startQuery({ STORAGE_CLIENT_SECRET: 'not-the-secret-not-the-secret-not-the-secret', TLS_STARTUP_WAIT_SECONDS: '600' });
     await assert.rejects(starting, /token request: HTTP 401/);
   }).timeout(30_000);
+
+  describe('while failed attempts from its address have locked its client', () => {
+    const LOCK_SECONDS = 3;
+    /** Admin, restarted with a short lock after two failures, and the module client locked from this address. */
+    const lockModuleClient = async () => {
+      const port = String(admin!.port);
+      await admin!.stop();
+      await startAdmin(port, { AUTH_LOCK_AFTER_FAILURES: '2', AUTH_LOCK_SECONDS: String(LOCK_SECONDS) });
+      const client = await bundleClient(env.PKI_BUNDLE_FILE!);
+      const { clientId } = testConfig('query', env).storage.client;
+      const guess = () =>
+        client.fetch(`${admin!.url}/api/v1/auth/token`, {
+          method: 'POST',
+          headers: { 'Content-Type': 'application/json' },
+          body: JSON.stringify({ client_id: clientId, client_secret: 'a-wrong-guess-a-wrong-guess-a-wrong-guess' }),
+        });
+      // Earlier tests' failures from this address may already count: guess until locked.
+      try {
+        const answers: number[] = [];
+        while (answers.at(-1) !== 429 && answers.length < 3) answers.push((await guess()).status);
+        assert.equal(answers.at(-1), 429, `guesses lock the client at this address (${answers.join(', ')})`);
+      } finally {
+        await client.close();
+      }
+    };
+
+    it('when the lock ends before TLS_STARTUP_WAIT_SECONDS, then a starting module waits it out and starts', async () => {
+      await lockModuleClient();
+      const query = await startQuery();
+      assert.match(await servedSerial(query.url, env.PKI_BUNDLE_FILE!), /^[0-9A-F]+$/);
+    });
+
+    it('when the lock outlasts TLS_STARTUP_WAIT_SECONDS, then start-up fails at once with admin’s 429 and what it may mean', async () => {
+      await lockModuleClient();
+      await assert.rejects(startQuery({ TLS_STARTUP_WAIT_SECONDS: '1' }), /token request: HTTP 429 .*STORAGE_CLIENT_SECRET/);
+    });
+  });
 });

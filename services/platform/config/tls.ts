@@ -38,7 +38,7 @@ export interface TlsConfig {
   sans: string[];
   /** How often the trust bundle is re-read from admin besides on every change notice. @defaultValue TLS_DEFAULTS.TLS_BUNDLE_REFRESH_SECONDS */
   bundleRefreshSeconds: number;
-  /** How long start-up waits for a first certificate while admin is unreachable or answers 5xx (it cannot record the issuance); any other failure ends start-up at once. @defaultValue TLS_DEFAULTS.TLS_STARTUP_WAIT_SECONDS */
+  /** How long start-up waits for a first certificate while admin is unreachable or answers 5xx (it cannot record the issuance), or a lock on failed attempts (429) ends within it; any other failure ends start-up at once. @defaultValue TLS_DEFAULTS.TLS_STARTUP_WAIT_SECONDS */
   startupWaitSeconds: number;
 }
 

@@ -48,8 +48,8 @@ export interface WorkloadTlsOptions {
    * @defaultValue 0: one try
    */
   startupWaitMs?: number;
-  /** Whether a failure to obtain may pass by itself. @defaultValue none may */
-  transient?(err: unknown): boolean;
+  /** When a failure to obtain may be tried again at start-up: in how many ms at the least (a lock's Retry-After), or undefined for good. @defaultValue never */
+  retryIn?(err: unknown): number | undefined;
 }
 
 export interface WorkloadTls {
@@ -234,10 +234,12 @@ export async function startWorkloadTls(options: WorkloadTlsOptions): Promise<Wor
       try {
         return await step();
       } catch (err) {
+        const atLeast = options.retryIn?.(err);
         const left = deadline - performance.now();
-        if (!options.transient?.(err) || left <= 0) throw err;
+        // For good, past the deadline, or locked beyond it: no use waiting.
+        if (atLeast === undefined || left <= 0 || atLeast > left) throw err;
         // The last try comes at the deadline.
-        const wait = Math.min(delay, left);
+        const wait = Math.min(Math.max(delay, atLeast), left);
         logger.warn({ err: reasonOf(err), retryInMs: Math.round(wait) }, `no ${what} yet; retrying`);
         await sleep(wait);
       }
