@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
+import ipaddr from 'ipaddr.js';
 import { isolatedPrefix, testInfra } from '../../../test/support/infra.ts';
 import { createLoginThrottle, throttledSource } from './login-throttle.ts';
 
 /** Small limits, as the brute-force tests use. */
-const LIMITS = { lockAfterFailures: 3, lockSeconds: 1, maxLockSeconds: 8, maxFailuresPerAddress: 40, windowSeconds: 60 };
+const LIMITS = { lockAfterFailures: 3, lockSeconds: 1, maxLockSeconds: 8, maxFailuresPerAddress: 40, windowSeconds: 60, perAddressNetworks: [] };
 
 /**
  * Two admin replicas' throttles on one Redis, each hearing none of the other's notices: the moment
@@ -75,7 +76,12 @@ describe('the source a login throttle counts', () => {
     ['2a01:4f8:1:3::9', '2a01:4f8:1:3::/64'],
     ['fd00:1:2:3::5', 'fd00:1:2:3::5'],
     ['fe80::1%eth0', 'fe80::1'],
-    ['2001:0:4136:e378:8000:63bf:3fff:fdd2', '2001:0:4136:e378:8000:63bf:3fff:fdd2'],
+    ['2001:0:4136:e378:8000:63bf:3fff:fdd2', '192.0.2.45'],
+    ['2001:0:4136:e378:8000:63bf:3fff:fdd3', '192.0.2.44'],
+    ['2002:7f00:1::1', '2002:7f00:1::1'],
+    ['64:ff9b::7f00:1', '64:ff9b::7f00:1'],
+    ['2001:0:4136:e378:8000:63bf:80ff:fffe', '2001:0:4136:e378:8000:63bf:80ff:fffe'],
+    ['fec0::1:2', 'fec0::1:2'],
     ['unknown', 'unknown'],
   ];
   for (const [written, counted] of cases) {
@@ -83,4 +89,12 @@ describe('the source a login throttle counts', () => {
       assert.equal(throttledSource(written), counted);
     });
   }
+
+  it('when a network of many hosts with global addresses is listed, then its addresses count one by one and others still by their /64', () => {
+    const listed = [ipaddr.parseCIDR('2600:1f14:abc:100::/56') as [ipaddr.IPv6, number]];
+    assert.deepEqual(
+      ['2600:1f14:abc:1ff::1', '2600:1f14:abc:1ff::2', '2600:1f14:abc:200::1'].map((address) => throttledSource(address, listed)),
+      ['2600:1f14:abc:1ff::1', '2600:1f14:abc:1ff::2', '2600:1f14:abc:200::/64'],
+    );
+  });
 });

@@ -41,36 +41,63 @@ return -1`;
 const MAX_REMEMBERED = 100_000;
 /** Every IPv6 address one host of the Internet is given: a /64 (RFC 6177; any server or home line gets one). */
 const IPV6_HOST_PREFIX = 64;
-/** IPv6 ranges whose /64 is not one host's: internal networks (a pod or container network is one /64), a Teredo relay's clients. */
-const PER_ADDRESS_RANGES = new Set(['uniqueLocal', 'linkLocal', 'loopback', 'unspecified', 'multicast', 'teredo', 'rfc6052', 'rfc6145']);
+/** IPv6 ranges whose /64 is not one host's: internal networks (a pod or container network is one /64 of many hosts), and translations whose IPv4 is local. */
+const PER_ADDRESS_RANGES = new Set([
+  'uniqueLocal',
+  'linkLocal',
+  'deprecatedSiteLocal',
+  'loopback',
+  'unspecified',
+  'multicast',
+  'rfc6052',
+  'rfc6145',
+  '6to4',
+  'teredo',
+]);
 
 /** An address as a proxy may write it in X-Forwarded-For, port and brackets removed: `[2001:db8::1]:443`, `198.51.100.7:5678`. */
 function withoutPort(address: string): string {
   return /^\[([^\]]+)\](?::\d+)?$/.exec(address)?.[1] ?? /^(\d{1,3}(?:\.\d{1,3}){3}):\d+$/.exec(address)?.[1] ?? address;
 }
 
-const ipv4Of = (high: number, low: number) => new ipaddr.IPv4([high >> 8, high & 0xff, low >> 8, low & 0xff]).toString();
+/** IPv4 ranges an address carried in an IPv6 one must not name: it would share a local client's key. */
+const LOCAL_IPV4_RANGES = new Set(['unspecified', 'broadcast', 'multicast', 'linkLocal', 'loopback', 'carrierGradeNat', 'private']);
+
+/** The IPv4 host an IPv6 address carries, unless it is a local one. */
+function carriedIpv4(high: number, low: number): string | undefined {
+  const ipv4 = new ipaddr.IPv4([high >> 8, high & 0xff, low >> 8, low & 0xff]);
+  return LOCAL_IPV4_RANGES.has(ipv4.range()) ? undefined : ipv4.toString();
+}
+
+/** The IPv4 host an IPv6 address stands for: NAT64's well-known prefix, 6to4 and Teredo (its client's public address, inverted). */
+function translatedIpv4(v6: ipaddr.IPv6, range: string): string | undefined {
+  const p = v6.parts as [number, number, number, number, number, number, number, number];
+  if (range === 'rfc6052' && p[1] === 0xff9b && p[2] === 0) return carriedIpv4(p[6], p[7]);
+  if (range === 'rfc6145') return carriedIpv4(p[6], p[7]);
+  if (range === '6to4') return carriedIpv4(p[1], p[2]);
+  if (range === 'teredo') return carriedIpv4(p[6] ^ 0xffff, p[7] ^ 0xffff);
+  return undefined;
+}
 
 /**
  * The source a throttle counts. An IPv4 address is itself, also when it comes IPv4-mapped
- * (`::ffff:a.b.c.d`) or translated (NAT64's `64:ff9b::a.b.c.d`, a 6to4 site `2002:aabb:ccdd::/48`).
- * An IPv6 address of the Internet counts as its /64: counted per address, one host could take a new
- * address for every guess and never be throttled. One of an internal network, where a /64 holds
- * many hosts, is itself. Anything that is no address is its own key.
+ * (`::ffff:a.b.c.d`) or translated (NAT64's `64:ff9b::a.b.c.d`, a 6to4 site, a Teredo client). An
+ * IPv6 address of the Internet counts as its /64: counted per address, one host could take a new
+ * address for every guess and never be throttled. One of an internal network, where a /64 holds many
+ * hosts, is itself, as is one in `perAddressNetworks` (AUTH_THROTTLE_PER_ADDRESS_NETWORKS). Anything
+ * that is no address is its own key.
  */
-export function throttledSource(raw: string): string {
+export function throttledSource(raw: string, perAddressNetworks: readonly [ipaddr.IPv6, number][] = []): string {
   const address = withoutPort(raw);
   if (!ipaddr.isValid(address)) return raw;
   const parsed = ipaddr.process(address);
   if (parsed.kind() === 'ipv4') return parsed.toString();
   const v6 = parsed as ipaddr.IPv6;
-  const parts = v6.parts;
   const range = v6.range();
-  if (range === 'rfc6052' && parts[1] === 0xff9b && parts[2] === 0) return ipv4Of(parts[6]!, parts[7]!);
-  if (range === 'rfc6145') return ipv4Of(parts[6]!, parts[7]!);
-  if (range === '6to4') return ipv4Of(parts[1]!, parts[2]!);
-  const bare = new ipaddr.IPv6(parts).toString();
-  if (PER_ADDRESS_RANGES.has(range)) return bare;
+  const ipv4 = translatedIpv4(v6, range);
+  if (ipv4) return ipv4;
+  const bare = new ipaddr.IPv6(v6.parts).toString();
+  if (PER_ADDRESS_RANGES.has(range) || perAddressNetworks.some((network) => v6.match(network))) return bare;
   return `${ipaddr.IPv6.networkAddressFromCIDR(`${bare}/${IPV6_HOST_PREFIX}`).toString()}/${IPV6_HOST_PREFIX}`;
 }
 
@@ -264,6 +291,7 @@ export function createLoginThrottle(
       return fallback;
     };
   const open: ThrottleVerdict = { throttled: false, hasHistory: false };
+  const source = (address: string) => throttledSource(address, config.perAddressNetworks);
   return {
     /** Loads what Redis holds; call once before serving. */
     load,
@@ -275,11 +303,11 @@ export function createLoginThrottle(
       if (!loaded) await reload();
       loaded = true;
     },
-    check: (clientId: string | undefined, address: string) => limits.check(clientId, throttledSource(address)),
-    failed: (clientId: string | undefined, address: string) => limits.failed(clientId, throttledSource(address)).catch(unthrottled(open)),
-    succeeded: (clientId: string | undefined, address: string) => limits.succeeded(clientId, throttledSource(address)).catch(unthrottled(open)),
+    check: (clientId: string | undefined, address: string) => limits.check(clientId, source(address)),
+    failed: (clientId: string | undefined, address: string) => limits.failed(clientId, source(address)).catch(unthrottled(open)),
+    succeeded: (clientId: string | undefined, address: string) => limits.succeeded(clientId, source(address)).catch(unthrottled(open)),
     throttledWindow: (limit: ThrottleLimit, clientId: string | undefined, address: string) =>
-      limits.throttledWindow(limit, clientId, throttledSource(address)).catch(unthrottled(undefined)),
+      limits.throttledWindow(limit, clientId, source(address)).catch(unthrottled(undefined)),
   };
 }
 

@@ -124,6 +124,20 @@ describe('configuration', () => {
     assert.equal(configError(() => loadConfig('admin', { ...base, DATABASE_URL: undefined })).variable, 'DATABASE_URL');
   });
 
+  it('when AUTH_THROTTLE_PER_ADDRESS_NETWORKS holds anything but IPv6 CIDRs, then start-up names it; valid ones reach the throttle', () => {
+    for (const networks of ['2600:1f14::', '10.0.0.0/8', '2600:1f14::/129', 'pods'])
+      assert.equal(
+        configError(() => loadConfig('admin', { ...base, AUTH_THROTTLE_PER_ADDRESS_NETWORKS: networks })).variable,
+        'AUTH_THROTTLE_PER_ADDRESS_NETWORKS',
+        networks,
+      );
+    const { perAddressNetworks } = loadConfig('admin', { ...base, AUTH_THROTTLE_PER_ADDRESS_NETWORKS: '2600:1f14:abc:100::/56, fd00::/8' }).identity.throttle;
+    assert.deepEqual(
+      perAddressNetworks.map(([address, bits]) => `${address.toString()}/${bits}`),
+      ['2600:1f14:abc:100::/56', 'fd00::/8'],
+    );
+  });
+
   it('when AUDIT_CHAINS is outside 1 to 64, then start-up names it; within, the writer gets that many chains', () => {
     for (const chains of ['0', '65', 'two'])
       assert.equal(configError(() => loadConfig('audit-writer', { ...base, AUDIT_CHAINS: chains })).variable, 'AUDIT_CHAINS');

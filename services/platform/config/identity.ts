@@ -1,3 +1,4 @@
+import ipaddr from 'ipaddr.js';
 import type { Secret } from '../secret.ts';
 import { CLIENT_ID_PATTERN, CLIENT_ID_RULE } from '../identifiers.ts';
 import { ConfigError } from './config-error.ts';
@@ -60,6 +61,11 @@ export interface LoginThrottleConfig {
   lockSeconds: number;
   /** The longest lock. @defaultValue IDENTITY_DEFAULTS.AUTH_LOCK_MAX_SECONDS */
   maxLockSeconds: number;
+  /**
+   * IPv6 networks whose addresses are counted one by one rather than by their /64: networks of many
+   * hosts that use global addresses (a cloud's IPv6 pod or container subnet). @defaultValue none
+   */
+  perAddressNetworks: readonly [ipaddr.IPv6, number][];
 }
 
 /** A service account given by two variables, its client id and its secret: both or neither. */
@@ -118,5 +124,11 @@ function parseThrottle(env: Env): LoginThrottleConfig {
     lockAfterFailures: whole('AUTH_LOCK_AFTER_FAILURES', 1, 1000),
     lockSeconds,
     maxLockSeconds,
+    perAddressNetworks: parseList('AUTH_THROTTLE_PER_ADDRESS_NETWORKS', env.AUTH_THROTTLE_PER_ADDRESS_NETWORKS, []).map((cidr) => {
+      const parsed = ipaddr.isValidCIDR(cidr) ? ipaddr.parseCIDR(cidr) : undefined;
+      if (!parsed || parsed[0].kind() !== 'ipv6')
+        throw new ConfigError('AUTH_THROTTLE_PER_ADDRESS_NETWORKS', `"${cidr}" is not an IPv6 network in CIDR notation`);
+      return parsed as [ipaddr.IPv6, number];
+    }),
   };
 }
