@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -109,6 +110,25 @@ describe('audit publisher', () => {
     const outcomes = await Promise.allSettled(Array.from({ length: 20 }, (_, i) => audit.publish(input(i + 1))));
     assert.ok(outcomes.every((o) => o.status === 'rejected' && o.reason instanceof AppError && o.reason.code === 'audit_unavailable'));
     assert.equal(eventsOfJobs(await jobs()).length, 1, 'only the event acknowledged before the cut is queued');
+  });
+
+  it('when the queue cannot be set up on its connection, again and again within a turn, then the process still runs its timers and ends once the publisher is closed', async function () {
+    this.timeout(30_000);
+    const child = spawn(process.execPath, ['--import', 'tsx', 'test/support/publisher-on-closed-connection.ts'], {
+      env: { ...process.env, REDIS_URL: testInfra().redisUrl },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let output = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+    // A spinning event loop answers nothing: the child is ended from here if it does not end itself.
+    const watchdog = setTimeout(() => child.kill('SIGKILL'), 20_000);
+    try {
+      assert.equal(await exited, 0, `the child ended by itself (${output.trim() || 'no output'})`);
+      assert.equal(output, 'timers ran\n');
+    } finally {
+      clearTimeout(watchdog);
+    }
   });
 
   it('when an event breaks the contract, then publish throws and nothing is queued', async () => {

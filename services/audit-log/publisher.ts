@@ -60,6 +60,8 @@ export interface AuditPublisherOptions {
 /** A hung (not refused) Redis must not hold a request for long: past this a publish counts as failed. */
 const QUEUE_TIMEOUT_MS = 1000;
 const REPLAY_RETRY_MS = { first: 500, max: 10_000 };
+/** Pauses before a queue whose set-up failed is replaced: short, since publishing waits on it. */
+const REOPEN_QUEUE_MS = { first: 50, max: 2_000 };
 
 export const auditUnavailable = (cause?: unknown) =>
   new AppError(503, 'audit_unavailable', 'The audit log cannot record this request right now; try again shortly', {
@@ -111,15 +113,29 @@ export async function createAuditPublisher(options: AuditPublisherOptions): Prom
   const { redis, logger, source, delivery } = options;
   let closed = false;
   // BullMQ keeps a failed connection set-up (Redis lost between ready and its version check) for
-  // good; a queue whose set-up failed is replaced so publishing recovers with Redis.
+  // good; a queue whose set-up failed is replaced so publishing recovers with Redis. Not at once: a
+  // set-up can fail within the same turn (a cluster node stopped), and replacing it at once would
+  // spin the event loop in promise callbacks, starving every timer and socket of the process.
+  let reopenDelay = REOPEN_QUEUE_MS.first;
+  let reopenTimer: NodeJS.Timeout | undefined;
   const openAuditQueue = (): ContractQueue<typeof QueueName.AuditEvents> => {
     const opened = openQueue(QueueName.AuditEvents, { connection: redis, prefix: options.bullmqPrefix, defaultJobOptions: DEFAULT_JOB_OPTIONS });
     opened.on('error', (err) => logger.debug({ err: err.message }, 'audit queue error'));
-    opened.waitUntilReady().catch(() => {
-      if (closed || queue !== opened) return;
-      queue = openAuditQueue();
-      void opened.close().catch(() => undefined);
-    });
+    opened.waitUntilReady().then(
+      () => {
+        reopenDelay = REOPEN_QUEUE_MS.first;
+      },
+      () => {
+        if (closed || queue !== opened) return;
+        reopenTimer = setTimeout(() => {
+          if (closed || queue !== opened) return;
+          queue = openAuditQueue();
+          void opened.close().catch(() => undefined);
+        }, reopenDelay);
+        reopenTimer.unref();
+        reopenDelay = Math.min(reopenDelay * 2, REOPEN_QUEUE_MS.max);
+      },
+    );
     return opened;
   };
   let queue = openAuditQueue();
@@ -247,6 +263,7 @@ export async function createAuditPublisher(options: AuditPublisherOptions): Prom
       if (closed) return;
       closed = true;
       clearTimeout(retry);
+      clearTimeout(reopenTimer);
       redis.off('ready', onReady);
       await grouped.idle();
       await replaying;
