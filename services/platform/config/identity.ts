@@ -126,8 +126,7 @@ function parseThrottle(env: Env): LoginThrottleConfig {
     maxLockSeconds,
     perAddressNetworks: parseList('AUTH_THROTTLE_PER_ADDRESS_NETWORKS', env.AUTH_THROTTLE_PER_ADDRESS_NETWORKS, []).map((cidr) => {
       const parsed = ipaddr.isValidCIDR(cidr) ? ipaddr.parseCIDR(cidr) : undefined;
-      if (!parsed || parsed[0].kind() !== 'ipv6')
-        throw new ConfigError('AUTH_THROTTLE_PER_ADDRESS_NETWORKS', `"${cidr}" is not an IPv6 network in CIDR notation`);
+      if (parsed?.[0].kind() !== 'ipv6') throw new ConfigError('AUTH_THROTTLE_PER_ADDRESS_NETWORKS', `"${cidr}" is not an IPv6 network in CIDR notation`);
       return parsed as [ipaddr.IPv6, number];
     }),
   };
