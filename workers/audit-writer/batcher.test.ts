@@ -26,7 +26,8 @@ describe('micro-batcher', () => {
         if (calls++ === 0) throw new Error('database down');
         return items;
       },
-      { maxSize: 2, maxWaitMs: 1, maxInFlight: 1 },
+      // Filled by size: with a wait of 1 ms, a clock tick between the two adds sent 'a' alone.
+      { maxSize: 2, maxWaitMs: 50, maxInFlight: 1 },
     );
     const first = [batcher.add('a'), batcher.add('b')].map((p) =>
       p.then(
