@@ -226,39 +226,27 @@ export async function startWorkloadTls(options: WorkloadTlsOptions): Promise<Wor
     }
   }
 
-  // One deadline for every step, on a clock no time step at boot can stretch.
+  if (!options.initialBundle) bundle = await options.trustBundle(fetchFromCa);
+  else await refreshBundle();
+  // The first certificate, retried with backoff while its failure may pass, until a deadline on a
+  // clock no time step at boot can stretch.
   const deadline = performance.now() + (options.startupWaitMs ?? 0);
-  /** Start-up's steps, retried with backoff until the deadline while their failure may pass. */
-  async function patiently(step: () => Promise<void>, what: string): Promise<void> {
-    for (let delay = RETRY_MIN_MS; ; delay = Math.min(STARTUP_RETRY_MAX_MS, delay * 2)) {
-      try {
-        return await step();
-      } catch (err) {
-        const atLeast = options.retryIn?.(err);
-        const left = deadline - performance.now();
-        // For good, past the deadline, or locked beyond it: no use waiting.
-        if (atLeast === undefined || left <= 0 || atLeast > left) throw err;
-        // The last try comes at the deadline.
-        const wait = Math.min(Math.max(delay, atLeast), left);
-        logger.warn({ err: reasonOf(err), retryInMs: Math.round(wait) }, `no ${what} yet; retrying`);
-        await sleep(wait);
-      }
-    }
-  }
-
-  if (options.initialBundle) await refreshBundle();
-  else
-    await patiently(async () => {
-      bundle = await options.trustBundle(fetchFromCa);
-    }, 'trust bundle');
-  await patiently(async () => {
+  for (let delay = RETRY_MIN_MS; ; delay = Math.min(STARTUP_RETRY_MAX_MS, delay * 2)) {
     try {
       await obtainCertificate();
+      break;
     } catch (err) {
       rotations.inc({ kind: 'leaf', status: 'failure' });
-      throw err;
+      const atLeast = options.retryIn?.(err);
+      const left = deadline - performance.now();
+      // For good, past the deadline, or locked beyond it: no use waiting.
+      if (atLeast === undefined || left <= 0 || atLeast > left) throw err;
+      // The last try comes at the deadline.
+      const wait = Math.min(Math.max(delay, atLeast), left);
+      logger.warn({ err: reasonOf(err), retryInMs: Math.round(wait) }, 'no workload certificate yet; retrying');
+      await sleep(wait);
     }
-  }, 'workload certificate');
+  }
   publish();
 
   return {
